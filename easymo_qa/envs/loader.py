@@ -1,0 +1,90 @@
+"""Load ``environments/NAME.yaml`` (or any file): expand ``${VAR}``, validate, point errors at file:line."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from easymo_qa.envs.model import Environment
+from easymo_qa.yaml_source import LineMap, YamlSourceError, load_yaml_file
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class EnvironmentError_(ValueError):  # noqa: N801 - the builtin EnvironmentError is taken
+    """An environment file that cannot be used; the message names the file, line and key."""
+
+
+def resolve_environment_path(name: str, search_dirs: list[Path] | None = None) -> Path:
+    """``--env NAME`` → ``environments/NAME.yaml`` in the working directory (or the given dirs)."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise EnvironmentError_(f"--env {name!r}: an environment name is letters, digits, '-', '_' or '.'")
+    dirs = search_dirs or [Path.cwd() / "environments"]
+    for directory in dirs:
+        candidate = directory / f"{name}.yaml"
+        if candidate.is_file():
+            return candidate
+    available = sorted({p.stem for d in dirs if d.is_dir() for p in d.glob("*.yaml")})
+    raise EnvironmentError_(
+        f"--env {name!r}: no file {name}.yaml in {', '.join(str(d) for d in dirs)}; "
+        f"available: {', '.join(available) or 'none'}"
+    )
+
+
+def _expand(value: Any, path: tuple[str | int, ...], lines: LineMap, environ: Mapping[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _expand(v, (*path, k), lines, environ) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, (*path, i), lines, environ) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        var, default = match.group(1), match.group(2)
+        if var in environ:
+            return environ[var]
+        if default is not None:
+            return default
+        key = ".".join(str(p) for p in path)
+        raise EnvironmentError_(
+            f"{lines.where(path)}: key '{key}' needs the environment variable {var}, which is not set"
+        )
+
+    return _VAR.sub(substitute, value)
+
+
+def _describe(error: dict[str, Any]) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key"
+    if error["type"] == "missing":
+        return "required key is missing"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def load_environment(path: str | Path, environ: Mapping[str, str] | None = None) -> Environment:
+    """Read and validate one environment file. Raises :class:`EnvironmentError_` with file:line."""
+    environ = os.environ if environ is None else environ
+    try:
+        data, lines = load_yaml_file(path)
+    except YamlSourceError as exc:
+        raise EnvironmentError_(str(exc)) from None
+    if not isinstance(data, dict):
+        raise EnvironmentError_(
+            f"{path}: an environment file is a YAML mapping (key: value), got {type(data).__name__}"
+        )
+    data.setdefault("name", Path(path).stem)
+    expanded = _expand(data, (), lines, environ)
+    try:
+        return Environment.model_validate(expanded)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            key = ".".join(str(p) for p in loc)
+            problems.append(f"{lines.where(loc)}: key '{key}': {_describe(error)}")
+        raise EnvironmentError_("invalid environment file:\n  " + "\n  ".join(problems)) from None

@@ -1,0 +1,164 @@
+"""Start what one test session needs for an environment, and stop it all afterwards."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+from easymo_qa.envs.model import Environment
+from easymo_qa.simulators.graph_api import GraphSimConfig, create_graph_app
+from easymo_qa.simulators.server import BackgroundServer
+from easymo_qa.stack.reference_process import ReferenceProcess, StackError, free_port
+from easymo_qa.target import Target
+
+LOCAL_PHONE_NUMBER_ID = "106540352242922"
+LOCAL_DISPLAY_NUMBER = "250788000000"
+
+
+class RunningStack:
+    """A started stack: its :class:`Target`, and how to stop everything that was started."""
+
+    def __init__(self, target: Target, stoppers: list[Callable[[], None]]) -> None:
+        self.target = target
+        self._stoppers = stoppers
+
+    def stop(self) -> None:
+        # Stop in reverse start order: the SUT first, so it sends nothing to a closed simulator.
+        while self._stoppers:
+            self._stoppers.pop()()
+
+    def __enter__(self) -> RunningStack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _target(env: Environment, **endpoints: object) -> Target:
+    """A :class:`Target` with the environment's capabilities, timeouts and number range."""
+    return Target(
+        env_name=env.name,
+        capabilities=env.capabilities,
+        production=env.production,
+        reply_seconds=env.timeouts.reply_seconds,
+        no_reply_seconds=env.timeouts.no_reply_seconds,
+        http_seconds=env.timeouts.http_seconds,
+        number_prefix=env.test_numbers.prefix,
+        number_length=env.test_numbers.length,
+        **endpoints,  # type: ignore[arg-type]
+    )
+
+
+def _start_local(env: Environment, reports_dir: Path) -> RunningStack:
+    app_secret, verify_token = secrets.token_hex(16), secrets.token_hex(8)
+    access_token, admin_token = "local-" + secrets.token_hex(12), secrets.token_hex(12)
+    sut_port = free_port()
+    webhook_url = f"http://127.0.0.1:{sut_port}/wa-webhook"
+    graph = BackgroundServer(
+        create_graph_app(
+            GraphSimConfig(
+                access_token=access_token,
+                phone_number_id=LOCAL_PHONE_NUMBER_ID,
+                display_phone_number=LOCAL_DISPLAY_NUMBER,
+                webhook_url=webhook_url,
+                app_secret=app_secret,
+            )
+        )
+    )
+    graph.start()
+    stoppers: list[Callable[[], None]] = [graph.stop]
+    defects = tuple(d.strip() for d in env.reference_defects.split(",") if d.strip())
+    reference = ReferenceProcess(
+        {
+            "WA_APP_SECRET": app_secret,
+            "WA_VERIFY_TOKEN": verify_token,
+            "WA_PHONE_ID": LOCAL_PHONE_NUMBER_ID,
+            "WA_BOT_NUMBER_E164": "+" + LOCAL_DISPLAY_NUMBER,
+            "WA_TOKEN": access_token,
+            "WA_GRAPH_BASE_URL": graph.url,
+            "REFERENCE_DB_PATH": str(reports_dir / "stack" / f"reference-{sut_port}.sqlite3"),
+            "ADMIN_TOKEN": admin_token,
+            "REFERENCE_DEFECTS": ",".join(defects),
+        },
+        sut_port,
+        reports_dir / "stack" / f"reference-{sut_port}.log",
+    )
+    try:
+        reference.start()
+    except BaseException:
+        graph.stop()
+        raise
+    stoppers.append(reference.stop)
+    target = _target(
+        env,
+        webhook_url=webhook_url,
+        app_secret=app_secret,
+        verify_token=verify_token,
+        phone_number_id=LOCAL_PHONE_NUMBER_ID,
+        display_phone_number=LOCAL_DISPLAY_NUMBER,
+        graph_api_url=graph.url,
+        access_token=access_token,
+        health_url=f"{reference.base_url}/health",
+        admin_url=reference.base_url,
+        admin_token=admin_token,
+        defects=defects,
+    )
+    return RunningStack(target, stoppers)
+
+
+def _start_remote(env: Environment) -> RunningStack:
+    wanted = {
+        "webhook.url": env.webhook.url,
+        "webhook.app_secret": env.webhook.app_secret,
+        "webhook.verify_token": env.webhook.verify_token,
+        "business.phone_number_id": env.business.phone_number_id,
+    }
+    missing = [key for key, value in wanted.items() if not value]
+    if missing:
+        raise StackError(f"environment {env.name!r} needs {', '.join(missing)} to reach a deployed bot")
+    stoppers: list[Callable[[], None]] = []
+    graph_url = access_token = None
+    if env.graph_simulator:
+        sim = env.graph_simulator
+        server = BackgroundServer(
+            create_graph_app(
+                GraphSimConfig(
+                    access_token=sim.access_token or "",
+                    phone_number_id=env.business.phone_number_id or "",
+                    display_phone_number=env.business.display_phone_number or "",
+                    webhook_url=env.webhook.url,
+                    app_secret=env.webhook.app_secret,
+                )
+            ),
+            host=sim.host,
+            port=sim.port,
+        )
+        server.start()
+        stoppers.append(server.stop)
+        graph_url, access_token = server.url, sim.access_token
+    obs = env.observability
+    target = _target(
+        env,
+        webhook_url=env.webhook.url or "",
+        app_secret=env.webhook.app_secret or "",
+        verify_token=env.webhook.verify_token or "",
+        phone_number_id=env.business.phone_number_id or "",
+        display_phone_number=env.business.display_phone_number or "",
+        graph_api_url=graph_url,
+        access_token=access_token,
+        health_url=env.webhook.health_url or None,
+        admin_url=obs.url if obs else None,
+        admin_token=obs.admin_token if obs else None,
+    )
+    return RunningStack(target, stoppers)
+
+
+def start_stack(env: Environment, reports_dir: Path = Path("reports")) -> RunningStack:
+    """Boot the local stack (``stack: local``) or the pieces a remote environment needs."""
+    if env.stack == "local":
+        return _start_local(env, reports_dir)
+    return _start_remote(env)
+
+
+__all__ = ["RunningStack", "StackError", "start_stack"]

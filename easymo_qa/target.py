@@ -1,0 +1,47 @@
+"""Target: the resolved endpoints and credentials of the system under test for one session."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Target:
+    """Everything a test needs to talk to the SUT; JSON-serialisable so xdist workers can share it."""
+
+    env_name: str
+    webhook_url: str
+    app_secret: str
+    verify_token: str
+    phone_number_id: str
+    display_phone_number: str
+    graph_api_url: str | None = None
+    access_token: str | None = None
+    health_url: str | None = None
+    admin_url: str | None = None
+    admin_token: str | None = None
+    capabilities: tuple[str, ...] = ()
+    production: bool = False
+    reply_seconds: float = 5.0
+    no_reply_seconds: float = 1.0
+    http_seconds: float = 10.0
+    number_prefix: str = "25079"
+    number_length: int = 12
+    defects: tuple[str, ...] = field(default_factory=tuple)
+
+    def has(self, capability: str) -> bool:
+        return capability in self.capabilities
+
+    def secrets(self) -> list[str]:
+        return [s for s in (self.app_secret, self.verify_token, self.access_token, self.admin_token) if s]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Target:
+        data = json.loads(text)
+        for key in ("capabilities", "defects"):
+            data[key] = tuple(data.get(key) or ())
+        return cls(**data)

@@ -1,0 +1,67 @@
+"""Expectations on replies, and the error that explains a reply that never came."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from easymo_qa.whatsapp.outbound import OutboundMessage
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What one reply must look like. Empty fields match anything."""
+
+    kind: str | None = None  # text | buttons | list | location | image ...
+    text: str | None = None  # a regular expression searched in the message text (case-insensitive)
+    buttons: tuple[str, ...] = ()  # button ids that must all be present
+    rows: tuple[str, ...] = ()  # list row ids that must all be present
+    _pattern: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.text is not None:
+            object.__setattr__(self, "_pattern", re.compile(self.text, re.IGNORECASE | re.DOTALL))
+
+    def matches(self, message: OutboundMessage) -> bool:
+        if self.kind and message.kind != self.kind:
+            return False
+        if self._pattern and not self._pattern.search(message.text):
+            return False
+        if any(b not in message.button_ids for b in self.buttons):
+            return False
+        return all(r in message.row_ids for r in self.rows)
+
+    def describe(self) -> str:
+        parts = [self.kind or "any message"]
+        if self.text is not None:
+            parts.append(f"text matching /{self.text}/")
+        if self.buttons:
+            parts.append(f"buttons {list(self.buttons)}")
+        if self.rows:
+            parts.append(f"rows {list(self.rows)}")
+        return " with ".join([parts[0], ", ".join(parts[1:])]) if len(parts) > 1 else parts[0]
+
+
+class ReplyError(AssertionError):
+    """A reply check failed: says what was expected, what arrived, and shows the transcript."""
+
+    def __init__(
+        self,
+        title: str,
+        *,
+        actor: str,
+        expected: list[str],
+        arrived: list[OutboundMessage],
+        transcript: str,
+        rejected: list[str] | None = None,
+    ) -> None:
+        self.title = title
+        lines = [title, f"  user: {actor}", "  expected:"]
+        lines += [f"    - {e}" for e in expected] or ["    - (nothing)"]
+        lines.append("  arrived:")
+        lines += [f"    - {m.summary()}" for m in arrived] or ["    - (nothing)"]
+        if rejected:
+            lines.append("  sent by the bot but rejected by the Graph API simulator:")
+            lines += [f"    - {r}" for r in rejected]
+        lines += ["  transcript:", *("    " + t for t in transcript.splitlines())]
+        super().__init__("\n".join(lines))

@@ -1,0 +1,45 @@
+"""Reads the SUT's replies from the Graph API simulator's harness API (long-poll, no busy waiting)."""
+
+from __future__ import annotations
+
+import httpx
+
+from easymo_qa.whatsapp.outbound import OutboundMessage
+
+
+class ReplyReader:
+    """Client of ``/_sim/messages`` and ``/_sim/rejections`` on the Graph API simulator."""
+
+    def __init__(self, client: httpx.Client, graph_api_url: str) -> None:
+        self._client = client
+        self._base = graph_api_url.rstrip("/")
+
+    def poll(self, to: str, after: int, wait: float) -> list[OutboundMessage]:
+        """Messages to ``to`` with ``seq > after``; blocks up to ``wait`` seconds until one exists."""
+        response = self._client.get(
+            f"{self._base}/_sim/messages",
+            params={"to": to, "after": after, "wait": f"{max(0.0, wait):.3f}"},
+            timeout=wait + 5.0,
+        )
+        response.raise_for_status()
+        return [OutboundMessage.from_record(r) for r in response.json()["messages"]]
+
+    def rejections(self, to: str, after: int = 0) -> list[str]:
+        """What the simulator refused to deliver to ``to``, as one line each."""
+        response = self._client.get(f"{self._base}/_sim/rejections", params={"to": to, "after": after})
+        response.raise_for_status()
+        lines = []
+        for item in response.json().get("rejections", []):
+            error = item.get("error") or {}
+            details = (error.get("error_data") or {}).get("details") or error.get("message", "")
+            lines.append(f"{(item.get('body') or {}).get('type', '?')} message: {details}")
+        return lines
+
+    def post_status(self, wamid: str, recipient_id: str, status: str) -> int:
+        """Have the simulator post a signed ``statuses`` webhook to the SUT; returns the SUT's HTTP status."""
+        response = self._client.post(
+            f"{self._base}/_sim/statuses",
+            json={"wamid": wamid, "recipient_id": recipient_id, "status": status},
+        )
+        response.raise_for_status()
+        return int(response.json()["sut_status"])

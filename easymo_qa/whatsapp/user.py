@@ -1,0 +1,209 @@
+"""WhatsAppUser: a simulated person on WhatsApp who writes to the bot and waits for its replies."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import httpx
+
+from easymo_qa.target import Target
+from easymo_qa.whatsapp import payloads
+from easymo_qa.whatsapp.expect import Expectation, ReplyError
+from easymo_qa.whatsapp.outbound import OutboundMessage
+from easymo_qa.whatsapp.replies import ReplyReader
+from easymo_qa.whatsapp.signing import encode_body, signed_headers
+from easymo_qa.whatsapp.transcript import Transcript, TranscriptEntry
+
+MediaKind = Literal["image", "audio", "document", "sticker", "video"]
+
+
+class WhatsAppUser:
+    """Sends signed webhooks as one phone number; matches the bot's replies to expectations.
+
+    Replies are matched order-insensitively among those that arrived since the user's last message;
+    a reply already matched is consumed, so two expectations never claim the same message.
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        client: httpx.Client,
+        phone: str,
+        *,
+        role: str = "user",
+        name: str = "Test User",
+        transcript: Transcript | None = None,
+    ) -> None:
+        if not target.graph_api_url:
+            raise ValueError(
+                f"environment {target.env_name!r} has no Graph API simulator to read replies from"
+            )
+        self.target = target
+        self.phone = phone
+        self.role = role
+        self.name = name
+        self.transcript = transcript if transcript is not None else Transcript()
+        self._client = client
+        self._replies = ReplyReader(client, target.graph_api_url)
+        self._business = payloads.BusinessPhone(target.phone_number_id, target.display_phone_number)
+        self._cursor = 0
+        self._pending: list[OutboundMessage] = []
+        self._last_sent_at = time.time()
+        self.last_reply: OutboundMessage | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.role} {self.phone}"
+
+    # --- sending -----------------------------------------------------------------------------------
+
+    def post_raw(self, body: bytes, headers: dict[str, str]) -> httpx.Response:
+        """POST exactly these bytes to the webhook (for protocol tests: bad signatures, bad JSON...)."""
+        return self._client.post(self.target.webhook_url, content=body, headers=headers)
+
+    def send(self, message: dict[str, Any], *, summary: str | None = None) -> httpx.Response:
+        """Wrap one ``messages[]`` item in a webhook, sign and POST it (a re-sent dict keeps its wamid)."""
+        payload = payloads.webhook(self._business, [message], profile_names={self.phone: self.name})
+        body = encode_body(payload)
+        self._pending.clear()  # expectations apply to replies to the latest message
+        self._last_sent_at = time.time()
+        started = time.perf_counter()
+        response = self.post_raw(body, signed_headers(body, self.target.app_secret))
+        self.transcript.add(
+            TranscriptEntry(
+                at=self._last_sent_at,
+                actor=self.label,
+                direction="in",
+                summary=summary or _describe_inbound(message),
+                ack_status=response.status_code,
+                ack_ms=(time.perf_counter() - started) * 1000,
+            )
+        )
+        return response
+
+    def send_text(self, body: str) -> dict[str, Any]:
+        return self._send_new(payloads.text(self.phone, body))
+
+    def tap_button(self, button_id: str, title: str = "") -> dict[str, Any]:
+        context = self.last_reply.wamid if self.last_reply else None
+        return self._send_new(payloads.button_reply(self.phone, button_id, title, context_id=context))
+
+    def choose_row(self, row_id: str, title: str = "") -> dict[str, Any]:
+        context = self.last_reply.wamid if self.last_reply else None
+        return self._send_new(payloads.list_reply(self.phone, row_id, title, context_id=context))
+
+    def share_location(self, latitude: float, longitude: float, name: str | None = None) -> dict[str, Any]:
+        return self._send_new(payloads.location(self.phone, latitude, longitude, name=name))
+
+    def send_media(self, kind: MediaKind, caption: str | None = None) -> dict[str, Any]:
+        return self._send_new(payloads.media(self.phone, kind, caption=caption))
+
+    def react(self, message_id: str, emoji: str) -> dict[str, Any]:
+        return self._send_new(payloads.reaction(self.phone, message_id, emoji))
+
+    def _send_new(self, message: dict[str, Any]) -> dict[str, Any]:
+        response = self.send(message)
+        if response.status_code != 200:
+            raise ReplyError(
+                f"the webhook answered HTTP {response.status_code} to a correctly signed message",
+                actor=self.label,
+                expected=["HTTP 200"],
+                arrived=[],
+                transcript=self.transcript.render(),
+            )
+        return message
+
+    # --- receiving ---------------------------------------------------------------------------------
+
+    def _fetch(self, wait: float) -> None:
+        for message in self._replies.poll(self.phone, self._cursor, wait):
+            self._cursor = max(self._cursor, message.seq)
+            self._pending.append(message)
+            self.transcript.add(
+                TranscriptEntry(
+                    at=message.received_at,
+                    actor=self.label,
+                    direction="out",
+                    summary=message.summary(),
+                    reply_ms=max(0.0, (message.received_at - self._last_sent_at) * 1000),
+                )
+            )
+
+    def expect_replies(
+        self, expectations: Sequence[Expectation], within: float | None = None
+    ) -> list[OutboundMessage]:
+        """Wait until every expectation is matched by a distinct reply, in any order."""
+        within = self.target.reply_seconds if within is None else within
+        deadline = time.monotonic() + within
+        matched: list[OutboundMessage | None] = [None] * len(expectations)
+        while True:
+            for i, expectation in enumerate(expectations):
+                if matched[i] is None:
+                    hit = next((m for m in self._pending if expectation.matches(m)), None)
+                    if hit is not None:
+                        matched[i] = hit
+                        self._pending.remove(hit)
+            if all(m is not None for m in matched):
+                found = [m for m in matched if m is not None]
+                self.last_reply = max(found, key=lambda m: m.seq)
+                return found
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._fetch(remaining)
+        missing = [e.describe() for e, m in zip(expectations, matched, strict=True) if m is None]
+        arrived = [m for m in matched if m is not None] + self._pending
+        raise ReplyError(
+            f"no reply matching what was expected within {within:.1f} s",
+            actor=self.label,
+            expected=missing,
+            arrived=arrived,
+            transcript=self.transcript.render(),
+            rejected=self._replies.rejections(self.phone),
+        )
+
+    def expect_reply(
+        self,
+        kind: str | None = None,
+        text: str | None = None,
+        *,
+        buttons: Sequence[str] = (),
+        rows: Sequence[str] = (),
+        within: float | None = None,
+    ) -> OutboundMessage:
+        """Wait for one reply of this kind / text pattern / button ids / row ids."""
+        expectation = Expectation(kind=kind, text=text, buttons=tuple(buttons), rows=tuple(rows))
+        return self.expect_replies([expectation], within)[0]
+
+    def expect_no_reply(self, within: float | None = None) -> None:
+        """Fail if the bot sends this user anything within ``within`` seconds."""
+        within = self.target.no_reply_seconds if within is None else within
+        deadline = time.monotonic() + within
+        while not self._pending and (remaining := deadline - time.monotonic()) > 0:
+            self._fetch(remaining)
+        if self._pending:
+            raise ReplyError(
+                "the bot replied where no reply was expected",
+                actor=self.label,
+                expected=[f"no message within {within:.1f} s"],
+                arrived=list(self._pending),
+                transcript=self.transcript.render(),
+            )
+
+
+def _describe_inbound(message: dict[str, Any]) -> str:
+    kind = message.get("type", "?")
+    if kind == "text":
+        return f'text "{message["text"]["body"][:80]}"'
+    if kind == "interactive":
+        reply = message["interactive"]
+        sub = reply.get("type", "")
+        return f"tap {sub.replace('_reply', '')} id={reply.get(sub, {}).get('id')}"
+    if kind == "location":
+        place = message["location"]
+        return f"location {place['latitude']},{place['longitude']}"
+    if kind == "reaction":
+        return f"reaction {message['reaction']['emoji']}"
+    return f"{kind} message"
