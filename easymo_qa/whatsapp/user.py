@@ -63,10 +63,30 @@ class WhatsAppUser:
         """POST exactly these bytes to the webhook (for protocol tests: bad signatures, bad JSON...)."""
         return self._client.post(self.target.webhook_url, content=body, headers=headers)
 
+    def post_payload(self, payload: dict[str, Any], app_secret: str | None = None) -> httpx.Response:
+        """Encode and sign any webhook payload (with another secret, to test rejection) and POST it."""
+        body = encode_body(payload)
+        return self.post_raw(body, signed_headers(body, app_secret or self.target.app_secret))
+
+    def send_status(self, wamid: str, state: payloads.StatusName) -> httpx.Response:
+        """Deliver a ``statuses`` callback about a message the bot sent this user, as Meta would."""
+        payload = payloads.webhook(self._business, statuses=[payloads.status(self.phone, wamid, state)])
+        response = self.post_payload(payload)
+        self.transcript.note(self.label, f"status {state} for {wamid[:24]}… → HTTP {response.status_code}")
+        return response
+
+    def webhook_for(
+        self, messages: list[dict[str, Any]], phone_number_id: str | None = None
+    ) -> dict[str, Any]:
+        """A webhook payload from this user (optionally addressed to another business phone-number id)."""
+        business = self._business
+        if phone_number_id is not None:
+            business = payloads.BusinessPhone(phone_number_id, business.display_phone_number)
+        return payloads.webhook(business, messages, profile_names={self.phone: self.name})
+
     def send(self, message: dict[str, Any], *, summary: str | None = None) -> httpx.Response:
         """Wrap one ``messages[]`` item in a webhook, sign and POST it (a re-sent dict keeps its wamid)."""
-        payload = payloads.webhook(self._business, [message], profile_names={self.phone: self.name})
-        body = encode_body(payload)
+        body = encode_body(self.webhook_for([message]))
         self._pending.clear()  # expectations apply to replies to the latest message
         self._last_sent_at = time.time()
         started = time.perf_counter()

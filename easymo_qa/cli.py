@@ -1,0 +1,161 @@
+"""``easymo-qa``: the command line. A thin layer over the stack and pytest; nothing imports it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from easymo_qa.envs import EnvironmentError_, load_environment, resolve_environment_path
+from easymo_qa.envs.model import Environment
+from easymo_qa.stack import start_stack
+from easymo_qa.stack.reference_process import StackError, find_reference_root
+
+SIGNOFF_SUITES = ("tests/smoke", "tests/e2e", "tests/synthetic")
+
+
+def _add_env_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--env", default="local", help="environment name: environments/NAME.yaml (default: local)"
+    )
+    parser.add_argument("--env-file", help="path of an environment file (overrides --env)")
+
+
+def _environment(args: argparse.Namespace) -> Environment:
+    path = Path(args.env_file) if args.env_file else resolve_environment_path(args.env)
+    return load_environment(path)
+
+
+def cmd_stack_up(args: argparse.Namespace) -> int:
+    env = _environment(args)
+    started = time.perf_counter()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with start_stack(env, Path(args.reports_dir)) as stack:
+        t = stack.target
+        info = {
+            "environment": env.name,
+            "webhook_url": t.webhook_url,
+            "health_url": t.health_url,
+            "graph_api_url": t.graph_api_url,
+            "phone_number_id": t.phone_number_id,
+            "display_phone_number": t.display_phone_number,
+            "access_token": t.access_token,
+            "app_secret": t.app_secret,
+            "verify_token": t.verify_token,
+            "admin_url": t.admin_url,
+            "admin_token": t.admin_token,
+            "defects": list(t.defects),
+            "started_in_seconds": round(time.perf_counter() - started, 3),
+        }
+        print(json.dumps(info), flush=True)
+        print("easymo-qa: stack is up; Ctrl-C or SIGTERM stops it", file=sys.stderr, flush=True)
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+    print("easymo-qa: stack stopped", file=sys.stderr)
+    return 0
+
+
+def cmd_stack_defects(args: argparse.Namespace) -> int:
+    root = find_reference_root()
+    out = subprocess.run(
+        [sys.executable, "-m", "reference", "--list-defects"], cwd=root, capture_output=True, text=True
+    )
+    if out.returncode != 0:
+        print(out.stderr, file=sys.stderr)
+        return out.returncode
+    rows = [line.split("\t", 1) for line in out.stdout.splitlines() if line.strip()]
+    width = max((len(r[0]) for r in rows), default=0)
+    print("Defect switches of the reference service (REFERENCE_DEFECTS=name,name ...):")
+    for name, *what in rows:
+        print(f"  {name:<{width}}  {what[0] if what else ''}")
+    return 0
+
+
+def cmd_signoff(args: argparse.Namespace) -> int:
+    import pytest
+
+    suites = [s for s in SIGNOFF_SUITES if Path(s).is_dir()]
+    if not suites:
+        print(
+            "easymo-qa: no test suites here; run `easymo-qa signoff` from the easymo-qa checkout",
+            file=sys.stderr,
+        )
+        return 4
+    env_args = ["--env-file", args.env_file] if args.env_file else ["--env", args.env]
+    reports = Path(args.reports_dir)
+    pytest_args = [
+        *suites,
+        *env_args,
+        "--signoff",
+        "--reports-dir",
+        str(reports),
+        f"--junitxml={reports / 'junit.xml'}",
+        f"--alluredir={reports / 'allure-results'}",
+        "--clean-alluredir",
+        "-p",
+        "no:cacheprovider",
+    ]
+    if args.workers and args.workers != "0":
+        pytest_args += ["-n", args.workers]
+    code = int(pytest.main(pytest_args))
+    report = reports / "signoff.json"
+    if report.is_file():
+        verdict = json.loads(report.read_text(encoding="utf-8"))
+        failed = verdict["failed_gates"]
+        print(f"\n{verdict['verdict']}{' (failed: ' + ', '.join(failed) + ')' if failed else ''}")
+        print(f"Sign-off report: {report.resolve()} and {report.with_suffix('.md').resolve()}")
+        return 0 if verdict["verdict"] == "GO" else max(code, 1)
+    return code or 1
+
+
+def cmd_sensitivity(args: argparse.Namespace) -> int:
+    from easymo_qa.sensitivity import main as sensitivity_main
+
+    print("Harness sensitivity: each defect switch must make its tests fail")
+    return sensitivity_main()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="easymo-qa", description="easyMO cutover QA harness")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    stack = commands.add_parser("stack", help="the embedded local stack").add_subparsers(
+        dest="stack_command", required=True
+    )
+    up = stack.add_parser("up", help="run the stack in the foreground; print its URLs as one JSON line")
+    _add_env_options(up)
+    up.add_argument("--reports-dir", default="reports")
+    up.set_defaults(func=cmd_stack_up)
+    defects = stack.add_parser("defects", help="list the reference service's defect switches")
+    defects.set_defaults(func=cmd_stack_defects)
+
+    signoff = commands.add_parser("signoff", help="run the validation and write the sign-off report")
+    _add_env_options(signoff)
+    signoff.add_argument("--reports-dir", default="reports")
+    signoff.add_argument("-n", "--workers", default="2", help="pytest-xdist workers (0 = none; default 2)")
+    signoff.set_defaults(func=cmd_signoff)
+    sensitivity = commands.add_parser("sensitivity", help="prove each defect switch makes its tests fail")
+    sensitivity.set_defaults(func=cmd_sensitivity)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (EnvironmentError_, StackError) as exc:
+        print(f"easymo-qa: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,288 @@
+"""The pytest plugin: ``--env`` / ``--env-file``, the session's stack, simulated users, the sign-off report.
+
+Under pytest-xdist the controller process boots the stack once and hands its :class:`Target` to the
+workers through ``workerinput``; without xdist the stack boots on first use, so unit-only runs stay fast.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from easymo_qa.envs import (
+    Environment,
+    EnvironmentError_,
+    Redactor,
+    load_environment,
+    resolve_environment_path,
+)
+from easymo_qa.signoff.gates import GatesFileError, evaluate, load_gates
+from easymo_qa.signoff.report import RunInfo, build_report, write_reports
+from easymo_qa.signoff.results import RunResults
+from easymo_qa.signoff.verdict import decide
+from easymo_qa.stack import RunningStack, start_stack
+from easymo_qa.stack.reference_process import StackError
+from easymo_qa.target import Target
+from easymo_qa.whatsapp.numbers import TestNumberPool
+from easymo_qa.whatsapp.transcript import Transcript
+from easymo_qa.whatsapp.user import WhatsAppUser
+
+ENV_KEY = pytest.StashKey[Environment]()
+STATE_KEY = pytest.StashKey["_SessionState"]()
+TRANSCRIPT_KEY = pytest.StashKey[Transcript]()
+WORKERINPUT_TARGET = "easymo_qa_target"
+
+
+class _SessionState:
+    """What the plugin keeps for one pytest process."""
+
+    def __init__(self, env: Environment, reports_dir: Path) -> None:
+        self.env = env
+        self.reports_dir = reports_dir
+        self.stack: RunningStack | None = None
+        self.target: Target | None = None
+        self.results = RunResults()
+        self.started_at = datetime.now(UTC)
+        self.redactor = Redactor(env.secrets())
+        self.verdict_line = ""
+
+    def ensure_target(self) -> Target:
+        if self.target is None:
+            try:
+                self.stack = start_stack(self.env, self.reports_dir)
+            except StackError as exc:
+                pytest.exit(f"easymo-qa: cannot start the stack for environment {self.env.name!r}: {exc}", 3)
+            self.target = self.stack.target
+            self.redactor.add(*self.target.secrets())
+        return self.target
+
+    def stop(self) -> None:
+        if self.stack is not None:
+            self.stack.stop()
+            self.stack = None
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("easymo-qa", "easyMO QA harness")
+    group.addoption(
+        "--env",
+        dest="easymo_env",
+        default=None,
+        help="environment name: environments/NAME.yaml (default: local)",
+    )
+    group.addoption("--env-file", dest="easymo_env_file", default=None, help="path of an environment file")
+    group.addoption("--signoff", dest="easymo_signoff", action="store_true", help="write the sign-off report")
+    group.addoption(
+        "--reports-dir", dest="easymo_reports", default="reports", help="where reports go (default: reports)"
+    )
+    group.addoption(
+        "--signoff-gates",
+        dest="easymo_gates",
+        default="signoff.yaml",
+        help="gates file (default: signoff.yaml)",
+    )
+
+
+def _load_env(config: pytest.Config) -> Environment:
+    env_file = config.getoption("easymo_env_file")
+    name = config.getoption("easymo_env") or os.environ.get("EASYMO_QA_ENV") or "local"
+    try:
+        path = (
+            Path(env_file) if env_file else resolve_environment_path(name, [config.rootpath / "environments"])
+        )
+        return load_environment(path)
+    except EnvironmentError_ as exc:
+        raise pytest.UsageError(f"easymo-qa: {exc}") from None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in (
+        "smoke: fast checks of a deployed bot",
+        "protocol: WhatsApp Cloud API rules any bot must follow",
+        "easymo: the easyMO-specific contract",
+        "critical: a failure here is a critical failure for sign-off",
+        "needs(capability): skip unless the environment declares the capability",
+    ):
+        config.addinivalue_line("markers", line)
+    env = _load_env(config)
+    config.stash[ENV_KEY] = env
+    state = _SessionState(env, config.rootpath / config.getoption("easymo_reports"))
+    config.stash[STATE_KEY] = state
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput and workerinput.get(WORKERINPUT_TARGET):
+        state.target = Target.from_json(workerinput[WORKERINPUT_TARGET])
+        state.redactor.add(*state.target.secrets())
+    config.pluginmanager.register(_OutcomeRecorder(state.results), "easymo-qa-outcomes")
+    config.add_cleanup(state.stop)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist controller: boot the stack once, before the first worker starts, and share it."""
+    state = node.config.stash[STATE_KEY]
+    node.workerinput[WORKERINPUT_TARGET] = state.ensure_target().to_json()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    env = config.stash[ENV_KEY]
+    caps = ", ".join(env.capabilities) or "none"
+    defects = f"; reference defects: {env.reference_defects}" if env.reference_defects else ""
+    return [f"easymo-qa: environment {env.name!r} (stack: {env.stack}; capabilities: {caps}{defects})"]
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    env = item.config.stash[ENV_KEY]
+    for mark in item.iter_markers("needs"):
+        for capability in mark.args:
+            if not env.has(capability):
+                pytest.skip(f"not covered: environment {env.name!r} lacks the {capability!r} capability")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report = yield
+    transcript = item.stash.get(TRANSCRIPT_KEY, None)
+    if transcript is not None and transcript.entries and report.when == "call":
+        report.sections.append(("transcript", item.config.stash[STATE_KEY].redactor(transcript.render())))
+    return report
+
+
+class _OutcomeRecorder:
+    """Feeds every test report into the run's results (in the xdist controller: workers' reports too)."""
+
+    def __init__(self, results: RunResults) -> None:
+        self.results = results
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "teardown" and report.outcome == "passed":
+            return
+        message = ""
+        if report.outcome == "skipped" and isinstance(report.longrepr, tuple):
+            message = str(report.longrepr[2]).removeprefix("Skipped: ")
+        elif report.outcome == "failed":
+            crash = getattr(report.longrepr, "reprcrash", None)
+            message = crash.message if crash is not None else report.longreprtext[-3000:]
+        transcript = "\n".join(text for name, text in report.sections if name == "transcript")
+        markers = tuple(k for k, v in report.keywords.items() if v == 1 and k.isidentifier())
+        self.results.record(
+            report.nodeid,
+            report.when,
+            report.outcome,
+            markers=markers,
+            duration=report.duration,
+            message=message,
+            transcript=transcript,
+        )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    if hasattr(config, "workerinput") or not config.getoption("easymo_signoff"):
+        return
+    state = config.stash[STATE_KEY]
+    try:
+        gates = load_gates(config.rootpath / config.getoption("easymo_gates"))
+    except GatesFileError as exc:
+        raise pytest.UsageError(f"easymo-qa: {exc}") from None
+    results = evaluate(gates, state.results.measurements())
+    verdict = decide(results)
+    defects = state.target.defects if state.target else ()
+    info = RunInfo(
+        state.env.name,
+        state.started_at,
+        command="pytest " + " ".join(config.invocation_params.args),
+        defects=defects,
+    )
+    report = build_report(verdict, results, state.results, info)
+    paths = write_reports(report, state.reports_dir, state.redactor)
+    failed = f" (failed gates: {', '.join(verdict.failed_gates)})" if verdict.failed_gates else ""
+    state.verdict_line = f"QA sign-off: {verdict.decision}{failed}; report: {paths[0]}"
+    if not verdict.go and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    state = config.stash.get(STATE_KEY, None)
+    if state is not None and state.verdict_line:
+        terminalreporter.write_sep(
+            "=",
+            state.verdict_line,
+            bold=True,
+            green="GO;" in state.verdict_line,
+            red="NO-GO" in state.verdict_line,
+        )
+
+
+# --- fixtures ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def qa_env(pytestconfig: pytest.Config) -> Environment:
+    """The loaded environment file."""
+    return pytestconfig.stash[ENV_KEY]
+
+
+@pytest.fixture(scope="session")
+def target(pytestconfig: pytest.Config) -> Target:
+    """Endpoints and credentials of the system under test (boots the local stack on first use)."""
+    return pytestconfig.stash[STATE_KEY].ensure_target()
+
+
+@pytest.fixture(scope="session")
+def http_client(target: Target) -> Iterator[httpx.Client]:
+    """One keep-alive HTTP client for the session; redirects are never followed (a webhook must answer)."""
+    limits = httpx.Limits(max_connections=50, max_keepalive_connections=20)
+    with httpx.Client(timeout=target.http_seconds, limits=limits, follow_redirects=False) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def number_pool(pytestconfig: pytest.Config, target: Target) -> TestNumberPool:
+    worker = getattr(pytestconfig, "workerinput", {}).get("workerid", "gw0")
+    return TestNumberPool(
+        target.number_prefix, target.number_length, shard=int(worker.removeprefix("gw") or 0)
+    )
+
+
+@pytest.fixture
+def transcript(request: pytest.FixtureRequest) -> Iterator[Transcript]:
+    """The conversation of this test, attached to its report (and to Allure when it is on)."""
+    log = Transcript()
+    request.node.stash[TRANSCRIPT_KEY] = log
+    yield log
+    if log.entries:
+        _attach_to_allure(request.config.stash[STATE_KEY].redactor(log.render()))
+
+
+def _attach_to_allure(text: str) -> None:
+    try:
+        import allure
+    except ImportError:  # allure-pytest is optional for users of the plugin
+        return
+    allure.attach(text, name="transcript", attachment_type=allure.attachment_type.TEXT)
+
+
+@pytest.fixture
+def new_user(
+    target: Target, http_client: httpx.Client, number_pool: TestNumberPool, transcript: Transcript
+) -> Callable[..., WhatsAppUser]:
+    """Factory: ``new_user(role="buyer", name="Aimée")`` → a simulated user with a fresh test number."""
+
+    def make(role: str = "user", name: str = "Test User") -> WhatsAppUser:
+        return WhatsAppUser(
+            target, http_client, number_pool.next(), role=role, name=name, transcript=transcript
+        )
+
+    return make
+
+
+@pytest.fixture
+def user(new_user: Callable[..., WhatsAppUser]) -> WhatsAppUser:
+    """One simulated WhatsApp user."""
+    return new_user()

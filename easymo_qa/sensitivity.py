@@ -1,0 +1,100 @@
+"""Harness sensitivity: prove that tests can fail, by switching on each defect of the reference service.
+
+Reads ``fixtures/sensitivity/*.yaml`` (defect → suite → tests that must fail), runs just those tests
+against the local stack with ``REFERENCE_DEFECTS=<defect>``, and reads the JUnit XML to see which failed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET  # noqa: S405 - parses the JUnit file our own pytest run wrote
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from easymo_qa.yaml_source import YamlSourceError, load_yaml_file
+
+
+class Probe(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    defect: str
+    suite: str
+    must_fail: list[str]
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    probe: Probe
+    failed: tuple[str, ...]  # the must_fail names that did fail
+    seconds: float
+
+    @property
+    def caught(self) -> bool:
+        return set(self.failed) == set(self.probe.must_fail)
+
+
+def load_probes(directory: Path) -> list[Probe]:
+    probes: list[Probe] = []
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            data, lines = load_yaml_file(path)
+            if not isinstance(data, list):
+                raise YamlSourceError(str(path), 1, "expected a list of {defect, suite, must_fail} entries")
+            for i, item in enumerate(data):
+                try:
+                    probes.append(Probe.model_validate(item))
+                except ValidationError as exc:
+                    first = exc.errors()[0]
+                    raise YamlSourceError(
+                        str(path), lines.line_of((i, *first["loc"])), first["msg"]
+                    ) from None
+        except YamlSourceError as exc:
+            raise SystemExit(f"easymo-qa sensitivity: {exc}") from None
+    return probes
+
+
+def _failed_tests(junit: Path) -> set[str]:
+    failed: set[str] = set()
+    root = ET.parse(junit).getroot()  # noqa: S314 - our own file
+    for case in root.iter("testcase"):
+        if case.find("failure") is not None or case.find("error") is not None:
+            failed.add(case.get("name", "").split("[", 1)[0])
+    return failed
+
+
+def run_probe(probe: Probe, workdir: Path) -> ProbeResult:
+    junit = workdir / f"{probe.defect}.xml"
+    env = {**os.environ, "REFERENCE_DEFECTS": probe.defect}
+    started = time.perf_counter()
+    command = [sys.executable, "-m", "pytest", probe.suite, "--env", "local", "-q", "-p", "no:cacheprovider"]
+    command += ["-k", " or ".join(probe.must_fail), f"--junitxml={junit}"]
+    command += ["--reports-dir", str(workdir / "reports")]
+    subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    failed = _failed_tests(junit) if junit.is_file() else set()
+    hits = tuple(name for name in probe.must_fail if name in failed)
+    return ProbeResult(probe, hits, time.perf_counter() - started)
+
+
+def main() -> int:
+    probes = load_probes(Path("fixtures/sensitivity"))
+    results = []
+    with tempfile.TemporaryDirectory(prefix="easymo-sensitivity-") as tmp:
+        for probe in probes:
+            result = run_probe(probe, Path(tmp))
+            results.append(result)
+            mark = "caught" if result.caught else "MISSED"
+            print(
+                f"  {probe.defect:<32} {mark:<7} {result.seconds:5.1f} s  {', '.join(probe.must_fail)}",
+                flush=True,
+            )
+    missed = [r.probe.defect for r in results if not r.caught]
+    print(f"\nsensitivity: {len(results) - len(missed)} of {len(results)} defect switches caught", flush=True)
+    if missed:
+        print(f"missed: {', '.join(missed)}")
+    return 1 if missed else 0

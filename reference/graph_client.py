@@ -1,0 +1,122 @@
+"""The outbound side: posting replies to the WhatsApp Cloud API (or the harness's Graph simulator).
+
+One shared ``httpx.AsyncClient`` keeps connections alive across replies. Retries follow easyMO's
+``utils/http.ts`` policy with shorter delays: HTTP 408/425/429/5xx-gateway get two more attempts,
+network errors one. Every outcome becomes an event: ``reply_sent`` with Meta's wamid, or
+``reply_failed`` with the status and Graph error, after which ``ReplyFailedError`` stops the reply
+sequence of that inbound message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+from . import defects
+from .config import Settings
+from .messages import describe
+from .observability import REPLY_FAILED, REPLY_SENT, EventLog
+
+RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+STATUS_RETRIES = 2
+NETWORK_RETRIES = 1
+BACKOFF_SECONDS = 0.1  # times the attempt number
+SLOW_REPLY_SECONDS = 0.6
+
+
+class ReplyFailedError(Exception):
+    """The Graph API refused a reply or could not be reached."""
+
+    def __init__(self, status: int | None, error: Any) -> None:
+        super().__init__(f"reply failed: status={status} error={error}")
+        self.status = status
+        self.error = error
+
+
+class GraphClient:
+    def __init__(
+        self, settings: Settings, events: EventLog, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self._url = settings.messages_url
+        self._slow = settings.has_defect(defects.SLOW_REPLY)
+        self._events = events
+        self._client = httpx.AsyncClient(
+            transport=transport,
+            timeout=httpx.Timeout(settings.http_timeout_seconds),
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=30),
+            headers={"Authorization": f"Bearer {settings.token}"},
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def send(self, message: dict[str, Any], *, correlation_id: str) -> str | None:
+        """Post one message; return Meta's wamid for it, or raise ``ReplyFailedError``."""
+        if self._slow:
+            await asyncio.sleep(SLOW_REPLY_SECONDS)
+        to = str(message.get("to", ""))
+        kind = describe(message)
+        started = time.perf_counter()
+        status_retries = network_retries = 0
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await self._client.post(self._url, json=message)
+            except httpx.TransportError as exc:
+                if network_retries < NETWORK_RETRIES:
+                    network_retries += 1
+                    await asyncio.sleep(BACKOFF_SECONDS * attempt)
+                    continue
+                self._failed(correlation_id, to, kind, None, type(exc).__name__, attempt)
+                raise ReplyFailedError(None, type(exc).__name__) from exc
+            if response.is_success:
+                wamid = _wamid(response)
+                elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
+                self._events.record(
+                    correlation_id,
+                    REPLY_SENT,
+                    to,
+                    wamid=wamid,
+                    kind=kind,
+                    attempts=attempt,
+                    latency_ms=elapsed_ms,
+                )
+                return wamid
+            if response.status_code in RETRY_STATUSES and status_retries < STATUS_RETRIES:
+                status_retries += 1
+                await asyncio.sleep(BACKOFF_SECONDS * attempt)
+                continue
+            error = _graph_error(response)
+            self._failed(correlation_id, to, kind, response.status_code, error, attempt)
+            raise ReplyFailedError(response.status_code, error)
+
+    def _failed(
+        self, correlation_id: str, to: str, kind: str, status: int | None, error: Any, attempts: int
+    ) -> None:
+        self._events.record(
+            correlation_id, REPLY_FAILED, to, status=status, error=error, kind=kind, attempts=attempts
+        )
+
+
+def _wamid(response: httpx.Response) -> str | None:
+    try:
+        messages = response.json().get("messages")
+        wamid = messages[0].get("id")
+    except (ValueError, AttributeError, IndexError, KeyError, TypeError):
+        return None
+    return wamid if isinstance(wamid, str) else None
+
+
+def _graph_error(response: httpx.Response) -> Any:
+    """Meta's ``{"error": {...}}`` object (its useful fields), else the start of the body."""
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        error = None
+    if isinstance(error, dict):
+        return {k: error[k] for k in ("code", "error_subcode", "type", "message") if k in error}
+    return response.text[:200]

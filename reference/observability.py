@@ -1,0 +1,73 @@
+"""Structured events: their names, the recorder, and the admin read API.
+
+Events are the harness's window into the service: every one carries the correlation id of the inbound
+message (or of the webhook request, for request-level events). Recording is best effort: a failing
+event write is logged and never breaks the conversation it describes.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import sqlite3
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from .store import MAX_EVENTS_PAGE, Store
+
+log = logging.getLogger("reference.events")
+
+# Names are snake_case, past tense.
+MESSAGE_RECEIVED = "message_received"
+MESSAGE_HANDLED = "message_handled"  # processing finished (with or without replies): no need to sleep
+MESSAGE_FAILED = "message_failed"
+INVALID_MESSAGE_IGNORED = "invalid_message_ignored"
+DUPLICATE_IGNORED = "duplicate_ignored"
+PHONE_MISMATCH_IGNORED = "phone_mismatch_ignored"
+PAYLOAD_IGNORED = "payload_ignored"
+STATUS_RECEIVED = "status_received"
+REPLY_SENT = "reply_sent"
+REPLY_FAILED = "reply_failed"
+REPLY_SUPPRESSED = "reply_suppressed"
+REACTION_IGNORED = "reaction_ignored"
+SESSION_EXPIRED = "session_expired"
+OPTED_OUT = "opted_out"
+OPTED_IN = "opted_in"
+
+
+class EventLog:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def record(self, correlation_id: str, name: str, phone: str | None = None, **data: Any) -> None:
+        try:
+            self._store.record_event(correlation_id, name, phone, data)
+        except sqlite3.Error:
+            log.exception("could not record event %s (correlation %s)", name, correlation_id)
+
+
+def admin_events(request: Request) -> JSONResponse:
+    """``GET /admin/events?phone=&name=&correlation_id=&after_id=&limit=`` behind ``X-Admin-Token``."""
+    expected: str = request.app.state.settings.admin_token
+    given = request.headers.get("x-admin-token", "")
+    if not hmac.compare_digest(given.encode("latin-1"), expected.encode("utf-8", "surrogateescape")):
+        return JSONResponse({"error": "unauthorized"}, status_code=401)
+    query = request.query_params
+    try:
+        after_id = int(query.get("after_id") or 0)
+        limit = int(query.get("limit") or 100)
+    except ValueError:
+        return JSONResponse({"error": "after_id and limit must be integers"}, status_code=400)
+    if limit < 1 or limit > MAX_EVENTS_PAGE:
+        return JSONResponse({"error": f"limit must be between 1 and {MAX_EVENTS_PAGE}"}, status_code=400)
+    store: Store = request.app.state.store
+    events = store.query_events(
+        phone=query.get("phone") or None,
+        name=query.get("name") or None,
+        correlation_id=query.get("correlation_id") or None,
+        after_id=after_id,
+        limit=limit,
+    )
+    return JSONResponse({"events": events})
