@@ -48,6 +48,7 @@ class RunResults:
             self.outcomes[nodeid] = TestOutcome(nodeid, status, markers, duration, message, transcript)
             return
         current.duration += duration
+        current.markers = tuple(dict.fromkeys(current.markers + markers))
         if when == "call":
             current.outcome = outcome
         elif when == "teardown" and outcome == "failed" and current.outcome != "failed":
