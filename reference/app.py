@@ -23,6 +23,7 @@ from .store import Store
 from .webhook import health, wa_webhook
 
 SHUTDOWN_GRACE_SECONDS = 5.0
+_ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 def create_app(settings: Settings, *, graph_transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
@@ -46,7 +47,8 @@ def create_app(settings: Settings, *, graph_transport: httpx.AsyncBaseTransport 
 
     app = Starlette(
         routes=[
-            Route("/wa-webhook", wa_webhook),  # all methods: the handler answers 405 itself, as easyMO
+            # The handler answers 405 itself (as easyMO does) so the response still carries X-Request-ID.
+            Route("/wa-webhook", wa_webhook, methods=_ALL_METHODS),
             Route("/health", health, methods=["GET"]),
             Route("/admin/events", admin_events, methods=["GET"]),
         ],

@@ -10,10 +10,18 @@ sequence of that inbound message.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import sys
 import time
 from typing import Any
 
 import httpx
+
+# httpcore tries ``import sniffio`` each time it creates a lock or event; without sniffio installed
+# every attempt searches sys.path again (~50 us, several per request). A None entry makes the failed
+# import instant; httpcore then assumes asyncio, which is what we run on.
+if importlib.util.find_spec("sniffio") is None:
+    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
 
 from . import defects
 from .config import Settings
@@ -71,8 +79,9 @@ class GraphClient:
                     network_retries += 1
                     await asyncio.sleep(BACKOFF_SECONDS * attempt)
                     continue
-                self._failed(correlation_id, to, kind, None, type(exc).__name__, attempt)
-                raise ReplyFailedError(None, type(exc).__name__) from exc
+                error = f"{type(exc).__name__}: {exc}"[:200]
+                self._failed(correlation_id, to, kind, None, error, attempt)
+                raise ReplyFailedError(None, error) from exc
             if response.is_success:
                 wamid = _wamid(response)
                 elapsed_ms = round((time.perf_counter() - started) * 1000, 2)

@@ -67,7 +67,7 @@ async def _receive(request: Request, request_id: str) -> Response:
     settings: Settings = request.app.state.settings
     limit = None if settings.has_defect(defects.NO_BODY_LIMIT) else settings.webhook_max_bytes
     declared = request.headers.get("content-length", "")
-    if limit is not None and declared.isdigit() and int(declared) > limit:
+    if limit is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         return PlainTextResponse("payload_too_large", status_code=413)
     body = bytearray()
     try:

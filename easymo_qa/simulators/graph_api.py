@@ -19,7 +19,7 @@ import json
 import re
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -45,7 +45,7 @@ _MESSAGE_ERROR_SUBCODE = 2494010
 class GraphSimConfig:
     """Who the simulator pretends to be, and where the SUT's webhook lives (for status callbacks)."""
 
-    access_token: str
+    access_token: str  # "" accepts any bearer token (a third-party bot whose token we don't know)
     phone_number_id: str
     display_phone_number: str
     webhook_url: str | None = None
@@ -130,7 +130,7 @@ class GraphSimulator:
     outbox: Outbox
     send: SendHandler
     # Lets tests (or the stack) deliver status webhooks without a socket; None = real network.
-    webhook_transport: httpx.AsyncBaseTransport | None = field(default=None)
+    webhook_transport: httpx.AsyncBaseTransport | None = None
 
 
 def _sim(request: Request) -> GraphSimulator:
@@ -145,16 +145,19 @@ def _bad_request(message: str) -> JSONResponse:
 
 
 def _parse_json(raw: bytes) -> tuple[Any, str | None]:
-    """The parsed body and ``None``, or the raw text and why it is not JSON."""
+    """The parsed body and ``None``, or ``None`` and why it is not JSON."""
     try:
         return json.loads(raw), None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return raw.decode("utf-8", errors="replace"), str(exc)
+        return None, str(exc)
 
 
 def _bearer_ok(request: Request, token: str) -> bool:
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
+    if scheme.lower() != "bearer" or not value.strip():
+        return False
+    # No configured token (a third-party bot whose token we don't know): any bearer token is accepted.
+    return not token or hmac.compare_digest(value.strip().encode(), token.encode())
 
 
 def _precheck(request: Request, sim: GraphSimulator, json_error: str | None) -> GraphReply | None:
@@ -189,14 +192,17 @@ def _precheck(request: Request, sim: GraphSimulator, json_error: str | None) -> 
 
 async def post_message(request: Request) -> JSONResponse:
     sim = _sim(request)
-    body, json_error = _parse_json(await request.body())
+    raw = await request.body()
+    body, json_error = _parse_json(raw)
     reply = _precheck(request, sim, json_error)
     if reply is None:
         reply = await sim.send(body)
     if reply.status != 200:
         to = body.get("to") if isinstance(body, dict) else None
         error = reply.payload.get("error", reply.payload)
-        sim.outbox.record_rejection(to=to, body=body, error=error, http_status=reply.status)
+        sim.outbox.record_rejection(
+            to=to, body=body, error=error, http_status=reply.status, raw_body=raw.decode("utf-8", "replace")
+        )
     return JSONResponse(reply.payload, status_code=reply.status)
 
 

@@ -92,16 +92,24 @@ class Outbox:
                 event.set()
         return record
 
-    def record_rejection(self, *, to: Any, body: Any, error: dict[str, Any], http_status: int) -> Record:
-        """Store a refused request (``body`` as parsed, or the raw text when it was not JSON)."""
+    def record_rejection(
+        self, *, to: Any, body: Any, error: dict[str, Any], http_status: int, raw_body: str | None = None
+    ) -> Record:
+        """Store a refused request and the Graph ``error`` object it was answered with.
+
+        ``body`` is kept only when it is a JSON object, else ``None`` (readers do ``body.get(...)``); a
+        body that was not a JSON object is kept as text in ``raw_body`` instead.
+        """
         record: Record = {
             "seq": self._next_seq(),
             "to": normalise_recipient(to),
             "received_at": time.time(),
-            "body": body,
+            "body": body if isinstance(body, dict) else None,
             "error": error,
             "http_status": http_status,
         }
+        if raw_body is not None and not isinstance(body, dict):
+            record["raw_body"] = raw_body
         self._rejections.append(record)
         return record
 
