@@ -1,4 +1,4 @@
-"""In-repo runs load the harness's pytest plugin even before ``pip install -e .`` registers its entry point."""
+"""In-repo runs load the harness plugin even before ``pip install -e .`` registers its entry point."""
 
 import importlib.metadata
 

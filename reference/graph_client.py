@@ -10,18 +10,10 @@ sequence of that inbound message.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import sys
 import time
 from typing import Any
 
 import httpx
-
-# httpcore tries ``import sniffio`` each time it creates a lock or event; without sniffio installed
-# every attempt searches sys.path again (~50 us, several per request). A None entry makes the failed
-# import instant; httpcore then assumes asyncio, which is what we run on.
-if importlib.util.find_spec("sniffio") is None:
-    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
 
 from . import defects
 from .config import Settings
@@ -54,7 +46,9 @@ class GraphClient:
         self._client = httpx.AsyncClient(
             transport=transport,
             timeout=httpx.Timeout(settings.http_timeout_seconds),
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=30),
+            # Idle connections are dropped before uvicorn-based peers (the simulators) drop them at 5 s,
+            # so a reply never races a server-side close.
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=4.0),
             headers={"Authorization": f"Bearer {settings.token}"},
         )
 

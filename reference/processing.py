@@ -47,10 +47,6 @@ class Processor:
         self._tails: dict[str, asyncio.Task[None]] = {}  # the last queued task of each user
         self._tasks: set[asyncio.Task[None]] = set()  # strong references until done
 
-    @property
-    def pending(self) -> int:
-        return len(self._tasks)
-
     def submit(self, envelope: Envelope) -> None:
         """Queue every message and status of a payload; returns at once."""
         for inbound in envelope.messages:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from . import defects
@@ -61,7 +61,6 @@ class Turn:
     state: dict[str, Any]
     graph: GraphClient
     replies: int = 0
-    sent: list[str | None] = field(default_factory=list)
 
     @property
     def phone(self) -> str:
@@ -73,7 +72,7 @@ class Turn:
         return name or "there"
 
     async def send(self, message: dict[str, Any]) -> None:
-        self.sent.append(await self.graph.send(message, correlation_id=self.inbound.correlation_id))
+        await self.graph.send(message, correlation_id=self.inbound.correlation_id)
         self.replies += 1
 
     async def text(self, body: str) -> None:

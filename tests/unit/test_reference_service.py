@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from reference import defects
+from reference import defects, messages
 from reference.app import create_app
 from reference.config import Settings
 from reference.messages import BODY_MAX, ELLIPSIS
@@ -301,7 +301,7 @@ async def test_body_limit_declared_and_streamed(tmp_path: Path) -> None:
 
 
 @run_async
-async def test_signature_defects(tmp_path: Path) -> None:
+async def test_defect_no_signature_check(tmp_path: Path) -> None:
     payload = webhook(text("hi"))
     async with service(tmp_path, defects.NO_SIGNATURE_CHECK) as svc:
         response = await svc.post(payload, signature=None)
@@ -368,6 +368,18 @@ async def test_other_phone_number_id_is_ignored(tmp_path: Path) -> None:
     async with service(tmp_path / "defect", defects.NO_PHONE_ID_FILTER) as svc:
         await svc.post(webhook(text("hi"), phone_id="999"))
         await svc.graph.wait_for(USER, 1)
+
+
+@pytest.mark.parametrize(("bot_number", "answered"), [("+250 700 000 001", True), ("+250700000999", False)])
+@run_async
+async def test_display_number_must_match_when_configured(
+    tmp_path: Path, bot_number: str, answered: bool
+) -> None:
+    async with service(tmp_path, bot_number_e164=bot_number) as svc:
+        await svc.post(webhook(text("hi")))
+        await svc.settle()
+        assert len(svc.graph.to(USER)) == int(answered)
+        assert len(await svc.events(name="phone_mismatch_ignored")) == int(not answered)
 
 
 @run_async
@@ -553,6 +565,28 @@ async def test_defect_slow_reply(tmp_path: Path) -> None:
             await svc.graph.wait_for(USER, 1)
             elapsed = loop.time() - started
         assert (elapsed >= 0.6) is slow, elapsed
+
+
+def test_outbound_builders_obey_cloud_api_limits() -> None:
+    long = "Murakoze" * 700
+    assert len(messages.text(USER, long)["text"]["body"]) == 4096
+    built = messages.buttons(
+        USER, long, [messages.Button("a", "Tanga komande ubu nonaha"), messages.HOME_BUTTON]
+    )
+    titles = [b["reply"]["title"] for b in built["interactive"]["action"]["buttons"]]
+    assert titles == ["Tanga komande ubu n" + ELLIPSIS, "🏠 Home"]
+    assert len(built["interactive"]["body"]["text"]) == BODY_MAX
+    rows = [messages.Row(f"r{i}", "x" * 30, "y" * 80) for i in range(10)]
+    listed = messages.list_message(USER, "body", "Open", [messages.Section("S", rows)])
+    [section] = listed["interactive"]["action"]["sections"]
+    assert {len(r["title"]) for r in section["rows"]} == {24}
+    assert {len(r["description"]) for r in section["rows"]} == {72}
+    with pytest.raises(ValueError, match="1 to 3 buttons"):
+        messages.buttons(USER, "b", [messages.Button(str(i), "t") for i in range(4)])
+    with pytest.raises(ValueError, match="1 to 10 rows"):
+        messages.list_message(USER, "b", "Open", [messages.Section("S", [*rows, messages.Row("r10", "t")])])
+    with pytest.raises(ValueError, match="unique"):
+        messages.buttons(USER, "b", [messages.Button("a", "t"), messages.Button("a", "u")])
 
 
 # -- health, admin API, command line --------------------------------------------------------------
