@@ -15,6 +15,14 @@ from typing import Any
 import httpx
 import pytest
 
+from easymo_qa.conversation.model import ROLES
+from easymo_qa.conversation.pytest_items import (
+    RUNNER_FACTORY_KEY,
+    TRANSCRIPT_KEY,
+    JourneyFile,
+    is_journey_file,
+)
+from easymo_qa.conversation.runner import JourneyRunner
 from easymo_qa.envs import (
     Environment,
     EnvironmentError_,
@@ -35,7 +43,6 @@ from easymo_qa.whatsapp.user import WhatsAppUser
 
 ENV_KEY = pytest.StashKey[Environment]()
 STATE_KEY = pytest.StashKey["_SessionState"]()
-TRANSCRIPT_KEY = pytest.StashKey[Transcript]()
 WORKERINPUT_TARGET = "easymo_qa_target"
 
 
@@ -51,6 +58,9 @@ class _SessionState:
         self.started_at = datetime.now(UTC)
         self.redactor = Redactor(env.secrets())
         self.verdict_line = ""
+        self.shard = 0
+        self._client: httpx.Client | None = None
+        self._numbers: TestNumberPool | None = None
 
     def ensure_target(self) -> Target:
         if self.target is None:
@@ -62,7 +72,27 @@ class _SessionState:
             self.redactor.add(*self.target.secrets())
         return self.target
 
+    def client(self) -> httpx.Client:
+        """One keep-alive HTTP client per process; redirects are never followed (a webhook must answer)."""
+        if self._client is None:
+            target = self.ensure_target()
+            limits = httpx.Limits(max_connections=50, max_keepalive_connections=20)
+            self._client = httpx.Client(timeout=target.http_seconds, limits=limits, follow_redirects=False)
+        return self._client
+
+    def numbers(self) -> TestNumberPool:
+        if self._numbers is None:
+            target = self.ensure_target()
+            self._numbers = TestNumberPool(target.number_prefix, target.number_length, shard=self.shard)
+        return self._numbers
+
+    def runner(self, item: pytest.Item) -> JourneyRunner:
+        return JourneyRunner(self.ensure_target(), self.client(), self.numbers())
+
     def stop(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
         if self.stack is not None:
             self.stack.stop()
             self.stack = None
@@ -108,13 +138,18 @@ def pytest_configure(config: pytest.Config) -> None:
         "easymo: the easyMO-specific contract",
         "critical: a failure here is a critical failure for sign-off",
         "needs(capability): skip unless the environment declares the capability",
+        "e2e: end-to-end journeys (*.journey.yaml)",
+        *(f"journey_{role}: journeys with a {role} actor" for role in ROLES),
     ):
         config.addinivalue_line("markers", line)
     env = _load_env(config)
     config.stash[ENV_KEY] = env
     state = _SessionState(env, config.rootpath / config.getoption("easymo_reports"))
     config.stash[STATE_KEY] = state
+    config.stash[RUNNER_FACTORY_KEY] = state.runner
     workerinput = getattr(config, "workerinput", None)
+    if workerinput:
+        state.shard = int(str(workerinput.get("workerid", "gw0")).removeprefix("gw") or 0)
     if workerinput and workerinput.get(WORKERINPUT_TARGET):
         state.target = Target.from_json(workerinput[WORKERINPUT_TARGET])
         state.redactor.add(*state.target.secrets())
@@ -127,6 +162,12 @@ def pytest_configure_node(node: Any) -> None:
     """xdist controller: boot the stack once, before the first worker starts, and share it."""
     state = node.config.stash[STATE_KEY]
     node.workerinput[WORKERINPUT_TARGET] = state.ensure_target().to_json()
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if is_journey_file(file_path):
+        return JourneyFile.from_parent(parent, path=file_path)
+    return None
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -235,19 +276,15 @@ def target(pytestconfig: pytest.Config) -> Target:
 
 
 @pytest.fixture(scope="session")
-def http_client(target: Target) -> Iterator[httpx.Client]:
-    """One keep-alive HTTP client for the session; redirects are never followed (a webhook must answer)."""
-    limits = httpx.Limits(max_connections=50, max_keepalive_connections=20)
-    with httpx.Client(timeout=target.http_seconds, limits=limits, follow_redirects=False) as client:
-        yield client
+def http_client(pytestconfig: pytest.Config) -> httpx.Client:
+    """The session's keep-alive HTTP client (never follows redirects: a webhook must answer)."""
+    return pytestconfig.stash[STATE_KEY].client()
 
 
 @pytest.fixture(scope="session")
-def number_pool(pytestconfig: pytest.Config, target: Target) -> TestNumberPool:
-    worker = getattr(pytestconfig, "workerinput", {}).get("workerid", "gw0")
-    return TestNumberPool(
-        target.number_prefix, target.number_length, shard=int(worker.removeprefix("gw") or 0)
-    )
+def number_pool(pytestconfig: pytest.Config) -> TestNumberPool:
+    """Fresh numbers from the environment's reserved test range, unique across xdist workers."""
+    return pytestconfig.stash[STATE_KEY].numbers()
 
 
 @pytest.fixture

@@ -93,7 +93,7 @@ def evaluate(gates: list[Gate], measurements: Mapping[str, Measurement]) -> list
         passed = _OPS[gate.op](m.value, gate.threshold)
         margin = gate.threshold - m.value if gate.op in ("<", "<=") else m.value - gate.threshold
         if gate.op == "==":
-            margin = -abs(m.value - gate.threshold)
+            margin = 0.0 - abs(m.value - gate.threshold) + 0.0  # + 0.0 turns -0.0 into 0.0
         reason = f"{m.value:g}{gate.unit} {gate.op} {gate.threshold:g}{gate.unit}"
         results.append(GateResult(gate, m, passed, margin, reason if passed else f"not {reason}"))
     return results

@@ -14,8 +14,8 @@ class Expectation:
 
     kind: str | None = None  # text | buttons | list | location | image ...
     text: str | None = None  # a regular expression searched in the message text (case-insensitive)
-    buttons: tuple[str, ...] = ()  # button ids that must all be present
-    rows: tuple[str, ...] = ()  # list row ids that must all be present
+    buttons: tuple[str, ...] = ()  # button ids that must all be present; "pay_momo:*" matches a prefix
+    rows: tuple[str, ...] = ()  # list row ids that must all be present; "offer:*" matches a prefix
     _pattern: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -27,9 +27,9 @@ class Expectation:
             return False
         if self._pattern and not self._pattern.search(message.text):
             return False
-        if any(b not in message.button_ids for b in self.buttons):
+        if not all(_has_id(message.button_ids, b) for b in self.buttons):
             return False
-        return all(r in message.row_ids for r in self.rows)
+        return all(_has_id(message.row_ids, r) for r in self.rows)
 
     def describe(self) -> str:
         parts = [self.kind or "any message"]
@@ -40,6 +40,12 @@ class Expectation:
         if self.rows:
             parts.append(f"rows {list(self.rows)}")
         return " with ".join([parts[0], ", ".join(parts[1:])]) if len(parts) > 1 else parts[0]
+
+
+def _has_id(ids: tuple[str, ...], wanted: str) -> bool:
+    if wanted.endswith("*"):
+        return any(i.startswith(wanted[:-1]) for i in ids)
+    return wanted in ids
 
 
 class ReplyError(AssertionError):

@@ -28,9 +28,12 @@ class TestNumberPool:
         self._faker.seed_instance(int.from_bytes(os.urandom(8), "big"))
         self._used: set[str] = set()
 
-    def next(self) -> str:
+    def next(self, suffix: str = "") -> str:
+        """A fresh number; ``suffix`` fixes its last digits (payment simulators key behaviour on them)."""
+        if len(suffix) > self._free - 2:
+            raise ValueError(f"suffix {suffix!r} is too long for this number range")
         for _ in range(1000):
-            number = self.prefix + self._faker.numerify("#" * self._free)
+            number = self.prefix + self._faker.numerify("#" * (self._free - len(suffix))) + suffix
             if number not in self._used:
                 self._used.add(number)
                 return number

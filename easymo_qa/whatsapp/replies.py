@@ -24,6 +24,12 @@ class ReplyReader:
         response.raise_for_status()
         return [OutboundMessage.from_record(r) for r in response.json()["messages"]]
 
+    def last_seq(self) -> int:
+        """The simulator's newest sequence number: a cursor that skips everything recorded so far."""
+        response = self._client.get(f"{self._base}/_sim/messages", params={"after": 2**62, "wait": "0"})
+        response.raise_for_status()
+        return int(response.json()["last_seq"])
+
     def rejections(self, to: str, after: int = 0) -> list[str]:
         """What the simulator refused to deliver to ``to``, as one line each."""
         response = self._client.get(f"{self._base}/_sim/rejections", params={"to": to, "after": after})

@@ -137,6 +137,11 @@ class WhatsAppUser:
 
     # --- receiving ---------------------------------------------------------------------------------
 
+    def skip_history(self) -> None:
+        """Ignore everything sent to this number so far (a seeded number shared with other conversations)."""
+        self._cursor = self._replies.last_seq()
+        self._pending.clear()
+
     def _fetch(self, wait: float) -> None:
         for message in self._replies.poll(self.phone, self._cursor, wait):
             self._cursor = max(self._cursor, message.seq)

@@ -1,0 +1,104 @@
+"""The journey file schema: actors, then ordered steps (one action, then expectations on replies)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ROLES = ("buyer", "station", "vendor", "driver", "admin", "support", "user")
+ACTIONS = ("send", "tap", "choose", "share", "send_media", "react")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Actor(_Strict):
+    """A simulated WhatsApp user: ``phone`` pins a seeded number (a station's staff), else a fresh one."""
+
+    role: Literal["buyer", "station", "vendor", "driver", "admin", "support", "user"]
+    name: str = "Test User"
+    phone: str | None = Field(default=None, pattern=r"^\d{8,15}$")
+    phone_suffix: str | None = Field(default=None, pattern=r"^\d{1,4}$")
+
+
+class Location(_Strict):
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    name: str | None = None
+
+
+class Capture(_Strict):
+    """Where a value comes from in a matched reply: a regex group in its text, or a row / button id."""
+
+    text: str | None = None  # regex with one group
+    row: int | None = None  # index of a list row id
+    button: int | None = None  # index of a reply button id
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Capture:
+        if sum(v is not None for v in (self.text, self.row, self.button)) != 1:
+            raise ValueError("a capture takes exactly one of text (regex with a group), row or button")
+        return self
+
+
+class Expect(_Strict):
+    to: str | None = None  # actor name; default: the actor who acted
+    kind: str | None = None  # text | buttons | list | location | image ...
+    text: str | None = None  # regex, ${vars} substituted (escaped)
+    buttons: tuple[str, ...] = ()
+    rows: tuple[str, ...] = ()
+    within: float | None = Field(default=None, gt=0, le=300)
+    capture: dict[str, Capture] = {}
+
+
+class Step(_Strict):
+    actor: str | None = None
+    send: str | None = None
+    tap: str | None = None
+    choose: str | None = None
+    share: Location | None = None
+    send_media: Literal["image", "audio", "document", "sticker", "video"] | None = None
+    react: str | None = None
+    expect: list[Expect] = []
+    expect_silence: tuple[str, ...] = ()  # actors that must get nothing (within the env's no-reply wait)
+    note: str = ""
+    line: int = 0  # set by the loader
+
+    def action(self) -> tuple[str, object] | None:
+        done = [(name, getattr(self, name)) for name in ACTIONS if getattr(self, name) is not None]
+        return done[0] if done else None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_expect_to_list(cls, data: object) -> object:
+        if isinstance(data, dict) and isinstance(data.get("expect"), dict):
+            data = {**data, "expect": [data["expect"]]}
+        return data
+
+    @model_validator(mode="after")
+    def _one_action(self) -> Step:
+        done = [name for name in ACTIONS if getattr(self, name) is not None]
+        if len(done) > 1:
+            raise ValueError(f"a step takes one action, got {', '.join(done)}")
+        if done and not self.actor:
+            raise ValueError(f"'{done[0]}' needs an 'actor' who does it")
+        if not done and not self.expect and not self.expect_silence:
+            raise ValueError(f"a step needs an action ({', '.join(ACTIONS)}) or an expectation")
+        return self
+
+
+class Journey(_Strict):
+    journey: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    title: str
+    critical: bool = False
+    tags: tuple[str, ...] = ()
+    defects: tuple[str, ...] = ()  # reference defect switches that must make this journey fail
+    actors: dict[str, Actor]
+    steps: list[Step] = Field(min_length=1)
+    source: Path | None = None
+
+    def roles(self) -> list[str]:
+        return sorted({a.role for a in self.actors.values()})

@@ -1,0 +1,230 @@
+"""Runs a journey against a target: each step's action, then its expectations, actors labelled.
+
+No pytest in here: the e2e items and the load test both call :meth:`JourneyRunner.run`.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+from easymo_qa.conversation.model import Expect, Journey, Step
+from easymo_qa.target import Target
+from easymo_qa.whatsapp import payloads
+from easymo_qa.whatsapp.expect import Expectation, ReplyError
+from easymo_qa.whatsapp.numbers import TestNumberPool
+from easymo_qa.whatsapp.outbound import OutboundMessage
+from easymo_qa.whatsapp.transcript import Transcript
+from easymo_qa.whatsapp.user import WhatsAppUser
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.]*)\}")
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """One step's measurements: webhook ACK and the slowest expected reply (reply latency)."""
+
+    index: int
+    line: int
+    actor: str | None
+    action: str
+    ack_status: int | None
+    ack_ms: float | None
+    reply_ms: float | None
+    ok: bool
+    error: str = ""
+
+
+@dataclass
+class JourneyResult:
+    journey: Journey
+    steps: list[StepResult] = field(default_factory=list)
+    variables: dict[str, str] = field(default_factory=dict)
+    transcript: Transcript = field(default_factory=Transcript)
+
+
+class JourneyStepFailed(AssertionError):
+    """A step failed: names the journey file and line, the step, and carries the whole conversation."""
+
+    def __init__(
+        self, journey: Journey, index: int, step: Step, detail: str, env_name: str = "local"
+    ) -> None:
+        self.journey, self.index, self.step, self.detail = journey, index, step, detail
+        where = f"{journey.source}:{step.line}" if journey.source else f"step {index + 1}"
+        self.location = where
+        super().__init__(
+            f"journey '{journey.journey}' failed at step {index + 1} ({where})\n{detail}\n"
+            f"Reproduce with: pytest {journey.source or ''} --env {env_name}"
+        )
+
+
+class _Variables:
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values = values
+
+    def _lookup(self, match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in self.values:
+            known = ", ".join(sorted(self.values)) or "none"
+            raise KeyError(f"unknown variable ${{{name}}} (known: {known})")
+        return self.values[name]
+
+    def text(self, value: str) -> str:
+        return _VAR.sub(self._lookup, value)
+
+    def pattern(self, value: str) -> str:
+        return _VAR.sub(lambda m: re.escape(self._lookup(m)), value)
+
+
+class JourneyRunner:
+    """Plays every actor of a journey as a :class:`WhatsAppUser` and checks every expectation."""
+
+    def __init__(
+        self,
+        target: Target,
+        client: httpx.Client,
+        numbers: TestNumberPool,
+        *,
+        on_step: Callable[[StepResult], None] | None = None,
+    ) -> None:
+        self.target = target
+        self.client = client
+        self.numbers = numbers
+        self.on_step = on_step
+
+    def run(self, journey: Journey, transcript: Transcript | None = None) -> JourneyResult:
+        result = JourneyResult(journey, transcript=transcript if transcript is not None else Transcript())
+        users: dict[str, WhatsAppUser] = {}
+        values = {"run_id": secrets.token_hex(3)}
+        for name, actor in journey.actors.items():
+            phone = actor.phone or self.numbers.next(actor.phone_suffix or "")
+            user = WhatsAppUser(
+                self.target, self.client, phone, role=name, name=actor.name, transcript=result.transcript
+            )
+            if actor.phone:
+                user.skip_history()  # a seeded number: ignore other conversations' messages so far
+            users[name] = user
+            values[f"{name}.phone"] = phone
+        variables = _Variables(values)
+        result.variables = values
+        for index, step in enumerate(journey.steps):
+            try:
+                step_result = self._run_step(index, step, users, variables)
+            except (ReplyError, KeyError, ValueError) as exc:
+                detail = exc.args[0] if isinstance(exc, KeyError) else str(exc)
+                failed = StepResult(
+                    index, step.line, step.actor, _describe(step), None, None, None, False, detail
+                )
+                if self.on_step:
+                    self.on_step(failed)
+                detail = _indent(detail, step)
+                raise JourneyStepFailed(journey, index, step, detail, self.target.env_name) from None
+            result.steps.append(step_result)
+            if self.on_step:
+                self.on_step(step_result)
+        return result
+
+    def _run_step(
+        self, index: int, step: Step, users: dict[str, WhatsAppUser], variables: _Variables
+    ) -> StepResult:
+        ack_status = ack_ms = None
+        sent_at = time.time()
+        action = step.action()
+        if action is not None and step.actor:
+            user = users[step.actor]
+            started = time.perf_counter()
+            sent_at = time.time()
+            response = self._act(user, action[0], action[1], variables)
+            ack_ms = (time.perf_counter() - started) * 1000
+            ack_status = response.status_code
+            if response.status_code != 200:
+                raise ReplyError(
+                    f"the webhook answered HTTP {response.status_code} to a correctly signed message",
+                    actor=user.label,
+                    expected=["HTTP 200"],
+                    arrived=[],
+                    transcript=user.transcript.render(),
+                )
+        reply_ms = self._check(step, users, variables, sent_at)
+        for name in step.expect_silence:
+            users[name].expect_no_reply()
+        return StepResult(index, step.line, step.actor, _describe(step), ack_status, ack_ms, reply_ms, True)
+
+    def _act(self, user: WhatsAppUser, kind: str, value: object, variables: _Variables) -> httpx.Response:
+        if kind == "send":
+            message = payloads.text(user.phone, variables.text(str(value)))
+        elif kind == "tap":
+            context = user.last_reply.wamid if user.last_reply else None
+            message = payloads.button_reply(user.phone, variables.text(str(value)), context_id=context)
+        elif kind == "choose":
+            context = user.last_reply.wamid if user.last_reply else None
+            message = payloads.list_reply(user.phone, variables.text(str(value)), context_id=context)
+        elif kind == "share":
+            place = value  # a Location model
+            message = payloads.location(user.phone, place.latitude, place.longitude, name=place.name)  # type: ignore[attr-defined]
+        elif kind == "send_media":
+            message = payloads.media(user.phone, value)  # type: ignore[arg-type]
+        else:  # react
+            target_id = user.last_reply.wamid if user.last_reply else payloads.new_wamid()
+            message = payloads.reaction(user.phone, target_id, str(value))
+        return user.send(message)
+
+    def _check(
+        self, step: Step, users: dict[str, WhatsAppUser], variables: _Variables, sent_at: float
+    ) -> float | None:
+        if not step.expect:
+            return None
+        by_actor: dict[str, list[Expect]] = {}
+        for expect in step.expect:
+            by_actor.setdefault(expect.to or step.actor or "", []).append(expect)
+        within = max((e.within or self.target.reply_seconds) for e in step.expect)
+        deadline = time.monotonic() + within
+        latest = sent_at
+        for name, expects in by_actor.items():
+            user = users[name]
+            wanted = [
+                Expectation(
+                    kind=e.kind,
+                    text=variables.pattern(e.text) if e.text is not None else None,
+                    buttons=tuple(variables.text(b) for b in e.buttons),
+                    rows=tuple(variables.text(r) for r in e.rows),
+                )
+                for e in expects
+            ]
+            found = user.expect_replies(wanted, within=max(0.0, deadline - time.monotonic()))
+            for expect, message in zip(expects, found, strict=True):
+                _capture(expect, message, variables)
+                latest = max(latest, message.received_at)
+        return (latest - sent_at) * 1000
+
+
+def _capture(expect: Expect, message: OutboundMessage, variables: _Variables) -> None:
+    for name, capture in expect.capture.items():
+        value: str | None = None
+        if capture.text is not None:
+            match = re.search(capture.text, message.text)
+            value = match.group(1) if match and match.groups() else (match.group(0) if match else None)
+        elif capture.row is not None and capture.row < len(message.row_ids):
+            value = message.row_ids[capture.row]
+        elif capture.button is not None and capture.button < len(message.button_ids):
+            value = message.button_ids[capture.button]
+        if value is None:
+            raise ValueError(f"could not capture '{name}' from the reply: {message.summary()}")
+        variables.values[name] = value
+
+
+def _describe(step: Step) -> str:
+    action = step.action()
+    if action is None:
+        return "wait for replies"
+    kind, value = action
+    return f"{step.actor} {kind} {value if not hasattr(value, 'latitude') else 'location'}"
+
+
+def _indent(detail: str, step: Step) -> str:
+    return f"  step: {_describe(step)}" + (f"  ({step.note})" if step.note else "") + "\n" + detail
