@@ -16,7 +16,7 @@ from easymo_qa.envs.model import Environment
 from easymo_qa.stack import start_stack
 from easymo_qa.stack.reference_process import StackError, find_reference_root
 
-SIGNOFF_SUITES = ("tests/smoke", "tests/e2e", "tests/synthetic")
+SIGNOFF_SUITES = ("tests/smoke", "fixtures/journeys", "tests/e2e", "tests/synthetic")
 
 
 def _add_env_options(parser: argparse.ArgumentParser) -> None:

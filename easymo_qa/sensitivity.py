@@ -1,7 +1,8 @@
 """Harness sensitivity: prove that tests can fail, by switching on each defect of the reference service.
 
-Reads ``fixtures/sensitivity/*.yaml`` (defect → suite → tests that must fail), runs just those tests
-against the local stack with ``REFERENCE_DEFECTS=<defect>``, and reads the JUnit XML to see which failed.
+Probes come from ``fixtures/sensitivity/*.yaml`` (defect → suite → tests that must fail) and from every
+journey's ``defects:`` list. Each probe runs just its tests against the local stack with
+``REFERENCE_DEFECTS=<defect>`` and reads the JUnit XML to see which failed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from easymo_qa.conversation.loader import find_journeys, load_journey
 from easymo_qa.yaml_source import YamlSourceError, load_yaml_file
 
 
@@ -26,6 +28,7 @@ class Probe(BaseModel):
     defect: str
     suite: str
     must_fail: list[str]
+    select: bool = True  # narrow the run to must_fail with -k (a journey file is one test already)
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,17 @@ def load_probes(directory: Path) -> list[Probe]:
     return probes
 
 
+def journey_probes(directory: Path) -> list[Probe]:
+    probes = []
+    for path in find_journeys(directory):
+        journey = load_journey(path)
+        probes += [
+            Probe(defect=d, suite=str(path), must_fail=[journey.journey], select=False)
+            for d in journey.defects
+        ]
+    return probes
+
+
 def _failed_tests(junit: Path) -> set[str]:
     failed: set[str] = set()
     root = ET.parse(junit).getroot()  # noqa: S314 - our own file
@@ -73,7 +87,9 @@ def run_probe(probe: Probe, workdir: Path) -> ProbeResult:
     env = {**os.environ, "REFERENCE_DEFECTS": probe.defect}
     started = time.perf_counter()
     command = [sys.executable, "-m", "pytest", probe.suite, "--env", "local", "-q", "-p", "no:cacheprovider"]
-    command += ["-k", " or ".join(probe.must_fail), f"--junitxml={junit}"]
+    if probe.select:
+        command += ["-k", " or ".join(probe.must_fail)]
+    command += [f"--junitxml={junit}"]
     command += ["--reports-dir", str(workdir / "reports")]
     subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
     failed = _failed_tests(junit) if junit.is_file() else set()
@@ -82,7 +98,7 @@ def run_probe(probe: Probe, workdir: Path) -> ProbeResult:
 
 
 def main() -> int:
-    probes = load_probes(Path("fixtures/sensitivity"))
+    probes = load_probes(Path("fixtures/sensitivity")) + journey_probes(Path("fixtures/journeys"))
     results = []
     with tempfile.TemporaryDirectory(prefix="easymo-sensitivity-") as tmp:
         for probe in probes:

@@ -29,6 +29,14 @@ class Target:
     number_prefix: str = "25079"
     number_length: int = 12
     defects: tuple[str, ...] = field(default_factory=tuple)
+    llm_url: str | None = None
+    payments_url: str | None = None
+    maps_url: str | None = None
+    sut_settings: dict[str, str] = field(default_factory=dict)
+
+    def setting(self, name: str, default: int) -> int:
+        """An integer SUT setting (e.g. AGENT_TIMEOUT_MS) as the environment declares it."""
+        return int(self.sut_settings.get(name, default))
 
     def has(self, capability: str) -> bool:
         return capability in self.capabilities

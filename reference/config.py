@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from .defects import UnknownDefectError, parse_defects
+from .flags import FlagError, Flags
 
 # easyMO clamps the webhook body limit so a typo cannot make every webhook fail with 413.
 MIN_WEBHOOK_BYTES = 1024
@@ -25,6 +27,8 @@ REQUIRED = (
     "REFERENCE_DB_PATH",
     "ADMIN_TOKEN",
 )
+DEFAULT_SEED_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "seed"
+SEED_FILE = "marketplace.yaml"
 
 
 class ConfigError(ValueError):
@@ -48,6 +52,22 @@ class Settings:
     session_ttl_seconds: int = 600
     http_timeout_seconds: float = 10.0
     defects: frozenset[str] = frozenset()
+    # Upstreams: an empty base URL means "not configured", which the agents treat as unavailable.
+    llm_base_url: str = ""
+    llm_api_key: str = ""
+    llm_model: str = "gpt-4o-mini"
+    payments_base_url: str = ""
+    payments_api_key: str = ""
+    payments_callback_secret: str = ""
+    maps_base_url: str = ""
+    public_url: str = ""  # empty: http://host:port
+    seed_dir: str = ""  # empty: <repo>/fixtures/seed
+    agent_timeout_ms: int = 30000
+    agent_max_retries: int = 5
+    agent_retry_base_ms: int = 200
+    rate_limit_per_user: int = 60  # messages per minute; 0 turns the limit off
+    delivery_fee_rwf: int = 500
+    flags: Flags = field(default_factory=Flags)
 
     def has_defect(self, name: str) -> bool:
         return name in self.defects
@@ -55,6 +75,15 @@ class Settings:
     @property
     def messages_url(self) -> str:
         return f"{self.graph_base_url}/{self.graph_api_version}/{self.phone_id}/messages"
+
+    @property
+    def callback_url(self) -> str:
+        base = self.public_url or f"http://{self.host}:{self.port}"
+        return f"{base}/payments/callback"
+
+    @property
+    def seed_path(self) -> Path:
+        return Path(self.seed_dir or DEFAULT_SEED_DIR) / SEED_FILE
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -70,6 +99,10 @@ class Settings:
             defects = parse_defects(env.get("REFERENCE_DEFECTS"))
         except UnknownDefectError as exc:
             raise ConfigError(f"REFERENCE_DEFECTS: {exc}") from exc
+        try:
+            flags = Flags.from_env(env)
+        except FlagError as exc:
+            raise ConfigError(str(exc)) from exc
         return cls(
             app_secret=env["WA_APP_SECRET"],
             verify_token=env["WA_VERIFY_TOKEN"],
@@ -86,7 +119,30 @@ class Settings:
             session_ttl_seconds=_int(env, "SESSION_TTL_SECONDS", 600, low=1),
             http_timeout_seconds=_int(env, "WA_HTTP_TIMEOUT_MS", 10000, low=1) / 1000,
             defects=defects,
+            llm_base_url=_url(env, "LLM_BASE_URL"),
+            llm_api_key=env.get("LLM_API_KEY", "").strip(),
+            llm_model=env.get("LLM_MODEL", "").strip() or "gpt-4o-mini",
+            payments_base_url=_url(env, "PAYMENTS_BASE_URL"),
+            payments_api_key=env.get("PAYMENTS_API_KEY", "").strip(),
+            payments_callback_secret=env.get("PAYMENTS_CALLBACK_SECRET", ""),
+            maps_base_url=_url(env, "MAPS_BASE_URL"),
+            public_url=_url(env, "REFERENCE_PUBLIC_URL"),
+            seed_dir=env.get("REFERENCE_SEED_DIR", "").strip(),
+            agent_timeout_ms=_int(env, "AGENT_TIMEOUT_MS", 30000, low=1),
+            agent_max_retries=_int(env, "AGENT_MAX_RETRIES", 5, low=0, high=20),
+            agent_retry_base_ms=_int(env, "AGENT_RETRY_BASE_MS", 200, low=0),
+            rate_limit_per_user=_int(env, "RATE_LIMIT_PER_USER", 60, low=0),
+            delivery_fee_rwf=_int(env, "DELIVERY_FEE_RWF", 500, low=0),
+            flags=flags,
         )
+
+
+def _url(env: Mapping[str, str], name: str) -> str:
+    """An optional base URL without its trailing slash; "" when unset."""
+    value = env.get(name, "").strip().rstrip("/")
+    if value and not value.startswith(("http://", "https://")):
+        raise ConfigError(f"{name} must start with http:// or https://, got {value!r}")
+    return value
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int | None = None) -> int:

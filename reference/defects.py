@@ -18,6 +18,15 @@ NO_BODY_LIMIT = "no_body_limit"
 BAD_JSON_500 = "bad_json_500"
 OPTOUT_IGNORED = "optout_ignored"
 SLOW_REPLY = "slow_reply"
+STATION_NOT_NOTIFIED = "station_not_notified"
+DELIVERY_CODE_NOT_CHECKED = "delivery_code_not_checked"
+AVAILABILITY_IGNORED = "availability_ignored"
+DRIVER_NOT_NOTIFIED = "driver_not_notified"
+BUYER_NOT_TOLD_OF_REJECTION = "buyer_not_told_of_rejection"
+WALLET_DOUBLE_DEBIT = "wallet_double_debit"
+PRICE_CHANGE_IGNORED = "price_change_ignored"
+TICKET_NOT_CREATED = "ticket_not_created"
+MARKETPLACE_AGENT_ON = "marketplace_agent_on"
 
 # name -> one line on what it breaks (printed by ``python -m reference --list-defects``).
 DEFECTS: dict[str, str] = {
@@ -33,6 +42,15 @@ DEFECTS: dict[str, str] = {
     BAD_JSON_500: "a validly signed body that is not JSON gets 500 instead of 400",
     OPTOUT_IGNORED: "after STOP the user is still answered",
     SLOW_REPLY: "every outbound reply waits 600 ms before it is sent",
+    STATION_NOT_NOTIFIED: "paid orders are never announced to the station staff",
+    DELIVERY_CODE_NOT_CHECKED: "any code the driver types confirms the delivery",
+    AVAILABILITY_IGNORED: "items a vendor paused are still offered to buyers",
+    DRIVER_NOT_NOTIFIED: "orders marked ready are never offered to drivers",
+    BUYER_NOT_TOLD_OF_REJECTION: "a rejected order is refunded silently: the buyer hears nothing",
+    WALLET_DOUBLE_DEBIT: "paying by wallet debits the buyer twice",
+    PRICE_CHANGE_IGNORED: "a vendor's price update is confirmed but never reaches the offers",
+    TICKET_NOT_CREATED: "escalating to a person answers '🎫 Ticket created' without creating a ticket",
+    MARKETPLACE_AGENT_ON: "the marketplace agent answers although FEATURE_MARKETPLACE_AGENT is off",
 }
 
 

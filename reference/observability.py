@@ -35,6 +35,18 @@ REACTION_IGNORED = "reaction_ignored"
 SESSION_EXPIRED = "session_expired"
 OPTED_OUT = "opted_out"
 OPTED_IN = "opted_in"
+RATE_LIMITED = "rate_limited"
+AGENT_CALLED = "agent_called"
+AGENT_DISABLED = "agent_disabled"
+LLM_CALLED = "llm_called"
+FALLBACK_TRIGGERED = "fallback_triggered"
+ORDER_STATE_CHANGED = "order_state_changed"
+PAYMENT_REQUESTED = "payment_requested"
+PAYMENT_REQUEST_FAILED = "payment_request_failed"
+PAYMENT_CALLBACK_RECEIVED = "payment_callback_received"
+LEDGER_ENTRY_ADDED = "ledger_entry_added"
+MAPS_CALLED = "maps_called"
+TICKET_CREATED = "ticket_created"
 
 
 class EventLog:
@@ -48,12 +60,20 @@ class EventLog:
             log.exception("could not record event %s (correlation %s)", name, correlation_id)
 
 
-def admin_events(request: Request) -> JSONResponse:
-    """``GET /admin/events?phone=&name=&correlation_id=&after_id=&limit=`` behind ``X-Admin-Token``."""
+def admin_denied(request: Request) -> JSONResponse | None:
+    """The 401 answer when ``X-Admin-Token`` is missing or wrong, else None."""
     expected: str = request.app.state.settings.admin_token
     given = request.headers.get("x-admin-token", "")
     if not hmac.compare_digest(given.encode("latin-1"), expected.encode("utf-8", "surrogateescape")):
         return JSONResponse({"error": "unauthorized"}, status_code=401)
+    return None
+
+
+def admin_events(request: Request) -> JSONResponse:
+    """``GET /admin/events?phone=&name=&correlation_id=&order_id=&after_id=&limit=`` (``X-Admin-Token``)."""
+    denied = admin_denied(request)
+    if denied is not None:
+        return denied
     query = request.query_params
     try:
         after_id = int(query.get("after_id") or 0)
@@ -67,6 +87,7 @@ def admin_events(request: Request) -> JSONResponse:
         phone=query.get("phone") or None,
         name=query.get("name") or None,
         correlation_id=query.get("correlation_id") or None,
+        order_id=query.get("order_id") or None,
         after_id=after_id,
         limit=limit,
     )

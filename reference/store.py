@@ -4,14 +4,21 @@ One connection in autocommit mode, WAL journal, ``synchronous=NORMAL``: every wr
 statement that never waits on fsync, so calling it from the event loop costs microseconds and keeps
 the code free of thread hand-offs. Methods never ``await``; between two awaits a coroutine therefore
 owns the connection, and the lock only guards against a stray call from another thread.
+
+The domain modules (catalog, orders, ledger, payments, support) install their own tables with
+``install`` and group writes with ``transaction()``: a short ``BEGIN IMMEDIATE`` ... ``COMMIT`` that
+never spans an ``await``. The lock is re-entrant, so events recorded inside a transaction commit (or
+roll back) with the change they describe.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +50,7 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_phone ON events (phone, id);
 CREATE INDEX IF NOT EXISTS events_by_name ON events (name, id);
 CREATE INDEX IF NOT EXISTS events_by_correlation ON events (correlation_id, id);
+CREATE INDEX IF NOT EXISTS events_by_order ON events (json_extract(data, '$.order_id'), id);
 """
 
 MAX_EVENTS_PAGE = 1000
@@ -64,7 +72,7 @@ class Session:
 class Store:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     @classmethod
     def open(cls, path: str) -> Store:
@@ -75,11 +83,47 @@ class Store:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=5000")
         conn.executescript(_SCHEMA)
+        conn.row_factory = sqlite3.Row
         return cls(conn)
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+    # -- generic access for the domain modules ---------------------------------------------------
+
+    def install(self, schema: str) -> None:
+        with self._lock:
+            self._conn.executescript(schema)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes atomically; nested use joins the outer transaction."""
+        with self._lock:
+            if self._conn.in_transaction:
+                yield
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one write; return the number of rows it changed."""
+        with self._lock:
+            return self._conn.execute(sql, params).rowcount
+
+    def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        with self._lock:
+            row: sqlite3.Row | None = self._conn.execute(sql, params).fetchone()
+            return row
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return list(self._conn.execute(sql, params).fetchall())
 
     def ping(self) -> None:
         """Raise if the database cannot answer a trivial query."""
@@ -166,6 +210,7 @@ class Store:
         phone: str | None = None,
         name: str | None = None,
         correlation_id: str | None = None,
+        order_id: str | None = None,
         after_id: int = 0,
         limit: int = 100,
     ) -> list[dict[str, Any]]:
@@ -175,6 +220,9 @@ class Store:
             if value:
                 where.append(f"{column} = ?")
                 params.append(value)
+        if order_id:
+            where.append("json_extract(data, '$.order_id') = ?")
+            params.append(order_id)
         params.append(max(1, min(limit, MAX_EVENTS_PAGE)))
         sql = (
             "SELECT id, ts, correlation_id, name, phone, data FROM events "  # noqa: S608 - columns are fixed

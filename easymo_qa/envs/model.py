@@ -72,6 +72,17 @@ class Environment(_Strict):
     test_numbers: TestNumbers = TestNumbers()
     capabilities: tuple[str, ...] = ()
     reference_defects: str = ""
+    # The SUT's own settings as the suite should assume them (AGENT_TIMEOUT_MS, AGENT_MAX_RETRIES...);
+    # the local stack also passes them to the reference service as environment variables.
+    sut_settings: dict[str, str] = {}
+
+    @field_validator("sut_settings", mode="before")
+    @classmethod
+    def _settings_as_text(cls, value: object) -> object:
+        # Environment variables are text; YAML numbers and booleans are written as the SUT would read them.
+        if isinstance(value, dict):
+            return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+        return value
 
     @field_validator("capabilities")
     @classmethod

@@ -25,7 +25,7 @@ DEFAULT_MAX_RECORDS = 200_000
 
 
 class CallLog:
-    """Calls in arrival order, each a dict with ``seq`` and ``at`` (epoch seconds) plus the caller's fields."""
+    """Calls in arrival order: dicts with ``seq``, ``at`` (epoch seconds) and the caller's fields."""
 
     def __init__(self, max_records: int = DEFAULT_MAX_RECORDS) -> None:
         if max_records < 1:

@@ -64,7 +64,8 @@ _AREA_MARKERS = frozenset({"near", "in", "at", "around", "i", "mu", "ku"})
 STOPWORDS: frozenset[str] = frozenset(
     {
         # English grammar words and the ways people ask for something.
-        *"i me my we us you your it its this that these those a an the some any of for to from and or".split(),
+        *"i me my we us you your it its this that these those a an the some any of for to".split(),
+        *"from and or".split(),
         *"with without on by near in at around about is are am be was do does did have has had".split(),
         *"want wants wanted need needs needed please pls plz kindly buy buying order ordering get".split(),
         *"give send bring find looking look search show sell selling available deliver delivery".split(),
@@ -132,7 +133,7 @@ def _quantity(word: str) -> int | None:
 
 
 def parse_search_intent(text: str) -> SearchIntent | None:
-    """The search in ``text``, or ``None`` when it asks for nothing (see the module docstring for the rules)."""
+    """The search in ``text``, or ``None`` when it asks for nothing (rules: see the module docstring)."""
     if not isinstance(text, str):
         return None
     words = _WORD.findall(text.lower())

@@ -118,7 +118,9 @@ def _usage(messages: list[dict[str, Any]], output: str) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-def completion(body: dict[str, Any], message: dict[str, Any], finish_reason: str, output: str) -> dict[str, Any]:
+def completion(
+    body: dict[str, Any], message: dict[str, Any], finish_reason: str, output: str
+) -> dict[str, Any]:
     """A ``chat.completion`` object with one choice carrying ``message``."""
     model = body.get("model")
     return {
@@ -198,7 +200,9 @@ def _shape_error(body: Any) -> LlmReply | None:
         )
     if not isinstance(messages, list) or not messages:
         return openai_error(
-            "Invalid 'messages': expected a non-empty array of messages.", param="messages", code="empty_array"
+            "Invalid 'messages': expected a non-empty array of messages.",
+            param="messages",
+            code="empty_array",
         )
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or not isinstance(message.get("role"), str):
@@ -232,18 +236,21 @@ def _response_kind(reply: LlmReply) -> str:
 
 async def chat_completions(request: Request) -> JSONResponse:
     sim = _sim(request)
+    # The body is parsed even when the key is wrong, so a refused call is still recorded with its user.
     body: Any = None
+    json_error: str | None = None
+    try:
+        body = json.loads(await request.body())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        json_error = str(exc)
     reply = _auth_error(request, sim.config.api_key)
+    if reply is None and json_error is not None:
+        reply = openai_error(
+            f"We could not parse the JSON body of your request ({json_error}). The OpenAI API expects a "
+            "JSON payload."
+        )
     if reply is None:
-        try:
-            body = json.loads(await request.body())
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            reply = openai_error(
-                f"We could not parse the JSON body of your request ({exc}). The OpenAI API expects a "
-                "JSON payload."
-            )
-        else:
-            reply = _shape_error(body)
+        reply = _shape_error(body)
     if reply is None:
         reply = await sim.complete(body)
 

@@ -8,6 +8,9 @@ from pathlib import Path
 
 from easymo_qa.envs.model import Environment
 from easymo_qa.simulators.graph_api import GraphSimConfig, create_graph_app
+from easymo_qa.simulators.llm import LlmSimConfig, create_llm_app
+from easymo_qa.simulators.maps import MapsSimConfig, create_maps_app
+from easymo_qa.simulators.payments import PaymentsSimConfig, create_payments_app
 from easymo_qa.simulators.server import BackgroundServer
 from easymo_qa.stack.reference_process import ReferenceProcess, StackError, free_port
 from easymo_qa.target import Target
@@ -46,6 +49,7 @@ def _target(env: Environment, **endpoints: object) -> Target:
         http_seconds=env.timeouts.http_seconds,
         number_prefix=env.test_numbers.prefix,
         number_length=env.test_numbers.length,
+        sut_settings=dict(env.sut_settings),
         **endpoints,  # type: ignore[arg-type]
     )
 
@@ -66,17 +70,36 @@ def _start_local(env: Environment, reports_dir: Path) -> RunningStack:
             )
         )
     )
-    graph.start()
-    stoppers: list[Callable[[], None]] = [graph.stop]
+    llm_key, payments_key, callback_secret = (secrets.token_hex(12) for _ in range(3))
+    servers = [
+        graph,
+        BackgroundServer(create_llm_app(LlmSimConfig(api_key=llm_key))),
+        BackgroundServer(
+            create_payments_app(PaymentsSimConfig(callback_secret=callback_secret, api_key=payments_key))
+        ),
+        BackgroundServer(create_maps_app(MapsSimConfig())),
+    ]
+    stoppers: list[Callable[[], None]] = []
+    for server in servers:
+        server.start()
+        stoppers.append(server.stop)
+    _graph, llm, payments, maps = servers
     defects = tuple(d.strip() for d in env.reference_defects.split(",") if d.strip())
     reference = ReferenceProcess(
         {
+            **env.sut_settings,
             "WA_APP_SECRET": app_secret,
             "WA_VERIFY_TOKEN": verify_token,
             "WA_PHONE_ID": LOCAL_PHONE_NUMBER_ID,
             "WA_BOT_NUMBER_E164": "+" + LOCAL_DISPLAY_NUMBER,
             "WA_TOKEN": access_token,
             "WA_GRAPH_BASE_URL": graph.url,
+            "LLM_BASE_URL": llm.url,
+            "LLM_API_KEY": llm_key,
+            "PAYMENTS_BASE_URL": payments.url,
+            "PAYMENTS_API_KEY": payments_key,
+            "PAYMENTS_CALLBACK_SECRET": callback_secret,
+            "MAPS_BASE_URL": maps.url,
             "REFERENCE_DB_PATH": str(reports_dir / "stack" / f"reference-{sut_port}.sqlite3"),
             "ADMIN_TOKEN": admin_token,
             "REFERENCE_DEFECTS": ",".join(defects),
@@ -87,7 +110,8 @@ def _start_local(env: Environment, reports_dir: Path) -> RunningStack:
     try:
         reference.start()
     except BaseException:
-        graph.stop()
+        for stop in reversed(stoppers):
+            stop()
         raise
     stoppers.append(reference.stop)
     target = _target(
@@ -103,6 +127,9 @@ def _start_local(env: Environment, reports_dir: Path) -> RunningStack:
         admin_url=reference.base_url,
         admin_token=admin_token,
         defects=defects,
+        llm_url=llm.url,
+        payments_url=payments.url,
+        maps_url=maps.url,
     )
     return RunningStack(target, stoppers)
 

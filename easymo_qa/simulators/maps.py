@@ -1,0 +1,166 @@
+"""The maps simulator: road distance and travel time between two points, computed, never looked up.
+
+``GET /v1/route?from=<lat>,<lng>&to=<lat>,<lng>`` answers ``{"distance_m", "duration_s", "url"}``:
+the great-circle (haversine) distance times :data:`ROAD_FACTOR` (Kigali's hills make roads wind), and
+the time at :data:`SPEED_KMH` (city traffic), at least :data:`MIN_DURATION_S`. Same points, same answer.
+
+When ``api_key`` is set the SUT must present it, as ``Authorization: Bearer <key>`` or ``?key=<key>``.
+Every call is recorded (``GET /_sim/calls?after=``, ``DELETE /_sim/calls``).
+
+The route parses and checks the query, then hands the two points to :attr:`MapsSimulator.route`, a plain
+``async (origin, destination) -> MapsReply`` function a fault layer can wrap.
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from easymo_qa.simulators.calls import CallLog, call_log_routes
+
+EARTH_RADIUS_M = 6_371_000.0
+ROAD_FACTOR = 1.3
+SPEED_KMH = 25.0
+MIN_DURATION_S = 60
+ROUTE_URL = "https://maps.easymo.test/route"
+
+
+@dataclass
+class MapsSimConfig:
+    """The API key the SUT must present; "" accepts any caller."""
+
+    api_key: str = ""
+
+
+@dataclass(frozen=True)
+class Point:
+    lat: float
+    lng: float
+
+    def __str__(self) -> str:
+        return f"{_number(self.lat)},{_number(self.lng)}"
+
+
+@dataclass(frozen=True)
+class MapsReply:
+    status: int
+    payload: dict[str, Any]
+
+
+RouteHandler = Callable[[Point, Point], Awaitable[MapsReply]]
+
+
+def _number(value: float) -> str:
+    # Six decimals is ~10 cm; trailing zeros dropped so "-1.95,30.1" round-trips as written.
+    text = f"{value:.6f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def parse_point(text: str | None, name: str) -> Point:
+    """``"lat,lng"`` as a Point; raises ValueError naming the parameter and what is wrong."""
+    if text is None or not text.strip():
+        raise ValueError(f"{name} is required, as <lat>,<lng>")
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise ValueError(f"{name} must be <lat>,<lng>, got {text!r}")
+    try:
+        lat, lng = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise ValueError(f"{name} must be two numbers, got {text!r}") from None
+    if not (math.isfinite(lat) and math.isfinite(lng)):
+        raise ValueError(f"{name} must be finite numbers, got {text!r}")
+    if not -90.0 <= lat <= 90.0 or not -180.0 <= lng <= 180.0:
+        raise ValueError(f"{name} is out of range (lat -90..90, lng -180..180), got {text!r}")
+    return Point(lat, lng)
+
+
+def haversine_m(a: Point, b: Point) -> float:
+    """Great-circle distance in metres."""
+    phi1, phi2 = math.radians(a.lat), math.radians(b.lat)
+    dphi = phi2 - phi1
+    dlmb = math.radians(b.lng - a.lng)
+    h = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlmb / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+
+
+def route_between(origin: Point, destination: Point) -> dict[str, Any]:
+    """The route answer: road distance, travel time and a link, all derived from the two points."""
+    distance = round(haversine_m(origin, destination) * ROAD_FACTOR)
+    duration = max(MIN_DURATION_S, round(distance / (SPEED_KMH * 1000 / 3600)))
+    url = f"{ROUTE_URL}?{urlencode({'from': str(origin), 'to': str(destination)}, safe=',')}"
+    return {"distance_m": distance, "duration_s": duration, "url": url}
+
+
+async def route_by_geometry(origin: Point, destination: Point) -> MapsReply:
+    """The fault-free handler."""
+    return MapsReply(200, route_between(origin, destination))
+
+
+@dataclass
+class MapsSimulator:
+    """State behind one maps simulator app; reachable as ``app.state.maps``."""
+
+    config: MapsSimConfig
+    calls: CallLog
+    route: RouteHandler
+
+
+def _sim(request: Request) -> MapsSimulator:
+    return request.app.state.maps
+
+
+def _authorised(request: Request, api_key: str) -> bool:
+    if not api_key:
+        return True
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    token = value.strip() if scheme.lower() == "bearer" else request.query_params.get("key", "")
+    return bool(token) and hmac.compare_digest(token.encode(), api_key.encode())
+
+
+async def get_route(request: Request) -> JSONResponse:
+    sim = _sim(request)
+    params = request.query_params
+    if not _authorised(request, sim.config.api_key):
+        reply = MapsReply(401, {"error": "missing or invalid API key"})
+    else:
+        try:
+            origin = parse_point(params.get("from"), "from")
+            destination = parse_point(params.get("to"), "to")
+        except ValueError as exc:
+            reply = MapsReply(400, {"error": str(exc)})
+        else:
+            reply = await sim.route(origin, destination)
+    sim.calls.record(
+        **{"from": params.get("from"), "to": params.get("to")},
+        status=reply.status,
+        distance_m=reply.payload.get("distance_m"),
+        duration_s=reply.payload.get("duration_s"),
+    )
+    return JSONResponse(reply.payload, status_code=reply.status)
+
+
+async def health(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+def create_maps_app(config: MapsSimConfig | None = None, *, calls: CallLog | None = None) -> Starlette:
+    """A Starlette app answering route queries; its state is ``app.state.maps`` (a MapsSimulator)."""
+    log = calls if calls is not None else CallLog()
+    app = Starlette(
+        routes=[
+            Route("/_sim/health", health, methods=["GET"]),
+            *call_log_routes("/_sim/calls", lambda request: _sim(request).calls),
+            Route("/v1/route", get_route, methods=["GET"]),
+        ]
+    )
+    app.state.maps = MapsSimulator(config=config or MapsSimConfig(), calls=log, route=route_by_geometry)
+    return app
