@@ -139,6 +139,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "critical: a failure here is a critical failure for sign-off",
         "needs(capability): skip unless the environment declares the capability",
         "e2e: end-to-end journeys (*.journey.yaml)",
+        "synthetic: synthetic failure scenarios (*.scenario.yaml)",
         *(f"journey_{role}: journeys with a {role} actor" for role in ROLES),
     ):
         config.addinivalue_line("markers", line)

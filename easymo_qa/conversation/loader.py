@@ -11,6 +11,7 @@ from easymo_qa.conversation.model import ACTIONS, Journey
 from easymo_qa.yaml_source import LineMap, YamlSourceError, load_yaml_file
 
 JOURNEY_SUFFIX = ".journey.yaml"
+SCENARIO_SUFFIX = ".scenario.yaml"  # a synthetic failure scenario: a journey with faults and checks
 
 
 class JourneyError(ValueError):
@@ -84,4 +85,5 @@ def load_journey(path: str | Path) -> Journey:
 
 
 def find_journeys(directory: Path) -> list[Path]:
-    return sorted(directory.rglob(f"*{JOURNEY_SUFFIX}"))
+    """Journey and scenario files under ``directory``."""
+    return sorted(p for suffix in (JOURNEY_SUFFIX, SCENARIO_SUFFIX) for p in directory.rglob(f"*{suffix}"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -54,6 +54,66 @@ class Expect(_Strict):
     capture: dict[str, Capture] = {}
 
 
+class Inject(BaseModel):
+    """A fault switched on before the step's action, removed when the journey ends (even when it fails).
+
+    Extra keys are the fault's parameters (``status: 503``, ``seconds: 2``, ``variant: unknown_tool``...).
+    ``sim: sut`` is the system's own test-fault hook (ranking, database, notification queue).
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    sim: Literal["graph", "llm", "payments", "maps", "sut"]
+    action: str
+    op: str | None = None
+    key: str | None = None  # ${vars} substituted; e.g. the buyer's phone, so parallel tests don't collide
+    times: int | None = Field(default=None, ge=1)
+
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class EventCheck(_Strict):
+    name: str
+    phone: str | None = None
+    order_id: str | None = None
+    data: dict[str, Any] = {}  # every key must equal the event's data[key]
+    count: int | None = Field(default=None, ge=0)
+    min: int | None = Field(default=None, ge=0)
+    max: int | None = Field(default=None, ge=0)
+
+
+class OrderCheck(_Strict):
+    id: str
+    state: str | None = None
+    payment_status: str | None = None
+    ledger_entries: int | None = Field(default=None, ge=0)
+    total: int | None = None
+
+
+class CallsCheck(_Strict):
+    sim: Literal["llm", "maps", "payments"]
+    user: str | None = None  # llm: the OpenAI user field; payments: the payer MSISDN
+    count: int | None = Field(default=None, ge=0)
+    min: int | None = Field(default=None, ge=0)
+    max: int | None = Field(default=None, ge=0)
+
+
+class Check(_Strict):
+    """An assertion on what the system recorded or did, beyond what the user saw. One kind per entry."""
+
+    events: EventCheck | None = None
+    order: OrderCheck | None = None
+    calls: CallsCheck | None = None
+    within: float | None = Field(default=None, gt=0, le=300)  # records may lag the reply: poll until then
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Check:
+        if sum(v is not None for v in (self.events, self.order, self.calls)) != 1:
+            raise ValueError("a check takes exactly one of events, order or calls")
+        return self
+
+
 class Step(_Strict):
     actor: str | None = None
     send: str | None = None
@@ -62,8 +122,10 @@ class Step(_Strict):
     share: Location | None = None
     send_media: Literal["image", "audio", "document", "sticker", "video"] | None = None
     react: str | None = None
+    inject: list[Inject] = []
     expect: list[Expect] = []
     expect_silence: tuple[str, ...] = ()  # actors that must get nothing (within the env's no-reply wait)
+    check: list[Check] = []
     note: str = ""
     line: int = 0  # set by the loader
 
@@ -73,9 +135,11 @@ class Step(_Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def _single_expect_to_list(cls, data: object) -> object:
-        if isinstance(data, dict) and isinstance(data.get("expect"), dict):
-            data = {**data, "expect": [data["expect"]]}
+    def _single_entries_to_lists(cls, data: object) -> object:
+        if isinstance(data, dict):
+            for key in ("expect", "inject", "check"):
+                if isinstance(data.get(key), dict):
+                    data = {**data, key: [data[key]]}
         return data
 
     @model_validator(mode="after")
@@ -85,8 +149,8 @@ class Step(_Strict):
             raise ValueError(f"a step takes one action, got {', '.join(done)}")
         if done and not self.actor:
             raise ValueError(f"'{done[0]}' needs an 'actor' who does it")
-        if not done and not self.expect and not self.expect_silence:
-            raise ValueError(f"a step needs an action ({', '.join(ACTIONS)}) or an expectation")
+        if not done and not (self.expect or self.expect_silence or self.check or self.inject):
+            raise ValueError(f"a step needs an action ({', '.join(ACTIONS)}), an expectation or a check")
         return self
 
 
@@ -96,6 +160,9 @@ class Journey(_Strict):
     critical: bool = False
     tags: tuple[str, ...] = ()
     defects: tuple[str, ...] = ()  # reference defect switches that must make this journey fail
+    requires: tuple[str, ...] = ()  # environment capabilities (faults, observability...): else not covered
+    scenario: int | None = Field(default=None, ge=1, le=99)  # synthetic failure scenario number
+    pattern: str | None = Field(default=None, pattern=r"^P[1-9]$")  # fallback pattern (DESIGN.md §5)
     actors: dict[str, Actor]
     steps: list[Step] = Field(min_length=1)
     source: Path | None = None

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from easymo_qa.conversation.loader import JOURNEY_SUFFIX, JourneyError, load_journey
+from easymo_qa.conversation.loader import JOURNEY_SUFFIX, SCENARIO_SUFFIX, JourneyError, load_journey
 from easymo_qa.conversation.model import Journey
 from easymo_qa.conversation.runner import JourneyRunner, JourneyStepFailed
 from easymo_qa.whatsapp.transcript import Transcript
@@ -25,7 +25,9 @@ class JourneyFile(pytest.File):
             # A collection error: reported before any test runs, and the run fails.
             raise self.CollectError(f"invalid journey file:\n{exc}") from None
         item = JourneyItem.from_parent(self, name=journey.journey, journey=journey)
-        item.add_marker(pytest.mark.e2e)
+        item.add_marker(
+            pytest.mark.synthetic if self.path.name.endswith(SCENARIO_SUFFIX) else pytest.mark.e2e
+        )
         for role in journey.roles():
             item.add_marker(getattr(pytest.mark, f"journey_{role}"))
         if journey.critical:
@@ -42,9 +44,15 @@ class JourneyItem(pytest.Item):
         self.journey = journey
 
     def runtest(self) -> None:
+        runner = self.config.stash[RUNNER_FACTORY_KEY](self)
+        missing = [c for c in self.journey.requires if not runner.target.has(c)]
+        if missing:
+            pytest.skip(
+                f"not covered: environment {runner.target.env_name!r} lacks the {missing[0]!r} capability"
+            )
         transcript = Transcript()
         self.stash[TRANSCRIPT_KEY] = transcript  # the plugin attaches it to the report
-        self.config.stash[RUNNER_FACTORY_KEY](self).run(self.journey, transcript)
+        runner.run(self.journey, transcript)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, JourneyStepFailed):
@@ -57,4 +65,4 @@ class JourneyItem(pytest.Item):
 
 
 def is_journey_file(path: Path) -> bool:
-    return path.name.endswith(JOURNEY_SUFFIX)
+    return path.name.endswith((JOURNEY_SUFFIX, SCENARIO_SUFFIX))

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from easymo_qa.conversation.checks import CheckContext, CheckFailed, run_check
+from easymo_qa.conversation.faults import FaultInjector, InjectionError
 from easymo_qa.conversation.model import Expect, Journey, Step
 from easymo_qa.target import Target
 from easymo_qa.whatsapp import payloads
@@ -112,26 +114,40 @@ class JourneyRunner:
             values[f"{name}.phone"] = phone
         variables = _Variables(values)
         result.variables = values
-        for index, step in enumerate(journey.steps):
-            try:
-                step_result = self._run_step(index, step, users, variables)
-            except (ReplyError, KeyError, ValueError) as exc:
-                detail = exc.args[0] if isinstance(exc, KeyError) else str(exc)
-                failed = StepResult(
-                    index, step.line, step.actor, _describe(step), None, None, None, False, detail
-                )
+        # Faults are scoped to this run, so parallel journeys never see each other's; cleared even on failure.
+        faults = FaultInjector(self.target, self.client, scope=f"{journey.journey}:{values['run_id']}")
+        try:
+            for index, step in enumerate(journey.steps):
+                try:
+                    step_result = self._run_step(index, step, users, variables, faults)
+                except (ReplyError, CheckFailed, InjectionError, KeyError, ValueError) as exc:
+                    detail = exc.args[0] if isinstance(exc, KeyError) else str(exc)
+                    failed = StepResult(
+                        index, step.line, step.actor, _describe(step), None, None, None, False, detail
+                    )
+                    if self.on_step:
+                        self.on_step(failed)
+                    if isinstance(exc, CheckFailed):
+                        detail += "\n  transcript:\n" + _indent_lines(result.transcript.render())
+                    detail = _indent(detail, step)
+                    raise JourneyStepFailed(journey, index, step, detail, self.target.env_name) from None
+                result.steps.append(step_result)
                 if self.on_step:
-                    self.on_step(failed)
-                detail = _indent(detail, step)
-                raise JourneyStepFailed(journey, index, step, detail, self.target.env_name) from None
-            result.steps.append(step_result)
-            if self.on_step:
-                self.on_step(step_result)
+                    self.on_step(step_result)
+        finally:
+            faults.clear()
         return result
 
     def _run_step(
-        self, index: int, step: Step, users: dict[str, WhatsAppUser], variables: _Variables
+        self,
+        index: int,
+        step: Step,
+        users: dict[str, WhatsAppUser],
+        variables: _Variables,
+        faults: FaultInjector,
     ) -> StepResult:
+        for inject in step.inject:
+            faults.add(inject, variables.text)
         ack_status = ack_ms = None
         sent_at = time.time()
         action = step.action()
@@ -153,6 +169,10 @@ class JourneyRunner:
         reply_ms = self._check(step, users, variables, sent_at)
         for name in step.expect_silence:
             users[name].expect_no_reply()
+        if step.check:
+            context = CheckContext(self.target, self.client, variables.text)
+            for check in step.check:
+                run_check(check, context)
         return StepResult(index, step.line, step.actor, _describe(step), ack_status, ack_ms, reply_ms, True)
 
     def _act(self, user: WhatsAppUser, kind: str, value: object, variables: _Variables) -> httpx.Response:
@@ -224,6 +244,10 @@ def _describe(step: Step) -> str:
         return "wait for replies"
     kind, value = action
     return f"{step.actor} {kind} {value if not hasattr(value, 'latitude') else 'location'}"
+
+
+def _indent_lines(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
 
 
 def _indent(detail: str, step: Step) -> str:
