@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import string
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +25,11 @@ from easymo_qa.whatsapp.outbound import OutboundMessage
 from easymo_qa.whatsapp.transcript import Transcript
 from easymo_qa.whatsapp.user import WhatsAppUser
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.]*)\}")
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.]*)(?:\|([a-z]+))?\}")
+# Filters: ``${code|wrong}`` is a value guaranteed to differ from ``${code}`` (every digit + 1 mod 10).
+_FILTERS: dict[str, Callable[[str], str]] = {
+    "wrong": lambda v: "".join(str((int(c) + 1) % 10) if c.isdigit() else c for c in v) if v else "x",
+}
 
 
 @dataclass(frozen=True)
@@ -70,11 +75,15 @@ class _Variables:
         self.values = values
 
     def _lookup(self, match: re.Match[str]) -> str:
-        name = match.group(1)
+        name, flt = match.group(1), match.group(2)
         if name not in self.values:
             known = ", ".join(sorted(self.values)) or "none"
             raise KeyError(f"unknown variable ${{{name}}} (known: {known})")
-        return self.values[name]
+        if flt is None:
+            return self.values[name]
+        if flt not in _FILTERS:
+            raise KeyError(f"unknown filter |{flt} in ${{{name}|{flt}}} (known: {', '.join(_FILTERS)})")
+        return _FILTERS[flt](self.values[name])
 
     def text(self, value: str) -> str:
         return _VAR.sub(self._lookup, value)
@@ -102,7 +111,8 @@ class JourneyRunner:
     def run(self, journey: Journey, transcript: Transcript | None = None) -> JourneyResult:
         result = JourneyResult(journey, transcript=transcript if transcript is not None else Transcript())
         users: dict[str, WhatsAppUser] = {}
-        values = {"run_id": secrets.token_hex(3)}
+        # Letters only: a run id inside a product name must never read as a quantity.
+        values = {"run_id": "".join(secrets.choice(string.ascii_lowercase) for _ in range(6))}
         for name, actor in journey.actors.items():
             phone = actor.phone or self.numbers.next(actor.phone_suffix or "")
             user = WhatsAppUser(
