@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from easymo_qa.conversation.expr import count_value, duration_seconds
 from easymo_qa.conversation.model import CallsCheck, Check, EventCheck, OrderCheck
 from easymo_qa.target import Target
 
@@ -52,11 +53,12 @@ class CheckContext:
         return response.json()
 
 
-def _bounds(spec: EventCheck | CallsCheck) -> tuple[int | None, int | None, int | None]:
+def _bounds(spec: EventCheck | CallsCheck, ctx: CheckContext) -> tuple[int | None, int | None, int | None]:
     """(count, min, max); with none given, "at least one"."""
     if spec.count is None and spec.min is None and spec.max is None:
         return None, 1, None
-    return spec.count, spec.min, spec.max
+    count = None if spec.count is None else count_value(ctx.text(str(spec.count)))
+    return count, spec.min, spec.max
 
 
 def _count_ok(n: int, bounds: tuple[int | None, int | None, int | None]) -> bool:
@@ -79,7 +81,7 @@ def check_events(spec: EventCheck, ctx: CheckContext) -> str | None:
     events = body.get("events", [])
     wanted = {k: ctx.text(v) if isinstance(v, str) else v for k, v in spec.data.items()}
     hits = [e for e in events if all((e.get("data") or {}).get(k) == v for k, v in wanted.items())]
-    bounds = _bounds(spec)
+    bounds = _bounds(spec, ctx)
     if _count_ok(len(hits), bounds):
         return None
     seen = [{"data": e.get("data")} for e in events[-5:]]
@@ -132,7 +134,8 @@ CHECKS: dict[str, Callable[[Any, CheckContext], str | None]] = {
 def run_check(check: Check, ctx: CheckContext) -> None:
     """Poll one check until it holds; raise :class:`CheckFailed` with the last finding when time is up."""
     kind = next(k for k in CHECKS if getattr(check, k) is not None)
-    deadline = time.monotonic() + (check.within or ctx.target.reply_seconds)
+    within = duration_seconds(ctx.text(str(check.within))) if check.within else ctx.target.reply_seconds
+    deadline = time.monotonic() + within
     while True:
         problem = CHECKS[kind](getattr(check, kind), ctx)
         if problem is None:

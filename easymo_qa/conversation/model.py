@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from easymo_qa.conversation.expr import duration_seconds
 
 ROLES = ("buyer", "station", "vendor", "driver", "admin", "support", "user")
 ACTIONS = ("send", "tap", "choose", "share", "send_media", "react")
@@ -30,6 +32,22 @@ class Location(_Strict):
     name: str | None = None
 
 
+def _check_duration(value: float | str) -> float | str:
+    if isinstance(value, str):
+        if "${" not in value:
+            duration_seconds(value)  # raises ValueError with the accepted syntax
+        return value
+    if not 0 < value <= 300:
+        raise ValueError("must be greater than 0 and at most 300 seconds")
+    return value
+
+
+# Seconds, or an expression such as "${setting.AGENT_TIMEOUT_MS}ms + 1s" (see conversation/expr.py).
+Duration = Annotated[float | str, AfterValidator(_check_duration)]
+# A count, or an expression such as "1 + ${setting.AGENT_MAX_RETRIES}".
+Count = int | str
+
+
 class Capture(_Strict):
     """Where a value comes from in a matched reply: a regex group in its text, or a row / button id."""
 
@@ -48,9 +66,11 @@ class Expect(_Strict):
     to: str | None = None  # actor name; default: the actor who acted
     kind: str | None = None  # text | buttons | list | location | image ...
     text: str | None = None  # regex, ${vars} substituted (escaped)
+    not_text: str | None = None  # regex the reply must NOT match (raw errors, JSON...)
     buttons: tuple[str, ...] = ()
     rows: tuple[str, ...] = ()
-    within: float | None = Field(default=None, gt=0, le=300)
+    count: int = Field(default=1, ge=1, le=1000)  # this many distinct replies must match
+    within: Duration | None = None
     capture: dict[str, Capture] = {}
 
 
@@ -78,7 +98,7 @@ class EventCheck(_Strict):
     phone: str | None = None
     order_id: str | None = None
     data: dict[str, Any] = {}  # every key must equal the event's data[key]
-    count: int | None = Field(default=None, ge=0)
+    count: Count | None = None
     min: int | None = Field(default=None, ge=0)
     max: int | None = Field(default=None, ge=0)
 
@@ -94,7 +114,7 @@ class OrderCheck(_Strict):
 class CallsCheck(_Strict):
     sim: Literal["llm", "maps", "payments"]
     user: str | None = None  # llm: the OpenAI user field; payments: the payer MSISDN
-    count: int | None = Field(default=None, ge=0)
+    count: Count | None = None
     min: int | None = Field(default=None, ge=0)
     max: int | None = Field(default=None, ge=0)
 
@@ -105,7 +125,7 @@ class Check(_Strict):
     events: EventCheck | None = None
     order: OrderCheck | None = None
     calls: CallsCheck | None = None
-    within: float | None = Field(default=None, gt=0, le=300)  # records may lag the reply: poll until then
+    within: Duration | None = None  # records may lag the reply: poll until then
 
     @model_validator(mode="after")
     def _one_kind(self) -> Check:
@@ -122,6 +142,7 @@ class Step(_Strict):
     share: Location | None = None
     send_media: Literal["image", "audio", "document", "sticker", "video"] | None = None
     react: str | None = None
+    repeat: int = Field(default=1, ge=1, le=500)  # send the action this many times, as fast as possible
     inject: list[Inject] = []
     expect: list[Expect] = []
     expect_silence: tuple[str, ...] = ()  # actors that must get nothing (within the env's no-reply wait)

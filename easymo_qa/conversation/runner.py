@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from easymo_qa.conversation.checks import CheckContext, CheckFailed, run_check
+from easymo_qa.conversation.expr import duration_seconds
 from easymo_qa.conversation.faults import FaultInjector, InjectionError
 from easymo_qa.conversation.model import Expect, Journey, Step
 from easymo_qa.target import Target
@@ -122,6 +123,7 @@ class JourneyRunner:
                 user.skip_history()  # a seeded number: ignore other conversations' messages so far
             users[name] = user
             values[f"{name}.phone"] = phone
+        values.update({f"setting.{k}": v for k, v in self.target.sut_settings.items()})
         variables = _Variables(values)
         result.variables = values
         # Faults are scoped to this run, so parallel journeys never see each other's; cleared even on failure.
@@ -166,6 +168,10 @@ class JourneyRunner:
             started = time.perf_counter()
             sent_at = time.time()
             response = self._act(user, action[0], action[1], variables)
+            for _ in range(step.repeat - 1):  # later repeats keep the replies to the earlier ones
+                if response.status_code != 200:
+                    break
+                response = self._act(user, action[0], action[1], variables, clear_pending=False)
             ack_ms = (time.perf_counter() - started) * 1000
             ack_status = response.status_code
             if response.status_code != 200:
@@ -185,7 +191,15 @@ class JourneyRunner:
                 run_check(check, context)
         return StepResult(index, step.line, step.actor, _describe(step), ack_status, ack_ms, reply_ms, True)
 
-    def _act(self, user: WhatsAppUser, kind: str, value: object, variables: _Variables) -> httpx.Response:
+    def _act(
+        self,
+        user: WhatsAppUser,
+        kind: str,
+        value: object,
+        variables: _Variables,
+        *,
+        clear_pending: bool = True,
+    ) -> httpx.Response:
         if kind == "send":
             message = payloads.text(user.phone, variables.text(str(value)))
         elif kind == "tap":
@@ -202,7 +216,7 @@ class JourneyRunner:
         else:  # react
             target_id = user.last_reply.wamid if user.last_reply else payloads.new_wamid()
             message = payloads.reaction(user.phone, target_id, str(value))
-        return user.send(message)
+        return user.send(message, clear_pending=clear_pending)
 
     def _check(
         self, step: Step, users: dict[str, WhatsAppUser], variables: _Variables, sent_at: float
@@ -212,7 +226,10 @@ class JourneyRunner:
         by_actor: dict[str, list[Expect]] = {}
         for expect in step.expect:
             by_actor.setdefault(expect.to or step.actor or "", []).append(expect)
-        within = max((e.within or self.target.reply_seconds) for e in step.expect)
+        within = max(
+            duration_seconds(variables.text(str(e.within))) if e.within else self.target.reply_seconds
+            for e in step.expect
+        )
         deadline = time.monotonic() + within
         latest = sent_at
         for name, expects in by_actor.items():
@@ -221,16 +238,29 @@ class JourneyRunner:
                 Expectation(
                     kind=e.kind,
                     text=variables.pattern(e.text) if e.text is not None else None,
+                    not_text=variables.pattern(e.not_text) if e.not_text is not None else None,
                     buttons=tuple(variables.text(b) for b in e.buttons),
                     rows=tuple(variables.text(r) for r in e.rows),
                 )
                 for e in expects
+                for _ in range(e.count)
             ]
             found = user.expect_replies(wanted, within=max(0.0, deadline - time.monotonic()))
-            for expect, message in zip(expects, found, strict=True):
+            firsts = [e for e in expects for i in range(e.count) if i == 0]
+            found = [m for i, m in enumerate(found) if i in _first_indexes(expects)]
+            for expect, message in zip(firsts, found, strict=True):
                 _capture(expect, message, variables)
                 latest = max(latest, message.received_at)
         return (latest - sent_at) * 1000
+
+
+def _first_indexes(expects: list[Expect]) -> set[int]:
+    """Positions of each expectation's first match in the flattened (count-repeated) list."""
+    indexes, position = set(), 0
+    for expect in expects:
+        indexes.add(position)
+        position += expect.count
+    return indexes
 
 
 def _capture(expect: Expect, message: OutboundMessage, variables: _Variables) -> None:

@@ -16,16 +16,22 @@ class Expectation:
     text: str | None = None  # a regular expression searched in the message text (case-insensitive)
     buttons: tuple[str, ...] = ()  # button ids that must all be present; "pay_momo:*" matches a prefix
     rows: tuple[str, ...] = ()  # list row ids that must all be present; "offer:*" matches a prefix
+    not_text: str | None = None  # a regular expression that must NOT be found in the text
     _pattern: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
+    _forbidden: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.text is not None:
             object.__setattr__(self, "_pattern", re.compile(self.text, re.IGNORECASE | re.DOTALL))
+        if self.not_text is not None:
+            object.__setattr__(self, "_forbidden", re.compile(self.not_text, re.IGNORECASE | re.DOTALL))
 
     def matches(self, message: OutboundMessage) -> bool:
         if self.kind and message.kind != self.kind:
             return False
         if self._pattern and not self._pattern.search(message.text):
+            return False
+        if self._forbidden and self._forbidden.search(message.text):
             return False
         if not all(_has_id(message.button_ids, b) for b in self.buttons):
             return False
@@ -39,6 +45,8 @@ class Expectation:
             parts.append(f"buttons {list(self.buttons)}")
         if self.rows:
             parts.append(f"rows {list(self.rows)}")
+        if self.not_text is not None:
+            parts.append(f"text NOT matching /{self.not_text}/")
         return " with ".join([parts[0], ", ".join(parts[1:])]) if len(parts) > 1 else parts[0]
 
 

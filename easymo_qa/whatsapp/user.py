@@ -84,10 +84,13 @@ class WhatsAppUser:
             business = payloads.BusinessPhone(phone_number_id, business.display_phone_number)
         return payloads.webhook(business, messages, profile_names={self.phone: self.name})
 
-    def send(self, message: dict[str, Any], *, summary: str | None = None) -> httpx.Response:
+    def send(
+        self, message: dict[str, Any], *, summary: str | None = None, clear_pending: bool = True
+    ) -> httpx.Response:
         """Wrap one ``messages[]`` item in a webhook, sign and POST it (a re-sent dict keeps its wamid)."""
         body = encode_body(self.webhook_for([message]))
-        self._pending.clear()  # expectations apply to replies to the latest message
+        if clear_pending:
+            self._pending.clear()  # expectations apply to replies to the latest message
         self._last_sent_at = time.time()
         started = time.perf_counter()
         response = self.post_raw(body, signed_headers(body, self.target.app_secret))
