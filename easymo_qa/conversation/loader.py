@@ -21,7 +21,7 @@ class JourneyError(ValueError):
 def _explain(error: dict[str, Any]) -> str:
     loc = [str(p) for p in error["loc"]]
     if error["type"] == "extra_forbidden":
-        if len(loc) >= 3 and loc[0] == "steps":
+        if len(loc) == 3 and loc[0] == "steps":
             keys = f"actor, one of {', '.join(ACTIONS)}, expect, expect_silence, note"
             return f"unknown step key '{loc[-1]}'; a step takes {keys}"
         return f"unknown key '{loc[-1]}'"
