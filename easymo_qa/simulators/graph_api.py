@@ -5,11 +5,16 @@ simulator answers with Meta's success or error shapes, checks each message again
 :mod:`easymo_qa.whatsapp.rules`, and records it in an :class:`~easymo_qa.simulators.outbox.Outbox`.
 The harness reads that record through ``/_sim/...`` (see ARCHITECTURE.md, "Graph API simulator").
 
-Sending is split in two so a fault layer can be slipped in later without touching the routes: the route
+Sending is split in two so a fault layer can be slipped in without touching the routes: the route
 does what Meta does before a message is considered at all (auth, phone-number id, JSON), then hands the
 body to :attr:`GraphSimulator.send`, a plain ``async (body) -> GraphReply`` function. Wrapping that one
 attribute (delay, 429, 500, accept-and-drop, ...) changes what the SUT experiences; any non-200 reply is
-recorded as a rejection by the route, whoever produced it.
+recorded as a rejection by the route, whoever produced it, and so is any reply a fault rule decided.
+
+:func:`create_graph_app` installs the fault plane (:mod:`easymo_qa.simulators.faults`) that way: op
+``messages``, key the recipient's digits. A message answered by a rule (anything but ``delay``, which only
+postpones the normal answer) is recorded as a rejection with the status answered and ``fault: <rule id>``;
+``drop`` answers a normal 200 with a wamid but records no message (lost in transit).
 """
 
 from __future__ import annotations
@@ -25,9 +30,10 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from easymo_qa.simulators.faults import FaultPlane, FaultRule, fault_routes, invalid_json, shared_answer
 from easymo_qa.simulators.outbox import Outbox, normalise_recipient
 from easymo_qa.whatsapp import payloads, signing
 from easymo_qa.whatsapp.rules import RuleViolation, validate_outbound
@@ -54,10 +60,16 @@ class GraphSimConfig:
 
 @dataclass(frozen=True)
 class GraphReply:
-    """What the messages endpoint answers: an HTTP status and Meta's JSON body."""
+    """What the messages endpoint answers: an HTTP status and Meta's JSON body.
+
+    ``fault`` is the id of the fault rule that decided the answer; ``response``, when set, is sent as is
+    instead of ``payload`` (a fault's malformed body or reset).
+    """
 
     status: int
     payload: dict[str, Any]
+    fault: str | None = None
+    response: Response | None = None
 
 
 SendHandler = Callable[[dict[str, Any]], Awaitable[GraphReply]]
@@ -100,6 +112,15 @@ def violations_error(violations: list[RuleViolation]) -> dict[str, Any]:
     )
 
 
+def accepted(to: str, wamid: str) -> dict[str, Any]:
+    """Meta's 200 answer to a sent message."""
+    return {
+        "messaging_product": "whatsapp",
+        "contacts": [{"input": to, "wa_id": normalise_recipient(to)}],
+        "messages": [{"id": wamid}],
+    }
+
+
 def make_send_handler(outbox: Outbox) -> SendHandler:
     """The fault-free handler: validate the message, then record it and answer like Meta."""
 
@@ -110,16 +131,56 @@ def make_send_handler(outbox: Outbox) -> SendHandler:
         wamid = payloads.new_wamid()
         to = body["to"]
         outbox.record_message(wamid=wamid, to=to, kind=body.get("type") or "text", body=body)
-        return GraphReply(
-            200,
-            {
-                "messaging_product": "whatsapp",
-                "contacts": [{"input": to, "wa_id": normalise_recipient(to)}],
-                "messages": [{"id": wamid}],
-            },
-        )
+        return GraphReply(200, accepted(to, wamid))
 
     return send
+
+
+# --- faults ------------------------------------------------------------------------------------------------
+
+FAULT_OPS = {"messages": ("status", "delay", "hang", "malformed", "reset", "drop")}
+# Meta's code and message for the errors a fault may answer (graph_code picks one; others: a generic one).
+GRAPH_CODES: dict[int, str] = {
+    1: "(#1) An unknown error occurred",
+    2: "(#2) Service temporarily unavailable",
+    4: "(#4) Application request limit reached",
+    10: "(#10) Application does not have permission for this action",
+    100: "(#100) Invalid parameter",
+    190: "Invalid OAuth access token - Cannot parse access token",
+    130429: "(#130429) Rate limit hit",
+    131000: "(#131000) Something went wrong",
+    131026: "(#131026) Message undeliverable",
+    131048: "(#131048) Spam rate limit hit",
+    131056: "(#131056) (Business Account, Consumer Account) pair rate limit hit",
+}
+_CODE_BY_STATUS = {401: 190, 403: 10, 429: 130429, 500: 131000, 502: 2, 503: 2, 504: 2}
+
+
+def fault_error(status: int, rule: FaultRule) -> dict[str, Any]:
+    """The Graph error a fault answers with ``status``: 429 is code 130429, 503 code 2, and so on."""
+    code = rule.graph_code or _CODE_BY_STATUS.get(status, 100 if status < 500 else 1)
+    message = GRAPH_CODES.get(code, f"(#{code}) Simulated error")
+    error_data = {"messaging_product": "whatsapp", "details": f"simulated by fault rule {rule.id}"}
+    return graph_error(message, code=code, error_data=error_data)
+
+
+def with_faults(send: SendHandler, plane: FaultPlane) -> SendHandler:
+    """``send`` behind the fault plane (op ``messages``, key the recipient's digits)."""
+    garbage = invalid_json(accepted("250700000000", "wamid.simulated"))
+
+    async def faulted_send(body: dict[str, Any]) -> GraphReply:
+        to = body.get("to") if isinstance(body, dict) else None
+        rule = plane.take("messages", normalise_recipient(to) or None)
+        if rule is None:
+            return await send(body)
+        if rule.action == "drop":
+            return GraphReply(200, accepted(str(to or ""), payloads.new_wamid()), fault=rule.id)
+        answer = await shared_answer(rule, fault_error, garbage)
+        if answer is None:  # delayed; the message then goes through as usual
+            return await send(body)
+        return GraphReply(answer.status, answer.payload or {}, fault=rule.id, response=answer.response)
+
+    return faulted_send
 
 
 @dataclass
@@ -197,12 +258,18 @@ async def post_message(request: Request) -> JSONResponse:
     reply = _precheck(request, sim, json_error)
     if reply is None:
         reply = await sim.send(body)
-    if reply.status != 200:
+    if reply.status != 200 or reply.fault is not None:
         to = body.get("to") if isinstance(body, dict) else None
         error = reply.payload.get("error", reply.payload)
-        sim.outbox.record_rejection(
+        if reply.fault is not None and reply.status == 200:
+            error = {"message": f"answered 200 by fault rule {reply.fault}, the message was not delivered"}
+        record = sim.outbox.record_rejection(
             to=to, body=body, error=error, http_status=reply.status, raw_body=raw.decode("utf-8", "replace")
         )
+        if reply.fault is not None:
+            record["fault"] = reply.fault
+    if reply.response is not None:
+        return reply.response
     return JSONResponse(reply.payload, status_code=reply.status)
 
 
@@ -305,8 +372,12 @@ def create_graph_app(
     outbox: Outbox | None = None,
     webhook_transport: httpx.AsyncBaseTransport | None = None,
 ) -> Starlette:
-    """A Starlette app playing graph.facebook.com; its state is ``app.state.graph`` (a GraphSimulator)."""
+    """A Starlette app playing graph.facebook.com; its state is ``app.state.graph`` (a GraphSimulator).
+
+    Its fault plane is ``app.state.faults``, served at ``/_sim/faults``.
+    """
     box = outbox if outbox is not None else Outbox()
+    faults = FaultPlane("graph", FAULT_OPS, normalise_key=normalise_recipient)
     app = Starlette(
         routes=[
             Route("/_sim/health", health, methods=["GET"]),
@@ -314,10 +385,15 @@ def create_graph_app(
             Route("/_sim/messages", delete_messages, methods=["DELETE"]),
             Route("/_sim/rejections", get_rejections, methods=["GET"]),
             Route("/_sim/statuses", post_status, methods=["POST"]),
+            *fault_routes(),
             Route("/{version}/{phone_number_id}/messages", post_message, methods=["POST"]),
         ]
     )
+    app.state.faults = faults
     app.state.graph = GraphSimulator(
-        config=config, outbox=box, send=make_send_handler(box), webhook_transport=webhook_transport
+        config=config,
+        outbox=box,
+        send=with_faults(make_send_handler(box), faults),
+        webhook_transport=webhook_transport,
     )
     return app

@@ -9,13 +9,19 @@ reads the last ``user`` message:
 - the conversation already ends with a ``tool`` result (the SUT ran the search and asks for the final
   words) → a short text, never another tool call, so a client's tool loop always ends.
 
-Same request, same answer (only ``id``/``created`` and tool-call ids vary). Every call, refused ones
-included, is recorded and readable at ``GET /_sim/calls?user=&after=``.
+Same request, same answer (only ``id``/``created`` and tool-call ids vary). Every call, refused and
+faulted ones included, is recorded and readable at ``GET /_sim/calls?user=&after=``. A call is recorded
+when it arrives (``status`` and ``response_kind`` stay ``null`` until it is answered), so a hanging call
+is counted at once.
 
 As in the Graph API simulator, the route does what OpenAI does before a prompt is considered (bearer
 token, JSON, request shape) and hands the body to :attr:`LlmSimulator.complete`, a plain
 ``async (body) -> LlmReply`` function a fault layer can wrap (latency, 429, 500, garbage); the route
-records whatever reply came back.
+records whatever reply came back. :func:`create_llm_app` installs the fault plane
+(:mod:`easymo_qa.simulators.faults`) there: op ``chat``, key the request's ``user``; a faulted call's
+record carries ``fault: <rule id>``. Besides invalid JSON, ``malformed`` has two LLM variants:
+``unknown_tool`` (a valid completion calling ``delete_everything``) and ``bad_arguments`` (a
+``search_offers`` call whose arguments are not JSON).
 """
 
 from __future__ import annotations
@@ -25,15 +31,16 @@ import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from easymo_qa.simulators.calls import CallLog, call_log_routes
+from easymo_qa.simulators.faults import FaultPlane, FaultRule, fault_routes, invalid_json, shared_answer
 from easymo_qa.simulators.intents import parse_search_intent
 
 SEARCH_TOOL = "search_offers"
@@ -54,10 +61,16 @@ class LlmSimConfig:
 
 @dataclass(frozen=True)
 class LlmReply:
-    """What the completions endpoint answers: an HTTP status and OpenAI's JSON body."""
+    """What the completions endpoint answers: an HTTP status and OpenAI's JSON body.
+
+    ``fault`` is the id of the fault rule that applied; ``response``, when set, is sent as is instead of
+    ``payload`` (a fault's malformed body or reset).
+    """
 
     status: int
     payload: dict[str, Any]
+    fault: str | None = None
+    response: Response | None = None
 
 
 CompleteHandler = Callable[[dict[str, Any]], Awaitable[LlmReply]]
@@ -159,6 +172,63 @@ async def complete_by_rules(body: dict[str, Any]) -> LlmReply:
     return LlmReply(200, completion(body, message, "stop", ASK_WHAT_TO_ORDER))
 
 
+# --- faults ------------------------------------------------------------------------------------------------
+
+FAULT_OPS = {"chat": ("status", "delay", "hang", "malformed", "reset")}
+FAULT_VARIANTS = ("invalid_json", "unknown_tool", "bad_arguments")
+UNKNOWN_TOOL = "delete_everything"
+# OpenAI's message and type for the statuses a fault rule is most likely to answer.
+_OPENAI_ERRORS: dict[int, tuple[str, str, str | None]] = {
+    400: ("Invalid request.", "invalid_request_error", None),
+    401: ("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"),
+    403: ("You are not allowed to use this model.", "invalid_request_error", None),
+    404: ("The model does not exist or you do not have access to it.", "invalid_request_error", None),
+    429: ("Rate limit reached for requests. Please try again in 1s.", "requests", "rate_limit_exceeded"),
+    500: ("The server had an error while processing your request. Sorry about that!", "server_error", None),
+    502: ("Bad gateway.", "server_error", None),
+    503: ("The server is overloaded or not ready yet.", "server_error", None),
+    504: ("Request timed out.", "server_error", None),
+}
+
+
+def fault_error(status: int, rule: FaultRule) -> dict[str, Any]:
+    """OpenAI's error body for ``status``."""
+    default = ("Simulated error.", "invalid_request_error" if status < 500 else "server_error", None)
+    message, error_type, code = _OPENAI_ERRORS.get(status, default)
+    return openai_error(message, status=status, error_type=error_type, code=code).payload
+
+
+def _tool_call_reply(body: dict[str, Any], name: str, arguments: str, fault: str) -> LlmReply:
+    call = {
+        "id": "call_" + secrets.token_hex(12),
+        "type": "function",
+        "function": {"name": name, "arguments": arguments},
+    }
+    message = {"role": "assistant", "content": None, "tool_calls": [call]}
+    return LlmReply(200, completion(body, message, "tool_calls", name + arguments), fault=fault)
+
+
+def with_faults(complete: CompleteHandler, plane: FaultPlane) -> CompleteHandler:
+    """``complete`` behind the fault plane (op ``chat``, key the request's ``user``)."""
+    garbage = invalid_json({"id": "chatcmpl-simulated", "object": "chat.completion", "choices": []})
+
+    async def faulted_complete(body: dict[str, Any]) -> LlmReply:
+        user = body.get("user")
+        rule = plane.take("chat", user if isinstance(user, str) else None)
+        if rule is None:
+            return await complete(body)
+        if rule.action == "malformed" and rule.variant == "unknown_tool":
+            return _tool_call_reply(body, UNKNOWN_TOOL, '{"confirm":true}', rule.id or "")
+        if rule.action == "malformed" and rule.variant == "bad_arguments":
+            return _tool_call_reply(body, SEARCH_TOOL, '{"query": "water", "quantity": tw', rule.id or "")
+        answer = await shared_answer(rule, fault_error, garbage)
+        if answer is None:  # delayed, then answered as usual
+            return replace(await complete(body), fault=rule.id)
+        return LlmReply(answer.status, answer.payload or {}, fault=rule.id, response=answer.response)
+
+    return faulted_complete
+
+
 @dataclass
 class LlmSimulator:
     """State behind one LLM simulator app; reachable as ``app.state.llm``."""
@@ -234,7 +304,7 @@ def _response_kind(reply: LlmReply) -> str:
     return "tool_call" if finish == "tool_calls" else "text"
 
 
-async def chat_completions(request: Request) -> JSONResponse:
+async def chat_completions(request: Request) -> Response:
     sim = _sim(request)
     # The body is parsed even when the key is wrong, so a refused call is still recorded with its user.
     body: Any = None
@@ -251,20 +321,26 @@ async def chat_completions(request: Request) -> JSONResponse:
         )
     if reply is None:
         reply = _shape_error(body)
-    if reply is None:
-        reply = await sim.complete(body)
 
+    # Recorded before the (possibly slow or hanging) handler runs, so every call is counted on arrival.
     fields = body if isinstance(body, dict) else {}
     messages = fields.get("messages")
     user, model = fields.get("user"), fields.get("model")
-    sim.calls.record(
+    record = sim.calls.record(
         user=user if isinstance(user, str) else None,
         model=model if isinstance(model, str) else None,
         last_user_message=last_user_message(messages) if isinstance(messages, list) else None,
         tool_names=tool_names(fields),
-        status=reply.status,
-        response_kind=_response_kind(reply),
+        status=None,
+        response_kind=None,
     )
+    if reply is None:
+        reply = await sim.complete(body)
+    record.update(status=reply.status, response_kind=_response_kind(reply))
+    if reply.fault is not None:
+        record["fault"] = reply.fault
+    if reply.response is not None:
+        return reply.response
     return JSONResponse(reply.payload, status_code=reply.status)
 
 
@@ -273,14 +349,22 @@ async def health(request: Request) -> JSONResponse:
 
 
 def create_llm_app(config: LlmSimConfig | None = None, *, calls: CallLog | None = None) -> Starlette:
-    """A Starlette app playing the OpenAI chat API; its state is ``app.state.llm`` (an LlmSimulator)."""
+    """A Starlette app playing the OpenAI chat API; its state is ``app.state.llm`` (an LlmSimulator).
+
+    Its fault plane is ``app.state.faults``, served at ``/_sim/faults``.
+    """
     log = calls if calls is not None else CallLog()
+    faults = FaultPlane("llm", FAULT_OPS, variants=FAULT_VARIANTS)
     app = Starlette(
         routes=[
             Route("/_sim/health", health, methods=["GET"]),
             *call_log_routes("/_sim/calls", lambda request: _sim(request).calls, filters=("user",)),
+            *fault_routes(),
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         ]
     )
-    app.state.llm = LlmSimulator(config=config or LlmSimConfig(), calls=log, complete=complete_by_rules)
+    app.state.faults = faults
+    app.state.llm = LlmSimulator(
+        config=config or LlmSimConfig(), calls=log, complete=with_faults(complete_by_rules, faults)
+    )
     return app

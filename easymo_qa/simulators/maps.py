@@ -5,10 +5,13 @@ the great-circle (haversine) distance times :data:`ROAD_FACTOR` (Kigali's hills 
 the time at :data:`SPEED_KMH` (city traffic), at least :data:`MIN_DURATION_S`. Same points, same answer.
 
 When ``api_key`` is set the SUT must present it, as ``Authorization: Bearer <key>`` or ``?key=<key>``.
-Every call is recorded (``GET /_sim/calls?after=``, ``DELETE /_sim/calls``).
+Every call is recorded (``GET /_sim/calls?after=``, ``DELETE /_sim/calls``), on arrival: ``status``
+stays ``null`` until the call is answered, so a hanging call is counted at once.
 
 The route parses and checks the query, then hands the two points to :attr:`MapsSimulator.route`, a plain
-``async (origin, destination) -> MapsReply`` function a fault layer can wrap.
+``async (origin, destination) -> MapsReply`` function a fault layer can wrap. :func:`create_maps_app`
+installs the fault plane (:mod:`easymo_qa.simulators.faults`) there: op ``route``, no key (a rule with a
+key is refused); a faulted call's record carries ``fault: <rule id>``.
 """
 
 from __future__ import annotations
@@ -16,16 +19,18 @@ from __future__ import annotations
 import hmac
 import math
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from easymo_qa.simulators.calls import CallLog, call_log_routes
+from easymo_qa.simulators.faults import FaultPlane, FaultRule, fault_routes, invalid_json, shared_answer
 
 EARTH_RADIUS_M = 6_371_000.0
 ROAD_FACTOR = 1.3
@@ -52,8 +57,12 @@ class Point:
 
 @dataclass(frozen=True)
 class MapsReply:
+    """An HTTP status and JSON body; ``fault``: the fault rule that applied; ``response``: sent as is."""
+
     status: int
     payload: dict[str, Any]
+    fault: str | None = None
+    response: Response | None = None
 
 
 RouteHandler = Callable[[Point, Point], Awaitable[MapsReply]]
@@ -105,6 +114,35 @@ async def route_by_geometry(origin: Point, destination: Point) -> MapsReply:
     return MapsReply(200, route_between(origin, destination))
 
 
+# --- faults ------------------------------------------------------------------------------------------------
+
+FAULT_OPS = {"route": ("status", "delay", "hang", "malformed", "reset")}
+
+
+def fault_error(status: int, rule: FaultRule) -> dict[str, Any]:
+    """This simulator's error shape, ``{"error": "<reason phrase>"}``."""
+    try:
+        return {"error": HTTPStatus(status).phrase.lower()}
+    except ValueError:
+        return {"error": "simulated error"}
+
+
+def with_faults(route: RouteHandler, plane: FaultPlane) -> RouteHandler:
+    """``route`` behind the fault plane (op ``route``, no key)."""
+    garbage = invalid_json({"distance_m": 1000, "duration_s": 144, "url": ROUTE_URL})
+
+    async def faulted_route(origin: Point, destination: Point) -> MapsReply:
+        rule = plane.take("route", None)
+        if rule is None:
+            return await route(origin, destination)
+        answer = await shared_answer(rule, fault_error, garbage)
+        if answer is None:  # delayed, then answered as usual
+            return replace(await route(origin, destination), fault=rule.id)
+        return MapsReply(answer.status, answer.payload or {}, fault=rule.id, response=answer.response)
+
+    return faulted_route
+
+
 @dataclass
 class MapsSimulator:
     """State behind one maps simulator app; reachable as ``app.state.maps``."""
@@ -126,9 +164,13 @@ def _authorised(request: Request, api_key: str) -> bool:
     return bool(token) and hmac.compare_digest(token.encode(), api_key.encode())
 
 
-async def get_route(request: Request) -> JSONResponse:
+async def get_route(request: Request) -> Response:
     sim = _sim(request)
     params = request.query_params
+    # Recorded on arrival, before the (possibly hanging) handler; completed once answered.
+    record = sim.calls.record(
+        **{"from": params.get("from"), "to": params.get("to")}, status=None, distance_m=None, duration_s=None
+    )
     if not _authorised(request, sim.config.api_key):
         reply = MapsReply(401, {"error": "missing or invalid API key"})
     else:
@@ -139,12 +181,15 @@ async def get_route(request: Request) -> JSONResponse:
             reply = MapsReply(400, {"error": str(exc)})
         else:
             reply = await sim.route(origin, destination)
-    sim.calls.record(
-        **{"from": params.get("from"), "to": params.get("to")},
+    record.update(
         status=reply.status,
         distance_m=reply.payload.get("distance_m"),
         duration_s=reply.payload.get("duration_s"),
     )
+    if reply.fault is not None:
+        record["fault"] = reply.fault
+    if reply.response is not None:
+        return reply.response
     return JSONResponse(reply.payload, status_code=reply.status)
 
 
@@ -153,14 +198,22 @@ async def health(request: Request) -> JSONResponse:
 
 
 def create_maps_app(config: MapsSimConfig | None = None, *, calls: CallLog | None = None) -> Starlette:
-    """A Starlette app answering route queries; its state is ``app.state.maps`` (a MapsSimulator)."""
+    """A Starlette app answering route queries; its state is ``app.state.maps`` (a MapsSimulator).
+
+    Its fault plane is ``app.state.faults``, served at ``/_sim/faults``.
+    """
     log = calls if calls is not None else CallLog()
+    faults = FaultPlane("maps", FAULT_OPS, keyed=False)
     app = Starlette(
         routes=[
             Route("/_sim/health", health, methods=["GET"]),
             *call_log_routes("/_sim/calls", lambda request: _sim(request).calls),
+            *fault_routes(),
             Route("/v1/route", get_route, methods=["GET"]),
         ]
     )
-    app.state.maps = MapsSimulator(config=config or MapsSimConfig(), calls=log, route=route_by_geometry)
+    app.state.faults = faults
+    app.state.maps = MapsSimulator(
+        config=config or MapsSimConfig(), calls=log, route=with_faults(route_by_geometry, faults)
+    )
     return app

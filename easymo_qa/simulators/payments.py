@@ -22,14 +22,23 @@ exact body bytes, keyed with callback_secret>``. Callback URLs must be loopback 
 ``localhost``); others are refused with 400 when the payment is requested: the harness never sends
 traffic off the machine.
 
-Two seams for a later fault layer, both plain attributes of :class:`PaymentsSimulator`
+Two seams for the fault layer, both plain attributes of :class:`PaymentsSimulator`
 (``app.state.payments``): :attr:`~PaymentsSimulator.request_to_pay` handles an authenticated, parsed
 request (wrap it for delays, 500s, ...), and :attr:`~PaymentsSimulator.decide_outcome` maps a payer
 number to an :class:`Outcome` (replace it to decline one MSISDN, slow everyone down, ...).
 
+Fault rules (:mod:`easymo_qa.simulators.faults`, ``app.state.faults``, ``/_sim/faults``), key the payer
+number: op ``requesttopay`` takes the shared actions (status, delay, hang, malformed, reset: no payment is
+made unless delayed) and the outcome actions ``drop`` (202, then PENDING forever), ``decline`` (FAILED
+with ``reason``), ``slow_callback`` (SUCCESSFUL after ``seconds``) and ``duplicate_callback`` (SUCCESSFUL,
+the callback sent twice, ``seconds`` apart); op ``callback`` acts on the first callback of a resolved
+payment: ``delay`` it, ``drop`` it (the SUT must poll), or send it ``malformed`` (signed, not JSON). A
+payment touched by a rule lists the rule ids in ``faults``; a request answered by one is kept in
+``/_sim/rejections`` with ``fault``.
+
 Harness API: ``GET /_sim/payments?msisdn=&external_id=``, ``POST /_sim/payments/{referenceId}/redeliver``
 (send the last callback again, byte for byte: the duplicate-callback scenario), ``DELETE /_sim/payments``,
-``GET /_sim/rejections`` (requests refused with a 4xx), ``GET /_sim/health``.
+``GET /_sim/rejections`` (requests refused with a 4xx or answered by a fault rule), ``GET /_sim/health``.
 """
 
 from __future__ import annotations
@@ -45,7 +54,7 @@ import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import httpx
@@ -54,6 +63,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from easymo_qa.simulators.faults import (
+    DEFAULT_DUPLICATE_GAP_SECONDS,
+    FaultPlane,
+    FaultRule,
+    fault_routes,
+    invalid_json,
+    shared_answer,
+)
 from easymo_qa.simulators.outbox import normalise_recipient
 from easymo_qa.simulators.server import loopback_address
 
@@ -84,11 +101,15 @@ class PaymentsSimConfig:
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a request-to-pay ends: ``status`` after ``delay_seconds``; ``delay_seconds=None`` never ends."""
+    """How a request-to-pay ends: ``status`` after ``delay_seconds``; ``delay_seconds=None`` never ends.
+
+    ``repeat_after``: send the callback a second time, byte for byte, this many seconds after the first.
+    """
 
     status: Status
     delay_seconds: float | None
     reason: str | None = None
+    repeat_after: float | None = None
 
 
 OutcomeDecider = Callable[[str], Outcome]
@@ -114,14 +135,21 @@ class PayRequest:
     body: Any
     callback_url: str | None
     target_environment: str | None
+    outcome: Outcome | None = None  # decided in advance (by a fault rule); None: ask decide_outcome
+    fault: str | None = None  # the fault rule that applied to this request
 
 
 @dataclass(frozen=True)
 class MomoReply:
-    """What a MoMo endpoint answers: an HTTP status and a JSON body (``None`` = empty body)."""
+    """What a MoMo endpoint answers: an HTTP status and a JSON body (``None`` = empty body).
+
+    ``fault`` is the fault rule that decided the answer; ``response``, when set, is sent as is.
+    """
 
     status: int
     payload: dict[str, Any] | None = None
+    fault: str | None = None
+    response: Response | None = None
 
 
 RequestToPayHandler = Callable[[PayRequest], Awaitable[MomoReply]]
@@ -152,6 +180,7 @@ class Payment:
     resolved_at: float | None = None
     callbacks: list[dict[str, Any]] = field(default_factory=list)
     last_callback: bytes | None = None  # the exact bytes sent, so a redelivery is byte-identical
+    faults: list[str] = field(default_factory=list)  # ids of the fault rules that touched this payment
 
     @property
     def msisdn(self) -> str:
@@ -211,6 +240,7 @@ class Payment:
             "requested_at": self.requested_at,
             "resolved_at": self.resolved_at,
             "callbacks": list(self.callbacks),
+            "faults": list(self.faults),
         }
 
 
@@ -313,9 +343,12 @@ def make_request_to_pay_handler(sim: PaymentsSimulator) -> RequestToPayHandler:
             requested_at=time.time(),
             **fields,
         )
+        if request.fault is not None:
+            payment.faults.append(request.fault)
         sim.add(payment)
         # Looked up at call time, so a fault layer that replaced sim.decide_outcome is honoured.
-        sim.schedule(payment, sim.decide_outcome(payment.msisdn))
+        outcome = request.outcome if request.outcome is not None else sim.decide_outcome(payment.msisdn)
+        sim.schedule(payment, outcome)
         return MomoReply(202)
 
     return request_to_pay
@@ -329,6 +362,8 @@ class PaymentsSimulator:
     # Lets tests deliver callbacks without a socket; None = real (loopback) network.
     callback_transport: httpx.AsyncBaseTransport | None = None
     max_payments: int = DEFAULT_MAX_PAYMENTS
+    # Consulted (op "callback") before a payment's first callback; None: no faults.
+    fault_plane: FaultPlane | None = None
     request_to_pay: RequestToPayHandler = field(init=False)
     decide_outcome: OutcomeDecider = field(init=False)
     payments: dict[str, Payment] = field(default_factory=dict, init=False)
@@ -389,9 +424,22 @@ class PaymentsSimulator:
     async def _resolve(self, payment: Payment, outcome: Outcome) -> None:
         await asyncio.sleep(max(outcome.delay_seconds or 0.0, 0.0))
         payment.resolve(outcome.status, outcome.reason)
-        if payment.callback_url:
-            body = encode_callback(payment.callback_body())
-            payment.last_callback = body
+        if not payment.callback_url:
+            return
+        body = encode_callback(payment.callback_body())
+        rule = self.fault_plane.take("callback", payment.msisdn) if self.fault_plane else None
+        if rule is not None:
+            payment.faults.append(rule.id or "")
+            if rule.action == "drop":
+                return
+            if rule.action == "delay":
+                await asyncio.sleep(rule.seconds or 0.0)
+            elif rule.action == "malformed":
+                body = MALFORMED_CALLBACK
+        payment.last_callback = body
+        await self.deliver(payment, body)
+        if outcome.repeat_after is not None:
+            await asyncio.sleep(outcome.repeat_after)
             await self.deliver(payment, body)
 
     def client(self) -> httpx.AsyncClient:
@@ -439,11 +487,83 @@ class PaymentsSimulator:
         self._client_loop = None
 
 
+# --- faults ------------------------------------------------------------------------------------------------
+
+_SHARED = ("status", "delay", "hang", "malformed", "reset")
+FAULT_OPS = {
+    "requesttopay": (*_SHARED, "drop", "decline", "slow_callback", "duplicate_callback"),
+    "callback": ("delay", "drop", "malformed"),
+}
+MALFORMED_CALLBACK = b'{"referenceId": "'
+_MOMO_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("INVALID_REQUEST_BODY", "The request is invalid."),
+    401: ("UNAUTHORIZED", "Access denied: the access token is invalid or expired."),
+    403: ("NOT_ALLOWED", "Authorization failed. User does not have permission."),
+    404: ("RESOURCE_NOT_FOUND", "Requested resource was not found."),
+    409: ("RESOURCE_ALREADY_EXIST", "Duplicated reference id. Creation of resource failed."),
+    429: ("TOO_MANY_REQUESTS", "Rate limit exceeded, try again later."),
+    500: ("INTERNAL_PROCESSING_ERROR", "An internal error occurred while processing."),
+    502: ("SERVICE_UNAVAILABLE", "Service unavailable."),
+    503: ("SERVICE_UNAVAILABLE", "Service unavailable."),
+    504: ("SERVICE_UNAVAILABLE", "Service unavailable: the request timed out."),
+}
+
+
+def fault_error(status: int, rule: FaultRule) -> dict[str, Any]:
+    """MoMo's ``{"code", "message"}`` for ``status``."""
+    default = ("NOT_ALLOWED", "Not allowed.") if status < 500 else ("INTERNAL_PROCESSING_ERROR", "Error.")
+    code, message = _MOMO_ERRORS.get(status, default)
+    return {"code": code, "message": message}
+
+
+def fault_outcome(rule: FaultRule, config: PaymentsSimConfig) -> Outcome | None:
+    """The outcome an outcome action imposes; ``None`` for the shared actions."""
+    match rule.action:
+        case "drop":
+            return Outcome("PENDING", None)
+        case "decline":
+            return Outcome("FAILED", config.approve_delay_seconds, rule.reason or "APPROVAL_REJECTED")
+        case "slow_callback":
+            return Outcome("SUCCESSFUL", rule.seconds)
+        case "duplicate_callback":
+            gap = DEFAULT_DUPLICATE_GAP_SECONDS if rule.seconds is None else rule.seconds
+            return Outcome("SUCCESSFUL", config.approve_delay_seconds, repeat_after=gap)
+    return None
+
+
+def _payer_number(body: Any) -> str | None:
+    payer = body.get("payer") if isinstance(body, dict) else None
+    party_id = payer.get("partyId") if isinstance(payer, dict) else None
+    return normalise_recipient(party_id) or None
+
+
+def with_faults(request_to_pay: RequestToPayHandler, sim: PaymentsSimulator) -> RequestToPayHandler:
+    """``request_to_pay`` behind ``sim.fault_plane`` (op ``requesttopay``, key the payer number)."""
+    garbage = invalid_json({"status": "PENDING", "referenceId": "00000000-0000-0000-0000-000000000000"})
+
+    async def faulted_request_to_pay(request: PayRequest) -> MomoReply:
+        plane = sim.fault_plane
+        rule = plane.take("requesttopay", _payer_number(request.body)) if plane else None
+        if rule is None:
+            return await request_to_pay(request)
+        outcome = fault_outcome(rule, sim.config)
+        if outcome is not None:
+            return await request_to_pay(replace(request, outcome=outcome, fault=rule.id))
+        answer = await shared_answer(rule, fault_error, garbage)
+        if answer is None:  # delayed, then handled as usual
+            return await request_to_pay(replace(request, fault=rule.id))
+        return MomoReply(answer.status, answer.payload, fault=rule.id, response=answer.response)
+
+    return faulted_request_to_pay
+
+
 def _sim(request: Request) -> PaymentsSimulator:
     return request.app.state.payments
 
 
 def _reply(reply: MomoReply) -> Response:
+    if reply.response is not None:
+        return reply.response
     if reply.payload is None:
         return Response(status_code=reply.status)
     return JSONResponse(reply.payload, status_code=reply.status)
@@ -494,17 +614,18 @@ async def post_request_to_pay(request: Request) -> Response:
                 target_environment=headers.get("x-target-environment"),
             )
         )
-    if 400 <= reply.status < 500:
-        sim.rejections.append(
-            {
-                "at": time.time(),
-                "reference_id": raw_reference,
-                "http_status": reply.status,
-                "error": reply.payload,
-                "body": body if isinstance(body, dict) else None,
-                "raw_body": None if isinstance(body, dict) else raw.decode("utf-8", "replace"),
-            }
-        )
+    if 400 <= reply.status < 500 or (reply.fault is not None and reply.status != 202):
+        rejection = {
+            "at": time.time(),
+            "reference_id": raw_reference,
+            "http_status": reply.status,
+            "error": reply.payload,
+            "body": body if isinstance(body, dict) else None,
+            "raw_body": None if isinstance(body, dict) else raw.decode("utf-8", "replace"),
+        }
+        if reply.fault is not None:
+            rejection["fault"] = reply.fault
+        sim.rejections.append(rejection)
     return _reply(reply)
 
 
@@ -561,7 +682,10 @@ async def health(request: Request) -> JSONResponse:
 def create_payments_app(
     config: PaymentsSimConfig, *, callback_transport: httpx.AsyncBaseTransport | None = None
 ) -> Starlette:
-    """A Starlette app playing MoMo's collection API; its state is ``app.state.payments``."""
+    """A Starlette app playing MoMo's collection API; its state is ``app.state.payments``.
+
+    Its fault plane is ``app.state.faults``, served at ``/_sim/faults``.
+    """
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -576,10 +700,15 @@ def create_payments_app(
             Route("/_sim/payments", delete_payments, methods=["DELETE"]),
             Route("/_sim/payments/{reference_id}/redeliver", redeliver, methods=["POST"]),
             Route("/_sim/rejections", list_rejections, methods=["GET"]),
+            *fault_routes(),
             Route("/collection/v1_0/requesttopay", post_request_to_pay, methods=["POST"]),
             Route("/collection/v1_0/requesttopay/{reference_id}", get_request_to_pay, methods=["GET"]),
         ],
         lifespan=lifespan,
     )
-    app.state.payments = PaymentsSimulator(config=config, callback_transport=callback_transport)
+    faults = FaultPlane("payments", FAULT_OPS, normalise_key=normalise_recipient)
+    sim = PaymentsSimulator(config=config, callback_transport=callback_transport, fault_plane=faults)
+    sim.request_to_pay = with_faults(sim.request_to_pay, sim)
+    app.state.faults = faults
+    app.state.payments = sim
     return app
