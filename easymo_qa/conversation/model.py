@@ -54,6 +54,7 @@ class Capture(_Strict):
     text: str | None = None  # regex with one group
     row: int | None = None  # index of a list row id
     button: int | None = None  # index of a reply button id
+    pattern: str | None = None  # regex with one group applied to the row / button id ("offer:(.+)")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Capture:

@@ -273,6 +273,9 @@ def _capture(expect: Expect, message: OutboundMessage, variables: _Variables) ->
             value = message.row_ids[capture.row]
         elif capture.button is not None and capture.button < len(message.button_ids):
             value = message.button_ids[capture.button]
+        if value is not None and capture.pattern is not None and capture.text is None:
+            match = re.fullmatch(capture.pattern, value)
+            value = match.group(1) if match and match.groups() else None
         if value is None:
             raise ValueError(f"could not capture '{name}' from the reply: {message.summary()}")
         variables.values[name] = value
