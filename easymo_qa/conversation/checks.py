@@ -116,12 +116,11 @@ def check_calls(spec: CallsCheck, ctx: CheckContext) -> str | None:
         items = ctx.sim("payments", "/_sim/payments", msisdn=user).get("payments", [])
     else:
         items = ctx.sim(spec.sim, "/_sim/calls", user=user).get("calls", [])
-    if _count_ok(len(items), spec.count, spec.min, spec.max):
+    bounds = _bounds(spec, ctx)
+    if _count_ok(len(items), bounds):
         return None
-    return (
-        f"the {spec.sim} simulator saw {len(items)} calls{' from ' + user if user else ''}, expected "
-        + _wanted(spec.count, spec.min, spec.max)
-    )
+    source = f" from {user}" if user else ""
+    return f"the {spec.sim} simulator saw {len(items)} calls{source}, expected {_wanted(bounds)}"
 
 
 CHECKS: dict[str, Callable[[Any, CheckContext], str | None]] = {
