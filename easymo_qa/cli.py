@@ -16,7 +16,10 @@ from easymo_qa.envs.model import Environment
 from easymo_qa.stack import start_stack
 from easymo_qa.stack.reference_process import StackError, find_reference_root
 
-SIGNOFF_SUITES = ("tests/smoke", "fixtures/journeys", "tests/e2e", "tests/synthetic")
+# `--suites NAME,...` picks folders of SIGNOFF_SUITES by their last part.
+SUITE_FOLDERS = {"smoke": ("smoke",), "journeys": ("journeys", "e2e"), "synthetic": ("synthetic",)}
+LOAD_TEST = "loadtests/agents.py"
+SIGNOFF_SUITES = ("tests/smoke", "fixtures/journeys", "fixtures/synthetic", "tests/e2e", "tests/synthetic")
 
 
 def _add_env_options(parser: argparse.ArgumentParser) -> None:
@@ -80,8 +83,34 @@ def cmd_stack_defects(args: argparse.Namespace) -> int:
     return 0
 
 
+def _suite_names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SUITE_FOLDERS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown suite {', '.join(unknown) or '(none)'}; choose from {','.join(SUITE_FOLDERS)}"
+        )
+    return names
+
+
+def _load_args(args: argparse.Namespace) -> list[str]:
+    """The load stage's pytest options; without a load stage to run, the sign-off skips it, and says so."""
+    if args.load_results:
+        return ["--load-results", str(Path(args.load_results).resolve())]
+    if not args.skip_load and not Path(LOAD_TEST).is_file():
+        print(
+            f"easymo-qa: no load stage yet ({LOAD_TEST} does not exist): signing off with --skip-load; "
+            "this verdict does not cover performance",
+            file=sys.stderr,
+        )
+        return ["--skip-load"]
+    # Once the load stage exists, the default runs it here and passes its summary via --load-results.
+    return ["--skip-load"] if args.skip_load else []
+
+
 def cmd_signoff(args: argparse.Namespace) -> int:
-    suites = [s for s in SIGNOFF_SUITES if Path(s).is_dir()]
+    folders = {f for name in args.suites for f in SUITE_FOLDERS[name]}
+    suites = [s for s in SIGNOFF_SUITES if Path(s).is_dir() and Path(s).name in folders]
     if not suites:
         print(
             "easymo-qa: no test suites here; run `easymo-qa signoff` from the easymo-qa checkout",
@@ -101,19 +130,37 @@ def cmd_signoff(args: argparse.Namespace) -> int:
         "--clean-alluredir",
         "-p",
         "no:cacheprovider",
+        *_load_args(args),
     ]
+    report = reports / "signoff.json"
+    report.unlink(missing_ok=True)  # a failed run must not leave an old verdict to be read below
     if args.workers and args.workers != "0":
         pytest_args += ["-n", args.workers]
     # A child process, so pytest imports (and assertion-rewrites) everything itself.
     code = subprocess.run([sys.executable, "-m", "pytest", *pytest_args], check=False).returncode
-    report = reports / "signoff.json"
     if report.is_file():
         verdict = json.loads(report.read_text(encoding="utf-8"))
         failed = verdict["failed_gates"]
         print(f"\n{verdict['verdict']}{' (failed: ' + ', '.join(failed) + ')' if failed else ''}")
-        print(f"Sign-off report: {report.resolve()} and {report.with_suffix('.md').resolve()}")
+        for warning in verdict.get("warnings", []):
+            print(f"WARNING: {warning}")
+        others = " and ".join(str(report.with_suffix(s).resolve()) for s in (".md", ".html"))
+        print(f"Sign-off report: {report.resolve()} ({others})")
         return 0 if verdict["verdict"] == "GO" else max(code, 1)
     return code or 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from easymo_qa.signoff.report import ReportError, rerender
+
+    source = Path(args.source) if args.source else Path(args.reports_dir or "reports") / "signoff.json"
+    try:
+        paths = rerender(source, Path(args.reports_dir) if args.reports_dir else None)
+    except ReportError as exc:
+        print(f"easymo-qa: {exc}", file=sys.stderr)
+        return 2
+    print(f"Re-rendered from {source}: {' and '.join(str(p) for p in paths)}")
+    return 0
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
@@ -141,7 +188,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_env_options(signoff)
     signoff.add_argument("--reports-dir", default="reports")
     signoff.add_argument("-n", "--workers", default="2", help="pytest-xdist workers (0 = none; default 2)")
+    signoff.add_argument(
+        "--suites",
+        type=_suite_names,
+        default=list(SUITE_FOLDERS),
+        help=f"comma list of suites to run: {','.join(SUITE_FOLDERS)} (default: all)",
+    )
+    load = signoff.add_mutually_exclusive_group()
+    load.add_argument("--load-results", metavar="DIR", help="use an existing load run's DIR/summary.json")
+    load.add_argument(
+        "--skip-load", action="store_true", help="leave performance out of the verdict (the report says so)"
+    )
     signoff.set_defaults(func=cmd_signoff)
+    report = commands.add_parser("report", help="re-render signoff.md and signoff.html from signoff.json")
+    report.add_argument("--from", dest="source", help="the sign-off JSON (default: REPORTS_DIR/signoff.json)")
+    report.add_argument("--reports-dir", help="where to write (default: beside the JSON)")
+    report.set_defaults(func=cmd_report)
     sensitivity = commands.add_parser("sensitivity", help="prove each defect switch makes its tests fail")
     sensitivity.set_defaults(func=cmd_sensitivity)
     return parser

@@ -30,10 +30,9 @@ from easymo_qa.envs import (
     load_environment,
     resolve_environment_path,
 )
-from easymo_qa.signoff.gates import GatesFileError, evaluate, load_gates
-from easymo_qa.signoff.report import RunInfo, build_report, write_reports
+from easymo_qa.signoff.assess import SignoffInputError, sign_off
+from easymo_qa.signoff.report import RunInfo
 from easymo_qa.signoff.results import RunResults
-from easymo_qa.signoff.verdict import decide
 from easymo_qa.stack import RunningStack, start_stack
 from easymo_qa.stack.reference_process import StackError
 from easymo_qa.target import Target
@@ -116,6 +115,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="easymo_gates",
         default="signoff.yaml",
         help="gates file (default: signoff.yaml)",
+    )
+    group.addoption(
+        "--signoff-waivers",
+        dest="easymo_waivers",
+        default="waivers.yaml",
+        help="waivers file (default: waivers.yaml; a missing file means no waivers)",
+    )
+    group.addoption(
+        "--load-results",
+        dest="easymo_load_results",
+        default=None,
+        metavar="DIR",
+        help="sign off with an existing load run: DIR/summary.json (see docs/signoff-schema.md)",
+    )
+    group.addoption(
+        "--skip-load",
+        dest="easymo_skip_load",
+        action="store_true",
+        help="leave the load gates out of the verdict; the report says it does not cover performance",
     )
 
 
@@ -228,12 +246,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if hasattr(config, "workerinput") or not config.getoption("easymo_signoff"):
         return
     state = config.stash[STATE_KEY]
-    try:
-        gates = load_gates(config.rootpath / config.getoption("easymo_gates"))
-    except GatesFileError as exc:
-        raise pytest.UsageError(f"easymo-qa: {exc}") from None
-    results = evaluate(gates, state.results.measurements())
-    verdict = decide(results)
     defects = state.target.defects if state.target else ()
     info = RunInfo(
         state.env.name,
@@ -241,10 +253,24 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         command="pytest " + " ".join(config.invocation_params.args),
         defects=defects,
     )
-    report = build_report(verdict, results, state.results, info)
-    paths = write_reports(report, state.reports_dir, state.redactor)
+    load_results = config.getoption("easymo_load_results")
+    try:
+        assessment, paths = sign_off(
+            state.results,
+            gates_path=config.rootpath / config.getoption("easymo_gates"),
+            waivers_path=config.rootpath / config.getoption("easymo_waivers"),
+            reports_dir=state.reports_dir,
+            redact=state.redactor,
+            info=info,
+            load_results=config.rootpath / load_results if load_results else None,
+            skip_load=config.getoption("easymo_skip_load"),
+        )
+    except SignoffInputError as exc:
+        raise pytest.UsageError(f"easymo-qa: {exc}") from None
+    verdict = assessment.verdict
     failed = f" (failed gates: {', '.join(verdict.failed_gates)})" if verdict.failed_gates else ""
-    state.verdict_line = f"QA sign-off: {verdict.decision}{failed}; report: {paths[0]}"
+    warnings = "".join(f"; {w.upper()}" for w in assessment.warnings)
+    state.verdict_line = f"QA sign-off: {verdict.decision}{failed}; report: {paths[0]}{warnings}"
     if not verdict.go and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

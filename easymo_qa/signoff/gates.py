@@ -1,18 +1,31 @@
-"""Gates: a threshold on one measured metric. A gate with zero samples fails."""
+"""Gates: a threshold on one measured metric. A gate with zero samples fails.
+
+A gate belongs to a *stage* of the sign-off (``tests``, ``load``, ``rollback``). A stage the caller skipped
+on purpose (``--skip-load``) leaves its gates "not run": shown, never counted. A ``report_only`` gate is
+measured and shown but never blocks GO. A failed gate with a valid waiver is "waived": it passes, and the
+report says who waived it, why and until when.
+"""
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from easymo_qa.yaml_source import YamlSourceError, load_yaml_file
 
+if TYPE_CHECKING:
+    from easymo_qa.signoff.waivers import Waiver
+
 Op = Literal["<", "<=", ">", ">=", "=="]
+Stage = Literal["tests", "load", "rollback"]
+STAGES: tuple[str, ...] = ("tests", "load", "rollback")
+Status = Literal["pass", "fail", "waived", "not run", "report only"]
+
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
     "<=": operator.le,
@@ -20,6 +33,12 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
     "==": operator.eq,
 }
+
+
+def spaced_unit(unit: str) -> str:
+    """``%`` sticks to the number; other units get a space: ``12%``, ``480 ms``."""
+    unit = unit.strip()
+    return unit if unit in ("", "%") else f" {unit}"
 
 
 class Gate(BaseModel):
@@ -32,6 +51,8 @@ class Gate(BaseModel):
     threshold: float
     unit: str = ""
     critical: bool = True
+    stage: Stage = "tests"
+    report_only: bool = False
 
 
 class GatesFile(BaseModel):
@@ -53,9 +74,30 @@ class Measurement:
 class GateResult:
     gate: Gate
     measurement: Measurement
-    passed: bool
+    passed: bool  # the threshold is met, with evidence
     margin: float | None  # how far from the threshold, positive = on the good side
     reason: str
+    waiver: Waiver | None = None  # the valid waiver that turned this failure into "waived"
+    not_run: bool = False  # the gate's stage was skipped on purpose
+
+    @property
+    def waived(self) -> bool:
+        return self.waiver is not None
+
+    @property
+    def blocking(self) -> bool:
+        """Does this gate stop a GO?"""
+        return not (self.passed or self.waived or self.not_run or self.gate.report_only)
+
+    @property
+    def status(self) -> Status:
+        if self.not_run:
+            return "not run"
+        if self.passed:
+            return "pass"
+        if self.waived:
+            return "waived"
+        return "report only" if self.gate.report_only else "fail"
 
 
 class GatesFileError(ValueError):
@@ -83,17 +125,47 @@ def load_gates(path: str | Path) -> list[Gate]:
     return gates
 
 
-def evaluate(gates: list[Gate], measurements: Mapping[str, Measurement]) -> list[GateResult]:
+def _measure(gate: Gate, m: Measurement) -> tuple[bool, float | None, str]:
+    if m.samples == 0 or m.value is None:
+        return False, None, "no samples"
+    passed = _OPS[gate.op](m.value, gate.threshold)
+    margin = gate.threshold - m.value if gate.op in ("<", "<=") else m.value - gate.threshold
+    if gate.op == "==":
+        margin = 0.0 - abs(m.value - gate.threshold) + 0.0  # + 0.0 turns -0.0 into 0.0
+    unit = spaced_unit(gate.unit)
+    reason = f"{m.value:g}{unit} {gate.op} {gate.threshold:g}{unit}"
+    return passed, margin, reason if passed else f"not {reason}"
+
+
+def evaluate(
+    gates: list[Gate],
+    measurements: Mapping[str, Measurement],
+    *,
+    waivers: Sequence[Waiver] = (),
+    skipped_stages: Mapping[str, str] | None = None,
+) -> list[GateResult]:
+    """Each gate against its metric.
+
+    ``waivers`` must already be the valid (unexpired) ones; ``skipped_stages`` maps a stage the caller
+    skipped on purpose to why (e.g. ``{"load": "skipped by --skip-load"}``).
+    """
+    skipped = skipped_stages or {}
     results = []
     for gate in gates:
-        m = measurements.get(gate.metric, Measurement(None, 0, "not measured in this run"))
-        if m.samples == 0 or m.value is None:
-            results.append(GateResult(gate, m, False, None, "no samples: a gate without evidence fails"))
+        if gate.stage in skipped:
+            m = measurements.get(gate.metric, Measurement(None, 0, f"{gate.stage} stage not run"))
+            results.append(GateResult(gate, m, False, None, f"not run ({skipped[gate.stage]})", not_run=True))
             continue
-        passed = _OPS[gate.op](m.value, gate.threshold)
-        margin = gate.threshold - m.value if gate.op in ("<", "<=") else m.value - gate.threshold
-        if gate.op == "==":
-            margin = 0.0 - abs(m.value - gate.threshold) + 0.0  # + 0.0 turns -0.0 into 0.0
-        reason = f"{m.value:g}{gate.unit} {gate.op} {gate.threshold:g}{gate.unit}"
-        results.append(GateResult(gate, m, passed, margin, reason if passed else f"not {reason}"))
+        m = measurements.get(gate.metric, Measurement(None, 0, "not measured in this run"))
+        passed, margin, reason = _measure(gate, m)
+        if gate.report_only and not passed:
+            reason += " (report only: never blocks GO)"
+        elif margin is None:
+            reason += ": a gate without evidence fails"
+        waiver = None
+        if not passed and not gate.report_only:
+            waiver = next((w for w in waivers if w.gate == gate.id), None)
+        if waiver is not None:
+            reason = f"{reason}; waived by {waiver.owner} until {waiver.expires.isoformat()}: {waiver.reason}"
+        results.append(GateResult(gate, m, passed, margin, reason, waiver=waiver))
     return results

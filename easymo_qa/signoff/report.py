@@ -1,21 +1,38 @@
-"""Writes the sign-off report: ``signoff.json`` for machines and ``signoff.md`` for people."""
+"""The sign-off report: ``signoff.json`` is the source of truth; ``signoff.md`` and ``signoff.html`` are
+rendered from it (and can be re-rendered from it alone: :func:`rerender`). Every known secret is masked
+before anything is written. The fields are documented in ``docs/signoff-schema.md``.
+"""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import platform
+import shlex
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import UndefinedError
 
 from easymo_qa import __version__
-from easymo_qa.signoff.gates import GateResult
-from easymo_qa.signoff.results import RunResults
-from easymo_qa.signoff.verdict import Verdict
+from easymo_qa.signoff.gates import STAGES, GateResult
+from easymo_qa.signoff.render import render_html, render_markdown
+from easymo_qa.signoff.results import OTHER_SUITE, OUTCOMES, SUITES, RunResults, TestOutcome
+from easymo_qa.signoff.waivers import Waiver, WaiverUse
 
-SCHEMA = "easymo-qa/signoff/v1"
+if TYPE_CHECKING:
+    from easymo_qa.signoff.assess import Assessment
+
+SCHEMA = "easymo-qa/signoff/v2"
+REPORT_FILES = ("signoff.json", "signoff.md", "signoff.html")
+
+
+class ReportError(ValueError):
+    """A ``signoff.json`` that cannot be re-rendered."""
 
 
 @dataclass
@@ -27,94 +44,236 @@ class RunInfo:
     defects: tuple[str, ...] = ()
 
 
-def git_commit() -> str:
+def _git(*args: str) -> str | None:
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5
-        )
-        return out.stdout.strip() or "unknown"
+        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=5, check=False)
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return None
+    return out.stdout if out.returncode == 0 else None
 
 
-def build_report(
-    verdict: Verdict, gates: list[GateResult], results: RunResults, info: RunInfo
-) -> dict[str, Any]:
+def git_commit() -> str:
+    return (_git("rev-parse", "--short", "HEAD") or "").strip() or "unknown"
+
+
+def git_dirty() -> bool | None:
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return None if status is None else bool(status.strip())
+
+
+def versions() -> dict[str, str | None]:
+    """Without importing locust: importing it monkey-patches the process with gevent."""
+
+    def dist(name: str) -> str | None:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
     return {
-        "schema": SCHEMA,
-        "verdict": verdict.decision,
-        "failed_gates": list(verdict.failed_gates),
-        "environment": info.environment,
-        "reference_defects": list(info.defects),
-        "started_at": info.started_at.isoformat(timespec="seconds"),
-        "finished_at": info.finished_at.isoformat(timespec="seconds"),
-        "git_commit": git_commit(),
-        "harness_version": __version__,
-        "command": info.command,
-        "gates": [
-            {
-                "id": r.gate.id,
-                "title": r.gate.title,
-                "metric": r.gate.metric,
-                "op": r.gate.op,
-                "threshold": r.gate.threshold,
-                "unit": r.gate.unit,
-                "measured": r.measurement.value,
-                "samples": r.measurement.samples,
-                "source": r.measurement.source,
-                "margin": r.margin,
-                "passed": r.passed,
-                "reason": r.reason,
-            }
-            for r in gates
-        ],
-        "tests": dict(results.counts()),
-        "failures": [
-            {"test": o.nodeid, "message": o.message, "transcript": o.transcript} for o in results.failures()
-        ],
-        "not_covered": [{"test": o.nodeid, "reason": o.message} for o in results.not_covered()],
+        "python": platform.python_version(),
+        "harness": __version__,
+        "pytest": dist("pytest"),
+        "locust": dist("locust"),
+        "platform": platform.platform(terse=True),
     }
 
 
-def _fmt(value: float | None, unit: str) -> str:
-    return "—" if value is None else f"{value:.4g}{unit}"
+def _waiver(w: Waiver) -> dict[str, Any]:
+    return {
+        "target": w.target,
+        "gate": w.gate,
+        "test": w.test,
+        "reason": w.reason,
+        "owner": w.owner,
+        "expires": w.expires.isoformat(),
+        "where": w.where,
+    }
 
 
-def render_markdown(report: dict[str, Any]) -> str:
-    lines = [
-        f"# QA sign-off: **{report['verdict']}**",
-        "",
-        f"Environment `{report['environment']}` · commit `{report['git_commit']}` · "
-        f"{report['started_at']} → {report['finished_at']}",
-        "",
-        "| gate | threshold | measured | margin | samples | source | result |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for g in report["gates"]:
-        lines.append(
-            f"| {g['title']} | {g['op']} {_fmt(g['threshold'], g['unit'])} | "
-            f"{_fmt(g['measured'], g['unit'])} | {_fmt(g['margin'], g['unit'])} | "
-            f"{g['samples']} | {g['source']} | "
-            f"{'pass' if g['passed'] else 'FAIL: ' + g['reason']} |"
+def _gate(r: GateResult) -> dict[str, Any]:
+    return {
+        "id": r.gate.id,
+        "title": r.gate.title,
+        "metric": r.gate.metric,
+        "stage": r.gate.stage,
+        "op": r.gate.op,
+        "threshold": r.gate.threshold,
+        "unit": r.gate.unit,
+        "critical": r.gate.critical,
+        "report_only": r.gate.report_only,
+        "measured": r.measurement.value,
+        "samples": r.measurement.samples,
+        "source": r.measurement.source,
+        "margin": r.margin,
+        "passed": r.passed,
+        "waived": r.waived,
+        "not_run": r.not_run,
+        "blocking": r.blocking,
+        "status": r.status,
+        "reason": r.reason,
+        "waiver": _waiver(r.waiver) if r.waiver else None,
+    }
+
+
+def _test(o: TestOutcome, waived: dict[str, Waiver]) -> dict[str, Any]:
+    return {
+        "test": o.nodeid,
+        "name": o.nodeid.rsplit("::", 1)[-1],
+        "status": o.status,
+        "duration_seconds": round(o.duration, 3),
+        "waived": o.nodeid in waived,
+    }
+
+
+def _suites(results: RunResults, waived: dict[str, Waiver]) -> list[dict[str, Any]]:
+    out = []
+    titles = {name: title for name, _, title in (*SUITES, OTHER_SUITE)}
+    for name, tests in results.by_suite().items():
+        title = titles[name]
+        if name == OTHER_SUITE[0] and not tests:
+            continue
+        statuses = [o.status for o in tests]
+        counts = {
+            k: statuses.count(s)
+            for k, s in (("pass", "pass"), ("fail", "fail"), ("not_covered", "not covered"))
+        }
+        out.append({"id": name, "title": title, "counts": counts, "tests": [_test(o, waived) for o in tests]})
+    return out
+
+
+def _stages(a: Assessment) -> dict[str, dict[str, str]]:
+    stages = {}
+    for stage in STAGES:
+        gates = [r for r in a.gates if r.gate.stage == stage]
+        if stage in a.skipped_stages:
+            stages[stage] = {"status": "skipped", "reason": a.skipped_stages[stage]}
+        elif stage == "load" and a.load is not None:
+            stages[stage] = {"status": "run", "reason": f"load summary {a.load.source}"}
+        elif stage == "tests":
+            stages[stage] = {"status": "run", "reason": "pytest"}
+        elif gates and all(r.measurement.samples for r in gates):
+            stages[stage] = {"status": "run", "reason": "measured"}
+        else:
+            stages[stage] = {"status": "missing", "reason": "no evidence given to this sign-off"}
+    return stages
+
+
+def _uses(uses: list[WaiverUse], state: str) -> list[dict[str, Any]]:
+    return [{**_waiver(u.waiver), "applies_to": list(u.applies_to)} for u in uses if u.state == state]
+
+
+def build_report(a: Assessment, results: RunResults, info: RunInfo) -> dict[str, Any]:
+    counts = results.counts()
+    env = shlex.quote(info.environment)
+    return {
+        "schema": SCHEMA,
+        "verdict": a.verdict.decision,
+        "failed_gates": list(a.verdict.failed_gates),
+        "skipped_stages": list(a.skipped_stages),
+        "warnings": a.warnings,
+        "environment": info.environment,
+        "reference_defects": list(info.defects),
+        "command": info.command,
+        "timing": {
+            "started_at": info.started_at.isoformat(timespec="seconds"),
+            "finished_at": info.finished_at.isoformat(timespec="seconds"),
+            "duration_seconds": round((info.finished_at - info.started_at).total_seconds(), 3),
+        },
+        "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
+        "versions": versions(),
+        "stages": _stages(a),
+        "gates": [_gate(r) for r in a.gates],
+        "tests": {**{k: counts[k] for k in OUTCOMES}, "total": sum(counts.values())},
+        "suites": _suites(results, a.waived_tests),
+        "failures": [
+            {
+                "test": o.nodeid,
+                "suite": o.suite,
+                "message": o.message,
+                "transcript": o.transcript,
+                "rerun": f"pytest {shlex.quote(o.nodeid)} --env {env}",
+            }
+            for o in results.failures()
+        ],
+        "not_covered": [
+            {
+                "test": o.nodeid,
+                "suite": o.suite,
+                "reason": o.message,
+                "waived": o.nodeid in a.waived_tests,
+                "waiver": _waiver(a.waived_tests[o.nodeid]) if o.nodeid in a.waived_tests else None,
+            }
+            for o in results.not_covered()
+        ],
+        "waivers": {
+            "file": a.waivers_source,
+            "today": a.today.isoformat(),
+            "applied": _uses(a.waivers, "applied"),
+            "expired": _uses(a.waivers, "expired"),
+            "unused": _uses(a.waivers, "unused"),
+        },
+        "load": a.load.to_dict() if a.load is not None else None,
+    }
+
+
+def redact_tree(value: Any, redact: Callable[[str], str]) -> Any:
+    """Mask secrets in every string of a JSON-like value (keys included)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact_tree(k, redact): redact_tree(v, redact) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_tree(v, redact) for v in value]
+    return value
+
+
+def _write(
+    report: dict[str, Any], directory: Path, redact: Callable[[str], str], with_json: bool
+) -> list[Path]:
+    # Redact the data first (a secret is then masked even where JSON or HTML would escape it), and the
+    # rendered text again, in case a renderer ever joins pieces into a secret.
+    report = redact_tree(report, redact)
+    directory.mkdir(parents=True, exist_ok=True)
+    json_path, md_path, html_path = (directory / name for name in REPORT_FILES)
+    written = []
+    if with_json:
+        json_path.write_text(
+            redact(json.dumps(report, indent=2, ensure_ascii=False)) + "\n", encoding="utf-8"
         )
-    counts = ", ".join(f"{n} {k}" for k, n in sorted(report["tests"].items())) or "none"
-    lines += ["", f"Tests: {counts}."]
-    if report["failures"]:
-        lines += ["", "## Failures"]
-        for f in report["failures"]:
-            lines += ["", f"### `{f['test']}`", "", "```", f["message"].rstrip(), "```"]
-            if f["transcript"]:
-                lines += ["", "Transcript:", "", "```", f["transcript"].rstrip(), "```"]
-    if report["not_covered"]:
-        lines += ["", "## Not covered", ""]
-        lines += [f"- `{n['test']}`: {n['reason']}" for n in report["not_covered"]]
-    return "\n".join(lines) + "\n"
+        written.append(json_path)
+    md_path.write_text(redact(render_markdown(report)), encoding="utf-8")
+    html_path.write_text(redact(render_html(report)), encoding="utf-8")
+    return [*written, md_path, html_path]
 
 
 def write_reports(report: dict[str, Any], directory: Path, redact: Callable[[str], str]) -> list[Path]:
-    """Write JSON and Markdown, with every known secret masked."""
-    directory.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = directory / "signoff.json", directory / "signoff.md"
-    json_path.write_text(redact(json.dumps(report, indent=2, ensure_ascii=False)) + "\n", encoding="utf-8")
-    md_path.write_text(redact(render_markdown(report)), encoding="utf-8")
-    return [json_path, md_path]
+    """Write ``signoff.json``, ``signoff.md`` and ``signoff.html``, with every known secret masked."""
+    return _write(report, directory, redact, with_json=True)
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ReportError(f"{path}: cannot read the sign-off report: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    schema = report.get("schema") if isinstance(report, dict) else None
+    if schema != SCHEMA:
+        raise ReportError(
+            f"{path}: schema is {schema!r}; only {SCHEMA!r} can be re-rendered (run the sign-off again)"
+        )
+    return report
+
+
+def rerender(
+    source: Path, reports_dir: Path | None = None, redact: Callable[[str], str] = lambda s: s
+) -> list[Path]:
+    """Rebuild ``signoff.md`` and ``signoff.html`` from a ``signoff.json`` without re-running anything."""
+    report = load_report(source)
+    try:
+        return _write(report, reports_dir or source.parent, redact, with_json=False)
+    except (KeyError, TypeError, ValueError, UndefinedError) as exc:
+        raise ReportError(f"{source}: incomplete {SCHEMA} report ({type(exc).__name__}: {exc})") from None

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from easymo_qa.signoff.gates import Measurement
+
+# Suites of the report, by marker; the first that matches wins (a synthetic scenario is also a journey).
+SUITES: tuple[tuple[str, str, str], ...] = (
+    ("synthetic", "synthetic", "Synthetic failure scenarios"),
+    ("journeys", "e2e", "End-to-end journeys"),
+    ("smoke", "smoke", "Smoke"),
+)
+OTHER_SUITE = ("other", "", "Other tests")
+OUTCOMES = ("passed", "failed", "error", "skipped")
+SHOWN_ORDER = ("smoke", "journeys", "synthetic", "other")  # how the report lists the suites
 
 
 @dataclass
@@ -23,6 +34,19 @@ class TestOutcome:
     @property
     def critical(self) -> bool:
         return "critical" in self.markers
+
+    @property
+    def ran(self) -> bool:
+        return self.outcome != "skipped"
+
+    @property
+    def status(self) -> str:
+        """As the report says it: pass, fail or not covered."""
+        return {"passed": "pass", "skipped": "not covered"}.get(self.outcome, "fail")
+
+    @property
+    def suite(self) -> str:
+        return next((name for name, marker, _ in SUITES if marker in self.markers), OTHER_SUITE[0])
 
 
 @dataclass
@@ -67,16 +91,43 @@ class RunResults:
     def not_covered(self) -> list[TestOutcome]:
         return [o for o in self.outcomes.values() if o.outcome == "skipped"]
 
-    def measurements(self) -> dict[str, Measurement]:
+    def by_suite(self) -> dict[str, list[TestOutcome]]:
+        suites: dict[str, list[TestOutcome]] = {name: [] for name in SHOWN_ORDER}
+        for o in self.outcomes.values():
+            suites[o.suite].append(o)
+        return suites
+
+    def _marked(self, marker: str, prefix: str, what: str) -> dict[str, Measurement]:
+        tests = [o for o in self.outcomes.values() if marker in o.markers]
+        ran = [o for o in tests if o.ran]
+        passed = sum(1 for o in ran if o.outcome == "passed")
+        source = f"pytest -m {marker}: {passed} of {len(ran)} {what} passed"
+        if len(tests) > len(ran):
+            source += f", {len(tests) - len(ran)} not covered"
+        return {
+            f"{prefix}.passed": Measurement(float(passed), len(ran), source),
+            f"{prefix}.total": Measurement(float(len(tests)), len(ran), f"{what} collected"),
+        }
+
+    def measurements(self, waived_tests: Collection[str] = ()) -> dict[str, Measurement]:
+        """Metrics of the tests stage; ``waived_tests`` (node ids) don't count as not covered."""
         counts = self.counts()
         ran = counts["passed"] + counts["failed"] + counts["error"]
         summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no tests"
         rate = 100.0 * counts["passed"] / ran if ran else None
         critical = sum(1 for o in self.failures() if o.critical)
+        skipped = [o for o in self.not_covered() if o.nodeid not in waived_tests]
+        waived = counts["skipped"] - len(skipped)
         return {
             "tests.pass_rate": Measurement(rate, ran, f"pytest: {summary}"),
             "tests.critical_failures": Measurement(float(critical), ran, "tests marked critical that failed"),
-            "tests.not_covered": Measurement(float(counts["skipped"]), len(self.outcomes), "skipped tests"),
+            "tests.not_covered": Measurement(
+                float(len(skipped)),
+                len(self.outcomes),
+                "skipped tests" + (f" ({waived} more waived)" if waived else ""),
+            ),
+            **self._marked("synthetic", "synthetic", "synthetic scenarios"),
+            **self._marked("e2e", "e2e", "journeys"),
         }
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The verdict: GO only when every gate passes."""
+"""The verdict: GO only when no gate blocks (every counted gate passed or was waived)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ class Verdict:
 
 
 def decide(results: list[GateResult]) -> Verdict:
-    failed = tuple(r.gate.id for r in results if not r.passed)
     if not results:
         return Verdict("NO-GO", ("no gates defined",))
+    if all(r.not_run or r.gate.report_only for r in results):
+        return Verdict("NO-GO", ("no gate was evaluated",))
+    failed = tuple(r.gate.id for r in results if r.blocking)
     return Verdict("NO-GO" if failed else "GO", failed)

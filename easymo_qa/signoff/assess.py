@@ -1,0 +1,107 @@
+"""From a run's evidence to a verdict: measurements, waivers, skipped stages, gates; then the reports.
+
+The pytest plugin calls :func:`sign_off` at the end of a ``--signoff`` session; tests call :func:`assess`
+directly with a chosen ``today``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from easymo_qa.signoff.gates import Gate, GateResult, GatesFileError, evaluate, load_gates
+from easymo_qa.signoff.load import LoadSummary, LoadSummaryError
+from easymo_qa.signoff.report import RunInfo, build_report, write_reports
+from easymo_qa.signoff.results import RunResults
+from easymo_qa.signoff.verdict import Verdict, decide
+from easymo_qa.signoff.waivers import Waiver, Waivers, WaiversFileError, WaiverUse, describe_use, load_waivers
+
+SKIPPED_BY_FLAG = {"load": "skipped by --skip-load"}
+SKIP_WARNINGS = {
+    "load": "Load stage skipped: this verdict does not cover performance",
+    "rollback": "Rollback stage skipped: this verdict does not cover the feature-flag rollback",
+}
+# Errors in the sign-off's inputs; each message names the file (and line, where there is one).
+SignoffInputError = (GatesFileError, WaiversFileError, LoadSummaryError)
+
+
+def utc_today() -> date:
+    return datetime.now(UTC).date()
+
+
+@dataclass(frozen=True)
+class Assessment:
+    gates: list[GateResult]
+    verdict: Verdict
+    waivers: list[WaiverUse] = field(default_factory=list)
+    waivers_source: str = ""
+    waived_tests: dict[str, Waiver] = field(default_factory=dict)  # node id → the waiver that covers it
+    skipped_stages: dict[str, str] = field(default_factory=dict)
+    load: LoadSummary | None = None
+    today: date = field(default_factory=utc_today)
+
+    @property
+    def warnings(self) -> list[str]:
+        return [SKIP_WARNINGS.get(s, f"{s.capitalize()} stage skipped") for s in self.skipped_stages]
+
+
+def assess(
+    results: RunResults,
+    gates: list[Gate],
+    *,
+    waivers: Waivers | None = None,
+    load: LoadSummary | None = None,
+    skipped_stages: Mapping[str, str] | None = None,
+    today: date | None = None,
+) -> Assessment:
+    today = today or utc_today()
+    waivers = waivers or Waivers()
+    waivers.check_gate_ids(g.id for g in gates)
+    active = waivers.active(today)
+    waived_tests: dict[str, Waiver] = {}
+    for outcome in results.not_covered():
+        waiver = next((w for w in active if w.matches_test(outcome.nodeid)), None)
+        if waiver is not None:
+            waived_tests[outcome.nodeid] = waiver
+    measurements = results.measurements(waived_tests)
+    if load is not None:
+        measurements.update(load.measurements())
+    skipped = dict(skipped_stages or {})
+    gate_results = evaluate(gates, measurements, waivers=active, skipped_stages=skipped)
+    uses = describe_use(
+        waivers.waivers,
+        today,
+        waived_gates=[r.gate.id for r in gate_results if r.waived],
+        waived_tests=waived_tests,
+        failed_gates=[r.gate.id for r in gate_results if r.blocking],
+        not_covered_tests=[o.nodeid for o in results.not_covered() if o.nodeid not in waived_tests],
+    )
+    return Assessment(
+        gate_results, decide(gate_results), uses, waivers.source, waived_tests, skipped, load, today
+    )
+
+
+def sign_off(
+    results: RunResults,
+    *,
+    gates_path: Path,
+    waivers_path: Path,
+    reports_dir: Path,
+    redact: Callable[[str], str],
+    info: RunInfo,
+    load_results: Path | None = None,
+    skip_load: bool = False,
+    today: date | None = None,
+) -> tuple[Assessment, list[Path]]:
+    """Read the inputs, decide, write ``signoff.{json,md,html}``; input errors raise ``SignoffInputError``."""
+    if load_results is not None and skip_load:
+        raise LoadSummaryError("--load-results and --skip-load contradict each other: give one")
+    gates = load_gates(gates_path)
+    waivers = load_waivers(waivers_path)
+    load = LoadSummary.from_json(load_results) if load_results is not None else None
+    skipped = {"load": SKIPPED_BY_FLAG["load"]} if skip_load else {}
+    assessment = assess(results, gates, waivers=waivers, load=load, skipped_stages=skipped, today=today)
+    report = build_report(assessment, results, info)
+    return assessment, write_reports(report, reports_dir, redact)

@@ -1,0 +1,130 @@
+"""The load stage's evidence: ``reports/load/summary.json``, written by the load test, read here.
+
+The schema is documented in ``docs/signoff-schema.md``. Percentiles are computed by the load test from
+raw samples (Locust's own statistics round response times to about two significant digits).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, TypeAdapter, ValidationError
+
+from easymo_qa.signoff.gates import Measurement
+
+LOAD_SCHEMA = "easymo-qa/load/v1"
+SUMMARY_FILE = "summary.json"
+Count = Annotated[int, Field(ge=0)]
+Ms = Annotated[float, Field(ge=0)]
+
+
+class LoadSummaryError(ValueError):
+    """The load summary cannot be used; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class RequestStats:
+    """One request type (e.g. ``webhook ack``, ``reply``): counts and latency percentiles in ms."""
+
+    count: Count
+    failures: Count
+    p50_ms: Ms | None
+    p95_ms: Ms | None
+    p99_ms: Ms | None
+    max_ms: Ms | None
+
+
+@dataclass(frozen=True)
+class TimePoint:
+    """One second of the run: ``t`` seconds after its start."""
+
+    t: float
+    requests: Count
+    failures: Count
+    p95_ms: Ms | None = None
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """Samples with latency above the previous bucket's bound and at most ``le_ms`` (None: no bound)."""
+
+    le_ms: Ms | None
+    count: Count
+
+
+@dataclass(frozen=True)
+class LoadSummary:
+    requests: dict[str, RequestStats]
+    error_rate_pct: Annotated[float, Field(ge=0, le=100)]
+    reply_p95_ms: Ms | None
+    ack_p95_ms: Ms | None
+    samples: Count  # the sample count behind error_rate_pct
+    reply_samples: Count  # raw reply latencies behind reply_p95_ms
+    ack_samples: Count  # raw webhook ACK latencies behind ack_p95_ms
+    timeseries: list[TimePoint] = field(default_factory=list)
+    histogram: list[Bucket] = field(default_factory=list)
+    histogram_of: str = "reply latency"
+    source: str = ""
+    profile: str | None = None
+    users: int | None = None
+    duration_seconds: float | None = None
+    started_at: str | None = None
+    schema: str = LOAD_SCHEMA
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "load summary") -> LoadSummary:
+        if not isinstance(data, dict):
+            raise LoadSummaryError(f"{where}: expected a JSON object")
+        if data.get("schema") != LOAD_SCHEMA:
+            raise LoadSummaryError(f"{where}: schema is {data.get('schema')!r}, expected {LOAD_SCHEMA!r}")
+        try:
+            return _ADAPTER.validate_python(data)
+        except ValidationError as exc:
+            problems = [f"{where}: {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+            raise LoadSummaryError("invalid load summary:\n  " + "\n  ".join(problems)) from None
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> LoadSummary:
+        """Read a summary file, or ``DIR/summary.json`` when given a directory."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / SUMMARY_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise LoadSummaryError(f"{path}: cannot read the load summary: {exc.strerror}") from None
+        except json.JSONDecodeError as exc:
+            raise LoadSummaryError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+        summary = cls.from_dict(data, str(path))
+        return summary if summary.source else replace(summary, source=str(path))
+
+    @property
+    def failures(self) -> int:
+        return sum(s.failures for s in self.requests.values())
+
+    def measurements(self) -> dict[str, Measurement]:
+        src = self.source or "load summary"
+        return {
+            "load.error_rate": Measurement(
+                self.error_rate_pct, self.samples, f"{src}: {self.failures} of {self.samples} requests failed"
+            ),
+            "load.reply_p95_ms": Measurement(
+                self.reply_p95_ms,
+                self.reply_samples if self.reply_p95_ms is not None else 0,
+                f"{src}: p95 of {self.reply_samples} raw reply latencies (webhook sent → reply seen)",
+            ),
+            "load.ack_p95_ms": Measurement(
+                self.ack_p95_ms,
+                self.ack_samples if self.ack_p95_ms is not None else 0,
+                f"{src}: p95 of {self.ack_samples} raw webhook ACK latencies",
+            ),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_ADAPTER = TypeAdapter(LoadSummary)

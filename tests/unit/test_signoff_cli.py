@@ -1,0 +1,105 @@
+"""The sign-off's command-line options, and the pytest plugin's --skip-load / --load-results wiring."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from easymo_qa.cli import SUITE_FOLDERS, _load_args, build_parser
+from easymo_qa.signoff.load import LOAD_SCHEMA
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_suites_option() -> None:
+    parser = build_parser()
+    assert parser.parse_args(["signoff"]).suites == list(SUITE_FOLDERS)
+    assert parser.parse_args(["signoff", "--suites", "smoke, synthetic"]).suites == ["smoke", "synthetic"]
+    with pytest.raises(SystemExit):
+        parser.parse_args(["signoff", "--suites", "smoke,soak"])
+
+
+def test_load_options_exclude_each_other() -> None:
+    parser = build_parser()
+    args = parser.parse_args(["signoff", "--load-results", "reports/load"])
+    assert (args.load_results, args.skip_load) == ("reports/load", False)
+    assert parser.parse_args(["signoff", "--skip-load"]).skip_load
+    with pytest.raises(SystemExit):
+        parser.parse_args(["signoff", "--skip-load", "--load-results", "x"])
+
+
+def test_report_command_defaults() -> None:
+    args = build_parser().parse_args(["report"])
+    assert (args.source, args.reports_dir) == (None, None)
+    args = build_parser().parse_args(["report", "--from", "a/signoff.json", "--reports-dir", "b"])
+    assert (args.source, args.reports_dir) == ("a/signoff.json", "b")
+
+
+def namespace(**kw: object) -> argparse.Namespace:
+    return argparse.Namespace(**{"load_results": None, "skip_load": False, **kw})
+
+
+def test_without_a_load_stage_the_sign_off_skips_it_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert _load_args(namespace()) == ["--skip-load"]
+    assert "loadtests/agents.py does not exist" in capsys.readouterr().err
+    assert _load_args(namespace(load_results="runs/1")) == ["--load-results", str(tmp_path / "runs" / "1")]
+    (tmp_path / "loadtests").mkdir()
+    (tmp_path / "loadtests" / "agents.py").write_text("")
+    assert _load_args(namespace()) == []  # a load stage exists: its gates count
+    assert _load_args(namespace(skip_load=True)) == ["--skip-load"]
+
+
+# --- the plugin, in a child pytest (the local environment; no test here boots the stack) -----------------
+
+GATES = """gates:
+  - {id: tests_pass, title: All tests pass, metric: tests.pass_rate, op: ">=", threshold: 100, unit: "%"}
+  - {id: load_error_rate, title: Load errors, metric: load.error_rate, op: "<", threshold: 2, stage: load}
+  - {id: load_reply_p95, title: Reply p95, metric: load.reply_p95_ms, op: "<", threshold: 500, stage: load}
+"""
+SUMMARY = {
+    "schema": LOAD_SCHEMA,
+    "requests": {"reply": {"count": 10, "failures": 0, "p50_ms": 5, "p95_ms": 9, "p99_ms": 9, "max_ms": 9}},
+    "error_rate_pct": 0.0,
+    "reply_p95_ms": 9.0,
+    "ack_p95_ms": 2.0,
+    "samples": 10,
+    "reply_samples": 10,
+    "ack_samples": 10,
+}
+
+
+@pytest.mark.parametrize(
+    ("option", "verdict", "code"),
+    [("--skip-load", "GO", 0), ("--load-results", "GO", 0), (None, "NO-GO", 1)],
+)
+def test_plugin_load_options(tmp_path: Path, option: str | None, verdict: str, code: int) -> None:
+    (tmp_path / "test_it.py").write_text("def test_ok():\n    assert True\n")
+    (tmp_path / "signoff.yaml").write_text(GATES)
+    (tmp_path / "load").mkdir()
+    (tmp_path / "load" / "summary.json").write_text(json.dumps(SUMMARY))
+    extra = {"--skip-load": ["--skip-load"], "--load-results": ["--load-results", "load"], None: []}[option]
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "test_it.py", "--signoff", "-p", "no:cacheprovider",
+         "--env-file", str(REPO / "environments" / "local.yaml"), "--rootdir", str(tmp_path), *extra],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert out.returncode == code, out.stdout + out.stderr
+    report = json.loads((tmp_path / "reports" / "signoff.json").read_text())
+    assert report["verdict"] == verdict
+    assert (tmp_path / "reports" / "signoff.html").is_file()
+    assert f"QA sign-off: {verdict}" in out.stdout
+    if option == "--skip-load":
+        assert report["skipped_stages"] == ["load"]
+        assert "LOAD STAGE SKIPPED: THIS VERDICT DOES NOT COVER PERFORMANCE" in out.stdout
+    elif option == "--load-results":
+        assert report["load"]["reply_p95_ms"] == 9.0
+    else:
+        assert report["failed_gates"] == ["load_error_rate", "load_reply_p95"]
