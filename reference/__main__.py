@@ -1,7 +1,7 @@
 """``python -m reference``: run the service with uvicorn, configured from the environment.
 
 ``--list-defects`` prints the defect switches (``name<TAB>what it breaks``) and exits 0. A missing or
-malformed variable exits 2 with a message naming it, before anything listens.
+malformed variable, or bad seed data (``file:line: what is wrong``), exits 2 before anything listens.
 """
 
 from __future__ import annotations
@@ -33,10 +33,17 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from .app import create_app
+    from .seed import SeedError, load_seed
+
+    try:
+        seed = load_seed(settings.seed_path)
+    except SeedError as exc:
+        sys.stderr.write(f"reference: seed error: {exc}\n")
+        return 2
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, seed=seed),
         host=settings.host,
         port=settings.port,
         log_level="warning",

@@ -1,8 +1,9 @@
-"""The application factory: wires settings, store, Graph client, router and processor into Starlette.
+"""The application factory: wires settings, seed, store, upstream clients, agents and routes into Starlette.
 
 Resources live for the lifespan of the app: opened at startup, and at shutdown queued messages get a
-few seconds to finish before the HTTP client and the database are closed. Tests drive the same
-lifespan in-process with ``async with app.router.lifespan_context(app)``.
+few seconds to finish before the HTTP clients and the database are closed. Tests drive the same
+lifespan in-process with ``async with app.router.lifespan_context(app)`` and may answer any upstream
+in-process by passing its transport.
 """
 
 from __future__ import annotations
@@ -14,11 +15,24 @@ import httpx
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from .admin_api import admin_order, admin_wallet
+from .agents import register_all
+from .callbacks import payments_callback
+from .catalog import Catalog
+from .clients.llm import LlmClient
+from .clients.maps import MapsClient
+from .clients.payments import PaymentsClient
 from .config import Settings
+from .context import Context
 from .graph_client import GraphClient
+from .ledger import Ledger
+from .notify import Notifier
 from .observability import EventLog, admin_events
+from .orders import Orders
+from .payments import Payments
 from .processing import Processor
 from .router import Router
+from .seed import Seed, load_seed
 from .store import Store
 from .webhook import health, wa_webhook
 
@@ -26,23 +40,53 @@ SHUTDOWN_GRACE_SECONDS = 5.0
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
-def create_app(settings: Settings, *, graph_transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
-    """Build the service. ``graph_transport`` lets tests answer Graph API calls in-process."""
+def create_app(
+    settings: Settings,
+    *,
+    seed: Seed | None = None,
+    graph_transport: httpx.AsyncBaseTransport | None = None,
+    llm_transport: httpx.AsyncBaseTransport | None = None,
+    payments_transport: httpx.AsyncBaseTransport | None = None,
+    maps_transport: httpx.AsyncBaseTransport | None = None,
+) -> Starlette:
+    """Build the service. The seed is loaded here (``SeedError`` on bad data), before anything listens."""
+    seed = seed if seed is not None else load_seed(settings.seed_path)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store = Store.open(settings.db_path)
         events = EventLog(store)
         graph = GraphClient(settings, events, transport=graph_transport)
-        router = Router(settings, store, events, graph)
+        llm = LlmClient(settings, events, transport=llm_transport)
+        maps = MapsClient(settings, events, transport=maps_transport)
+        payments_client = PaymentsClient(settings, transport=payments_transport)
+        router = Router(settings, store, events, graph, exempt_from_rate_limit=seed.is_seeded_actor)
         processor = Processor(settings, store, events, router, graph)
+        orders, ledger = Orders(store, events), Ledger(store, events)
+        ctx = Context(
+            settings=settings,
+            store=store,
+            events=events,
+            graph=graph,
+            seed=seed,
+            catalog=Catalog(store, seed),
+            orders=orders,
+            ledger=ledger,
+            payments=Payments(store, events, orders, ledger, payments_client),
+            notify=Notifier(settings, store, events, graph, seed),
+            llm=llm,
+            maps=maps,
+            processor=processor,
+        )
+        register_all(router, ctx)
         app.state.store, app.state.events, app.state.router = store, events, router
-        app.state.graph, app.state.processor = graph, processor
+        app.state.graph, app.state.processor, app.state.ctx = graph, processor, ctx
         try:
             yield
         finally:
             await processor.shutdown(SHUTDOWN_GRACE_SECONDS)
-            await graph.aclose()
+            for client in (graph, llm, maps, payments_client):
+                await client.aclose()
             store.close()
 
     app = Starlette(
@@ -50,9 +94,13 @@ def create_app(settings: Settings, *, graph_transport: httpx.AsyncBaseTransport 
             # The handler answers 405 itself (as easyMO does) so the response still carries X-Request-ID.
             Route("/wa-webhook", wa_webhook, methods=_ALL_METHODS),
             Route("/health", health, methods=["GET"]),
+            Route("/payments/callback", payments_callback, methods=["POST"]),
             Route("/admin/events", admin_events, methods=["GET"]),
+            Route("/admin/orders/{order_id}", admin_order, methods=["GET"]),
+            Route("/admin/wallets/{phone}", admin_wallet, methods=["GET"]),
         ],
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.seed = seed
     return app

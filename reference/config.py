@@ -65,7 +65,9 @@ class Settings:
     agent_timeout_ms: int = 30000
     agent_max_retries: int = 5
     agent_retry_base_ms: int = 200
-    rate_limit_per_user: int = 60  # messages per minute; 0 turns the limit off
+    rate_limit_per_user: int = 60  # messages per window; 0 turns the limit off
+    rate_limit_window_seconds: float = 60.0
+    graph_retry_base_ms: int = 400  # Graph 429 / code 130429: base × 2^attempt, up to 4 retries
     delivery_fee_rwf: int = 500
     flags: Flags = field(default_factory=Flags)
 
@@ -132,6 +134,8 @@ class Settings:
             agent_max_retries=_int(env, "AGENT_MAX_RETRIES", 5, low=0, high=20),
             agent_retry_base_ms=_int(env, "AGENT_RETRY_BASE_MS", 200, low=0),
             rate_limit_per_user=_int(env, "RATE_LIMIT_PER_USER", 60, low=0),
+            rate_limit_window_seconds=_int(env, "RATE_LIMIT_WINDOW_SECONDS", 60, low=1),
+            graph_retry_base_ms=_int(env, "GRAPH_RETRY_BASE_MS", 400, low=0),
             delivery_fee_rwf=_int(env, "DELIVERY_FEE_RWF", 500, low=0),
             flags=flags,
         )

@@ -1,10 +1,11 @@
 """The outbound side: posting replies to the WhatsApp Cloud API (or the harness's Graph simulator).
 
 One shared ``httpx.AsyncClient`` keeps connections alive across replies. Retries follow easyMO's
-``utils/http.ts`` policy with shorter delays: HTTP 408/425/429/5xx-gateway get two more attempts,
-network errors one. Every outcome becomes an event: ``reply_sent`` with Meta's wamid, or
-``reply_failed`` with the status and Graph error, after which ``ReplyFailedError`` stops the reply
-sequence of that inbound message.
+``utils/http.ts`` policy with shorter delays: HTTP 408/425/5xx-gateway get two more attempts, network
+errors one. Meta's rate limit (HTTP 429, or error code 130429 whatever the status) backs off longer:
+``GRAPH_RETRY_BASE_MS`` × 2^attempt, up to four more attempts, so nothing is lost to a burst. Every
+outcome becomes an event: ``reply_sent`` with Meta's wamid, or ``reply_failed`` with the status and
+Graph error, after which ``ReplyFailedError`` stops the reply sequence of that inbound message.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from .config import Settings
 from .messages import describe
 from .observability import REPLY_FAILED, REPLY_SENT, EventLog
 
-RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+RETRY_STATUSES = frozenset({408, 425, 500, 502, 503, 504})
 STATUS_RETRIES = 2
+RATE_LIMIT_CODE = 130429  # Cloud API "rate limit hit"
+RATE_LIMIT_RETRIES = 4
 NETWORK_RETRIES = 1
 BACKOFF_SECONDS = 0.1  # times the attempt number
 SLOW_REPLY_SECONDS = 0.6
@@ -42,6 +45,7 @@ class GraphClient:
     ) -> None:
         self._url = settings.messages_url
         self._slow = settings.has_defect(defects.SLOW_REPLY)
+        self._rate_base_s = settings.graph_retry_base_ms / 1000
         self._events = events
         self._client = httpx.AsyncClient(
             transport=transport,
@@ -62,7 +66,7 @@ class GraphClient:
         to = str(message.get("to", ""))
         kind = describe(message)
         started = time.perf_counter()
-        status_retries = network_retries = 0
+        status_retries = network_retries = rate_retries = 0
         attempt = 0
         while True:
             attempt += 1
@@ -89,6 +93,10 @@ class GraphClient:
                     latency_ms=elapsed_ms,
                 )
                 return wamid
+            if _rate_limited(response) and rate_retries < RATE_LIMIT_RETRIES:
+                await asyncio.sleep(self._rate_base_s * (2**rate_retries))
+                rate_retries += 1
+                continue
             if response.status_code in RETRY_STATUSES and status_retries < STATUS_RETRIES:
                 status_retries += 1
                 await asyncio.sleep(BACKOFF_SECONDS * attempt)
@@ -103,6 +111,16 @@ class GraphClient:
         self._events.record(
             correlation_id, REPLY_FAILED, to, status=status, error=error, kind=kind, attempts=attempts
         )
+
+
+def _rate_limited(response: httpx.Response) -> bool:
+    if response.status_code == 429:
+        return True
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(error, dict) and error.get("code") == RATE_LIMIT_CODE
 
 
 def _wamid(response: httpx.Response) -> str | None:

@@ -68,7 +68,9 @@ def text(to: str, body: str, *, preview_url: bool = False) -> dict[str, Any]:
     return _envelope(to, "text", {"text": {"body": truncate(body, TEXT_MAX), "preview_url": preview_url}})
 
 
-def location(to: str, latitude: float, longitude: float, *, name: str = "", address: str = "") -> dict[str, Any]:
+def location(
+    to: str, latitude: float, longitude: float, *, name: str = "", address: str = ""
+) -> dict[str, Any]:
     """A location pin (the driver's pickup and drop-off)."""
     if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
         raise ValueError(f"not a location: {latitude}, {longitude}")

@@ -23,6 +23,7 @@ log = logging.getLogger("reference.events")
 MESSAGE_RECEIVED = "message_received"
 MESSAGE_HANDLED = "message_handled"  # processing finished (with or without replies): no need to sleep
 MESSAGE_FAILED = "message_failed"
+JOB_FAILED = "job_failed"  # background work (a payment callback's notices) failed
 INVALID_MESSAGE_IGNORED = "invalid_message_ignored"
 DUPLICATE_IGNORED = "duplicate_ignored"
 PHONE_MISMATCH_IGNORED = "phone_mismatch_ignored"
@@ -35,7 +36,8 @@ REACTION_IGNORED = "reaction_ignored"
 SESSION_EXPIRED = "session_expired"
 OPTED_OUT = "opted_out"
 OPTED_IN = "opted_in"
-RATE_LIMITED = "rate_limited"
+RATE_LIMITED = "rate_limited"  # once per window, with the notice
+MESSAGE_DEFERRED = "message_deferred"  # each message held back until the window allows it
 AGENT_CALLED = "agent_called"
 AGENT_DISABLED = "agent_disabled"
 LLM_CALLED = "llm_called"
@@ -47,6 +49,7 @@ PAYMENT_CALLBACK_RECEIVED = "payment_callback_received"
 LEDGER_ENTRY_ADDED = "ledger_entry_added"
 MAPS_CALLED = "maps_called"
 TICKET_CREATED = "ticket_created"
+NOTIFICATION_FAILED = "notification_failed"  # a notice to another party (staff, driver, buyer) failed
 
 
 class EventLog:

@@ -21,6 +21,7 @@ from .envelope import Envelope, Inbound, StatusUpdate
 from .graph_client import GraphClient, ReplyFailedError
 from .observability import (
     DUPLICATE_IGNORED,
+    JOB_FAILED,
     MESSAGE_FAILED,
     MESSAGE_HANDLED,
     MESSAGE_RECEIVED,
@@ -53,6 +54,21 @@ class Processor:
             self._enqueue(inbound.phone, functools.partial(self._handle_message, inbound))
         for status in envelope.statuses:
             self._enqueue(status.recipient, functools.partial(self._handle_status, status))
+
+    def run_later(self, key: str, job: Job, *, name: str = "job", correlation_id: str = "") -> None:
+        """Queue background work (say, after a payment callback) behind the queued messages of ``key``.
+
+        A failure is logged and recorded as ``job_failed``; it never reaches the caller.
+        """
+
+        async def guarded() -> None:
+            try:
+                await job()
+            except Exception as exc:
+                log.exception("background %s failed (correlation %s)", name, correlation_id)
+                self._events.record(correlation_id, JOB_FAILED, key, job=name, error=type(exc).__name__)
+
+        self._enqueue(key, guarded)
 
     async def idle(self) -> None:
         """Wait until every queued job (including ones queued meanwhile) has finished."""

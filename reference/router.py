@@ -1,35 +1,49 @@
-"""The conversation: guards first (STOP / START / opt-out / home), then registered handlers, then defaults.
+"""The conversation: guards first (STOP / START / opt-out / rate limit), then registered handlers.
 
-Handlers live in three registries so journeys can be added without touching this flow:
-keywords (whole text message, case-insensitive), interactive ids (button or list row), and session
-states (``state["key"]``, easyMO's ``chat_state`` shape ``{"key", "data"}``). A handler returns False
-to decline, letting the defaults answer.
+Handlers live in registries so journeys are added without touching this flow: keywords (whole text
+message, case-insensitive), interactive ids (exact, or a prefix such as ``offer:`` for ``offer:<item>``),
+session states (``state["key"]``, easyMO's ``chat_state`` shape ``{"key", "data"}``) and one handler for
+any other free text (the buyer agent). Each route names the agent it belongs to; the feature flags decide
+per user whether that agent answers. An agent that is off gets the legacy flow: its ids answer "not
+available yet", its keywords, states and free text fall through to the home menu. A handler returns False
+to decline, letting the next registry (or the defaults) answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from . import defects
 from . import messages as m
 from .config import Settings
 from .envelope import Inbound
+from .flags import MARKETPLACE
 from .graph_client import GraphClient
 from .observability import (
+    AGENT_CALLED,
+    AGENT_DISABLED,
+    MESSAGE_DEFERRED,
     OPTED_IN,
     OPTED_OUT,
+    RATE_LIMITED,
     REACTION_IGNORED,
     REPLY_SUPPRESSED,
     SESSION_EXPIRED,
     EventLog,
 )
+from .ratelimit import RateLimiter
 from .store import Contact, Store
+from .texts import RATE_LIMITED as RATE_LIMITED_TEXT
+from .turn import Handler, Route, Turn
+
+__all__ = ["GREETINGS", "HOME_SECTION", "Handler", "Route", "Router", "Turn", "home"]
 
 STOP_WORDS = frozenset({"stop", "unsubscribe"})
 START_WORD = "start"
+GREETINGS = ("hi", "hello", "hey", "muraho", "bonjour", "salut")
 
 OPTED_OUT_TEXT = "You're opted out of easyMO messages. Reply START to opt back in."
 OPTED_IN_TEXT = "Welcome back! You're opted in again."
@@ -43,69 +57,58 @@ HOME_SECTION = m.Section(
     [
         m.Row("buyer_search", "🛒 Order something"),
         m.Row("my_orders", "📦 My orders"),
+        m.Row("my_wallet", "💳 Wallet"),
         m.Row("vendor_hub", "🏪 My shop"),
         m.Row("station_hub", "⛽ Station orders"),
         m.Row("driver_hub", "🛵 Deliveries"),
-        m.Row("support_help", "🆘 Help & support"),
+        m.Row("support_help", "🆘 Help"),
     ],
 )
 _GREETING = "✨ Hello {name}! What would you like to do today?"
 
 
-@dataclass
-class Turn:
-    """One inbound message being answered: who, what, the session state, and how to reply."""
-
-    inbound: Inbound
-    contact: Contact | None
-    state: dict[str, Any]
-    graph: GraphClient
-    replies: int = 0
-
-    @property
-    def phone(self) -> str:
-        return self.inbound.phone
-
-    @property
-    def display_name(self) -> str:
-        name = self.inbound.profile_name or (self.contact.name if self.contact else None)
-        return name or "there"
-
-    async def send(self, message: dict[str, Any]) -> None:
-        await self.graph.send(message, correlation_id=self.inbound.correlation_id)
-        self.replies += 1
-
-    async def text(self, body: str) -> None:
-        await self.send(m.text(self.phone, body))
-
-    async def buttons(self, body: str, choices: list[m.Button]) -> None:
-        await self.send(m.buttons(self.phone, body, choices))
-
-
-Handler = Callable[[Turn], Awaitable[bool | None]]
-
-
 class Router:
-    def __init__(self, settings: Settings, store: Store, events: EventLog, graph: GraphClient) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        events: EventLog,
+        graph: GraphClient,
+        *,
+        exempt_from_rate_limit: Callable[[str], bool] = lambda phone: False,
+    ) -> None:
         self._settings = settings
         self._store = store
         self._events = events
         self._graph = graph
-        self._keywords: dict[str, Handler] = {}
-        self._ids: dict[str, Handler] = {}
-        self._states: dict[str, Handler] = {}
-        for word in ("home", "menu"):
+        self._limiter = RateLimiter(
+            settings.rate_limit_per_user, settings.rate_limit_window_seconds, exempt=exempt_from_rate_limit
+        )
+        self._keywords: dict[str, Route] = {}
+        self._ids: dict[str, Route] = {}
+        self._prefixes: dict[str, Route] = {}
+        self._states: dict[str, Route] = {}
+        self._text: Route | None = None
+        for word in ("home", "menu", *GREETINGS):
             self.on_keyword(word, home)
         self.on_id(m.BACK_HOME_ID, home)
 
-    def on_keyword(self, word: str, handler: Handler) -> None:
-        self._keywords[word.casefold()] = handler
+    def on_keyword(self, word: str, handler: Handler, agent: str | None = None) -> None:
+        self._keywords[word.casefold()] = Route(handler, agent)
 
-    def on_id(self, interactive_id: str, handler: Handler) -> None:
-        self._ids[interactive_id] = handler
+    def on_id(self, interactive_id: str, handler: Handler, agent: str | None = None) -> None:
+        self._ids[interactive_id] = Route(handler, agent)
 
-    def on_state(self, key: str, handler: Handler) -> None:
-        self._states[key] = handler
+    def on_prefix(self, prefix: str, handler: Handler, agent: str | None = None) -> None:
+        """Ids of the form ``<prefix>:<argument>``; ``prefix`` is given without the colon."""
+        self._prefixes[prefix] = Route(handler, agent)
+
+    def on_state(self, key: str, handler: Handler, agent: str | None = None) -> None:
+        self._states[key] = Route(handler, agent)
+
+    def on_text(self, handler: Handler, agent: str) -> None:
+        """Free text no keyword or state took (the buyer agent); it records its own agent_called."""
+        self._text = Route(handler, agent, records=False)
 
     async def handle(self, inbound: Inbound) -> int:
         """Answer one message; return how many replies were sent."""
@@ -124,12 +127,13 @@ class Router:
         if inbound.type == "reaction":
             self._events.record(inbound.correlation_id, REACTION_IGNORED, inbound.phone)
             return 0
+        notices = await self._wait_for_rate_limit(inbound, contact)
 
         state = self._load_state(inbound)
         turn = Turn(inbound, contact, dict(state), self._graph)
         await self._route(turn, word)
         self._save_state(inbound.phone, state, turn.state)
-        return turn.replies
+        return turn.replies + notices
 
     async def apologise(self, inbound: Inbound) -> None:
         """A friendly reply after an internal error (never the error itself), unless opted out."""
@@ -145,16 +149,67 @@ class Router:
     async def _route(self, turn: Turn, word: str) -> None:
         inbound = turn.inbound
         keyword = self._keywords.get(word) if word else None
-        if keyword is not None and await keyword(turn) is not False:
+        if keyword is not None and await self._run(turn, keyword):
             return
         choice = inbound.interactive_id
-        by_id = self._ids.get(choice) if choice else None
-        if by_id is not None and await by_id(turn) is not False:
-            return
+        if choice:
+            by_id = self._ids.get(choice) or self._prefixes.get(
+                choice.partition(":")[0] if ":" in choice else ""
+            )
+            if by_id is not None:
+                if not self._allowed(turn, by_id):
+                    await turn.buttons(NOT_AVAILABLE_TEXT, [m.HOME_BUTTON])  # the legacy answer
+                    return
+                if await self._run(turn, by_id):
+                    return
         by_state = self._states.get(str(turn.state.get("key", "")))
-        if by_state is not None and await by_state(turn) is not False:
+        if by_state is not None and await self._run(turn, by_state):
+            return
+        if inbound.type == "text" and self._text is not None and await self._run(turn, self._text):
             return
         await _default(turn)
+
+    def _allowed(self, turn: Turn, route: Route) -> bool:
+        if route.agent is None:
+            return True
+        force = route.agent == MARKETPLACE and self._settings.has_defect(defects.MARKETPLACE_AGENT_ON)
+        decision = self._settings.flags.decide(route.agent, turn.phone, force_on=force)
+        if not decision.enabled:
+            self._events.record(
+                turn.correlation_id, AGENT_DISABLED, turn.phone, agent=route.agent, reason=decision.reason
+            )
+        return decision.enabled
+
+    async def _run(self, turn: Turn, route: Route) -> bool:
+        """Call the handler if its agent answers this user; True when it handled the message."""
+        if not self._allowed(turn, route):
+            return False
+        if route.agent is not None and route.records:
+            self._events.record(
+                turn.correlation_id, AGENT_CALLED, turn.phone, agent=route.agent, tier="rules"
+            )
+        return await route.handler(turn) is not False
+
+    async def _wait_for_rate_limit(self, inbound: Inbound, contact: Contact | None) -> int:
+        """Defer the message until the user's window allows it; return the notices sent (0 or 1)."""
+        sent = 0
+        while True:
+            verdict = self._limiter.check(inbound.phone)
+            if verdict.allowed:
+                return sent
+            if verdict.notify:
+                settings = self._settings
+                self._events.record(
+                    inbound.correlation_id, RATE_LIMITED, inbound.phone,
+                    limit=settings.rate_limit_per_user, window_s=settings.rate_limit_window_seconds,
+                )  # fmt: skip
+                turn = Turn(inbound, contact, {}, self._graph)
+                await turn.text(RATE_LIMITED_TEXT)
+                sent += turn.replies
+            self._events.record(
+                inbound.correlation_id, MESSAGE_DEFERRED, inbound.phone, wait_s=round(verdict.retry_after, 3)
+            )
+            await asyncio.sleep(verdict.retry_after + 0.001)
 
     async def _opt_out(self, inbound: Inbound, contact: Contact | None) -> int:
         self._store.set_opted_out(inbound.phone, True)

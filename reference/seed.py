@@ -139,13 +139,13 @@ class _Validator:
     def mapping(self, node: Any, where: str, required: set[str], optional: set[str], parent: Any) -> _Marked:
         if not isinstance(node, _Marked):
             raise self.fail(parent, f"{where} must be a mapping")
+        unknown = sorted(node.keys() - required - optional)
+        if unknown:  # first: a misspelt key is also a missing one, and this says which
+            valid = ", ".join(sorted(required | optional))
+            raise self.fail(node, f"{where} has unknown key(s) {', '.join(unknown)}; valid keys: {valid}")
         missing = sorted(required - node.keys())
         if missing:
             raise self.fail(node, f"{where} is missing {', '.join(missing)}")
-        unknown = sorted(node.keys() - required - optional)
-        if unknown:
-            valid = ", ".join(sorted(required | optional))
-            raise self.fail(node, f"{where} has unknown key(s) {', '.join(unknown)}; valid keys: {valid}")
         return node
 
     def text(self, node: _Marked, key: str, where: str, *, max_len: int = 60) -> str:
@@ -193,13 +193,16 @@ class _Validator:
     def seed(self, data: Any) -> Seed:
         root = self.mapping(data, "the seed", {"vendors", "drivers", "admins"}, set(), None)
         vendors = tuple(
-            self.vendor(v, f"vendors[{i}]", root) for i, v in enumerate(self.items(root["vendors"], "vendors", root))
+            self.vendor(v, f"vendors[{i}]", root)
+            for i, v in enumerate(self.items(root["vendors"], "vendors", root))
         )
         drivers = tuple(
-            self.driver(d, f"drivers[{i}]", root) for i, d in enumerate(self.items(root["drivers"], "drivers", root))
+            self.driver(d, f"drivers[{i}]", root)
+            for i, d in enumerate(self.items(root["drivers"], "drivers", root))
         )
         admins = tuple(
-            self.phone(root, a, f"admins[{i}]") for i, a in enumerate(self.items(root["admins"], "admins", root))
+            self.phone(root, a, f"admins[{i}]")
+            for i, a in enumerate(self.items(root["admins"], "admins", root))
         )
         return Seed(vendors, drivers, admins)
 
@@ -214,7 +217,9 @@ class _Validator:
             id=self.ident(station_node, f"{where}.station"),
             name=self.text(station_node, "name", f"{where}.station"),
             vendor_id=vendor_id,
-            staff=tuple(self.phone(station_node, s, f"{where}.station.staff[{i}]") for i, s in enumerate(staff)),
+            staff=tuple(
+                self.phone(station_node, s, f"{where}.station.staff[{i}]") for i, s in enumerate(staff)
+            ),
         )
         items = self.items(node["items"], f"{where}.items", node)
         return Vendor(
@@ -235,7 +240,9 @@ class _Validator:
         node = self.mapping(node, where, {"id", "name", "price"}, {"keywords", "available"}, parent)
         price = node["price"]
         if isinstance(price, bool) or not isinstance(price, int) or not 0 < price <= 10_000_000:
-            raise self.fail(node, f"{where}.price must be a whole number of RWF from 1 to 10,000,000, got {price!r}")
+            raise self.fail(
+                node, f"{where}.price must be a whole number of RWF from 1 to 10,000,000, got {price!r}"
+            )
         keywords = node.get("keywords", [])
         if not isinstance(keywords, list) or not all(isinstance(k, str) and k.strip() for k in keywords):
             raise self.fail(node, f"{where}.keywords must be a list of words")

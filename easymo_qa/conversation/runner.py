@@ -267,7 +267,7 @@ def _capture(expect: Expect, message: OutboundMessage, variables: _Variables) ->
     for name, capture in expect.capture.items():
         value: str | None = None
         if capture.text is not None:
-            match = re.search(capture.text, message.text)
+            match = re.search(capture.text, message.visible_text)
             value = match.group(1) if match and match.groups() else (match.group(0) if match else None)
         elif capture.row is not None and capture.row < len(message.row_ids):
             value = message.row_ids[capture.row]

@@ -13,7 +13,7 @@ class Expectation:
     """What one reply must look like. Empty fields match anything."""
 
     kind: str | None = None  # text | buttons | list | location | image ...
-    text: str | None = None  # a regular expression searched in the message text (case-insensitive)
+    text: str | None = None  # regex searched in what the user reads: text, button and row titles
     buttons: tuple[str, ...] = ()  # button ids that must all be present; "pay_momo:*" matches a prefix
     rows: tuple[str, ...] = ()  # list row ids that must all be present; "offer:*" matches a prefix
     not_text: str | None = None  # a regular expression that must NOT be found in the text
@@ -29,9 +29,9 @@ class Expectation:
     def matches(self, message: OutboundMessage) -> bool:
         if self.kind and message.kind != self.kind:
             return False
-        if self._pattern and not self._pattern.search(message.text):
+        if self._pattern and not self._pattern.search(message.visible_text):
             return False
-        if self._forbidden and self._forbidden.search(message.text):
+        if self._forbidden and self._forbidden.search(message.visible_text):
             return False
         if not all(_has_id(message.button_ids, b) for b in self.buttons):
             return False

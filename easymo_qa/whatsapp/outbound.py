@@ -65,6 +65,11 @@ class OutboundMessage:
             body=body,
         )
 
+    @property
+    def visible_text(self) -> str:
+        """Everything the user reads: body, header, footer, and the titles of buttons and list rows."""
+        return "\n".join([self.text, *self.button_titles, *self.row_titles])
+
     def summary(self, width: int = 90) -> str:
         """One line for transcripts: kind, text (shortened), and the ids a user could tap."""
         text = " ".join(self.text.split())

@@ -39,7 +39,15 @@ pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
 SECRET, VERIFY, PHONE_ID, TOKEN, ADMIN = "app-secret", "verify-me", "123456789", "graph-token", "admin-token"
 USER = "250788123456"
-HOME_IDS = ["buyer_search", "my_orders", "vendor_hub", "station_hub", "driver_hub", "support_help"]
+HOME_IDS = [
+    "buyer_search",
+    "my_orders",
+    "my_wallet",
+    "vendor_hub",
+    "station_hub",
+    "driver_hub",
+    "support_help",
+]
 _wamids = itertools.count(1)
 
 
@@ -471,7 +479,7 @@ async def test_replies_by_message_kind(tmp_path: Path) -> None:
     async with service(tmp_path) as svc:
         inbound = [
             reply("button_reply", "back_home"),
-            reply("list_reply", "buyer_search"),
+            reply("list_reply", "no_such_option"),
             msg("location", location={"latitude": -1.9441, "longitude": 30.0619}),
             msg("audio", audio={"id": "42", "voice": True}),
             msg("reaction", reaction={"message_id": "wamid.out.1", "emoji": "👍"}),

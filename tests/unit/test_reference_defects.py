@@ -1,0 +1,155 @@
+"""Every journey defect switch changes the behaviour it names (and nothing is broken without it).
+
+Each case runs one scenario twice, healthy and with the switch on, and returns what a journey would
+observe; the two must be the expected pair.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_reference_fakes import (
+    BUYER,
+    DRIVER1,
+    KIM_OWNER,
+    KIM_STAFF,
+    Service,
+    body_text,
+    choice_ids,
+    order_to_checkout,
+    row_titles,
+    run_async,
+    service,
+    tool_call,
+)
+
+from reference import defects
+
+pytestmark = pytest.mark.unit
+Scenario = Callable[[Service], Awaitable[Any]]
+
+
+async def paid_order(svc: Service, quantity: int = 1) -> str:
+    order_id = await order_to_checkout(svc, quantity=quantity)
+    await svc.tap(BUYER, f"pay_momo:{order_id}")
+    await svc.callback(svc.payments.last()[0]["x-reference-id"])
+    return order_id
+
+
+async def ready_order(svc: Service) -> str:
+    order_id = await paid_order(svc)
+    for step in ("st_accept", "st_preparing", "st_ready"):
+        await svc.tap(KIM_STAFF, f"{step}:{order_id}")
+    return order_id
+
+
+async def station_notified(svc: Service) -> bool:
+    order_id = await paid_order(svc)
+    return any(f"New order {order_id}" in body_text(m) for m in svc.inbox(KIM_STAFF))
+
+
+async def state_after_wrong_code(svc: Service) -> str:
+    order_id = await ready_order(svc)
+    await svc.tap(DRIVER1, f"drv_accept:{order_id}")
+    await svc.tap(DRIVER1, f"drv_delivered:{order_id}")
+    receipt = next(t for t in svc.texts(BUYER) if "Delivery code:" in t)
+    code = receipt.split("Delivery code: ")[1][:4]
+    await svc.text(DRIVER1, "1111" if code != "1111" else "2222")
+    return str((await svc.order(order_id))["state"])
+
+
+async def paused_item_offered(svc: Service) -> bool:
+    svc.llm.replies.append((200, tool_call("eggs tray")))
+    await svc.text(BUYER, "eggs")
+    return "offer:rem-eggs-30" in choice_ids(svc.last(BUYER))  # seeded as available: false
+
+
+async def drivers_offered(svc: Service) -> bool:
+    order_id = await ready_order(svc)
+    return any(f"Delivery job {order_id}" in body_text(m) for m in svc.inbox(DRIVER1))
+
+
+async def buyer_told_of_rejection(svc: Service) -> tuple[bool, int]:
+    order_id = await paid_order(svc)
+    await svc.tap(KIM_STAFF, f"st_reject:{order_id}")
+    told = any(f"can't take order {order_id}" in t for t in svc.texts(BUYER))
+    return told, int((await svc.wallet(BUYER))["balance"])  # refunded either way
+
+
+async def wallet_debits(svc: Service) -> tuple[int, int]:
+    await svc.tap(BUYER, "topup:20000", "list_reply")
+    await svc.callback(svc.payments.last()[0]["x-reference-id"])
+    order_id = await order_to_checkout(svc, quantity=1)
+    await svc.tap(BUYER, f"pay_wallet:{order_id}")
+    ledger = (await svc.order(order_id))["ledger"]
+    return len(ledger), int((await svc.wallet(BUYER))["balance"])
+
+
+async def offered_price_after_update(svc: Service) -> tuple[str, str]:
+    await svc.tap(KIM_OWNER, "vnd_price:kim-rice-5kg")
+    await svc.text(KIM_OWNER, "9000")
+    svc.llm.replies.append((200, tool_call("rice")))
+    await svc.text(BUYER, "rice")
+    kimironko = next(t for t in row_titles(svc.last(BUYER)) if t.startswith("Kimironko"))
+    return svc.texts(KIM_OWNER)[-1], kimironko
+
+
+async def ticket_reply(svc: Service) -> tuple[str, int]:
+    await svc.tap(BUYER, "sup_human")
+    rows = svc.app.state.store.fetchall("SELECT id FROM tickets")
+    return svc.texts(BUYER)[-1].split(".")[0], len(rows)
+
+
+async def marketplace_reply(svc: Service) -> str:
+    await svc.tap(BUYER, "marketplace", "list_reply")
+    return body_text(svc.last(BUYER)).split(":")[0]
+
+
+CASES: list[tuple[str, Scenario, Any, Any]] = [
+    (defects.STATION_NOT_NOTIFIED, station_notified, True, False),
+    (defects.DELIVERY_CODE_NOT_CHECKED, state_after_wrong_code, "out_for_delivery", "delivered"),
+    (defects.AVAILABILITY_IGNORED, paused_item_offered, False, True),
+    (defects.DRIVER_NOT_NOTIFIED, drivers_offered, True, False),
+    (defects.BUYER_NOT_TOLD_OF_REJECTION, buyer_told_of_rejection, (True, 3500), (False, 3500)),
+    (defects.WALLET_DOUBLE_DEBIT, wallet_debits, (1, 16500), (2, 13000)),
+    (
+        defects.PRICE_CHANGE_IGNORED,
+        offered_price_after_update,
+        ("✅ Price updated: Rice 5kg 9,000 RWF", "Kimironko 9,000 RWF"),
+        ("✅ Price updated: Rice 5kg 9,000 RWF", "Kimironko 7,500 RWF"),
+    ),
+    (defects.TICKET_NOT_CREATED, ticket_reply, None, ("🎫 Ticket created", 0)),
+    (
+        defects.MARKETPLACE_AGENT_ON,
+        marketplace_reply,
+        "That option isn't available yet. What next?",
+        "🛍️ Marketplace",
+    ),
+]
+
+
+@pytest.mark.parametrize(("switch", "scenario", "healthy", "broken"), CASES, ids=[c[0] for c in CASES])
+@run_async
+async def test_defect_switch_changes_its_behaviour(
+    tmp_path: Path, switch: str, scenario: Scenario, healthy: Any, broken: Any
+) -> None:
+    async with service(tmp_path / "healthy") as svc:
+        observed_healthy = await scenario(svc)
+    async with service(tmp_path / "broken", switch) as svc:
+        observed_broken = await scenario(svc)
+    if switch == defects.TICKET_NOT_CREATED:  # the healthy reply carries a fresh id
+        text, count = observed_healthy
+        assert text.startswith("🎫 Ticket SUP-")
+        assert text.endswith(" created")
+        assert count == 1
+    else:
+        assert observed_healthy == healthy
+    assert observed_broken == broken
+
+
+def test_every_journey_defect_has_a_case() -> None:
+    journey_switches = set(list(defects.DEFECTS)[list(defects.DEFECTS).index(defects.STATION_NOT_NOTIFIED) :])
+    assert journey_switches == {c[0] for c in CASES}
