@@ -7,12 +7,14 @@ journey's ``defects:`` list. Each probe runs just its tests against the local st
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET  # noqa: S405 - parses the JUnit file our own pytest run wrote
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,7 +85,8 @@ def _failed_tests(junit: Path) -> set[str]:
 
 
 def run_probe(probe: Probe, workdir: Path) -> ProbeResult:
-    junit = workdir / f"{probe.defect}.xml"
+    workdir.mkdir(parents=True, exist_ok=True)
+    junit = workdir / "junit.xml"
     env = {**os.environ, "REFERENCE_DEFECTS": probe.defect}
     started = time.perf_counter()
     command = [sys.executable, "-m", "pytest", probe.suite, "--env", "local", "-q", "-p", "no:cacheprovider"]
@@ -97,20 +100,49 @@ def run_probe(probe: Probe, workdir: Path) -> ProbeResult:
     return ProbeResult(probe, hits, time.perf_counter() - started)
 
 
-def main() -> int:
-    probes = load_probes(Path("fixtures/sensitivity")) + journey_probes(Path("fixtures/journeys"))
-    results = []
-    with tempfile.TemporaryDirectory(prefix="easymo-sensitivity-") as tmp:
-        for probe in probes:
-            result = run_probe(probe, Path(tmp))
+def main(workers: int = 2, report: Path = Path("reports/sensitivity.json")) -> int:
+    probes = load_probes(Path("fixtures/sensitivity"))
+    probes += journey_probes(Path("fixtures/journeys")) + journey_probes(Path("fixtures/synthetic"))
+    results: list[ProbeResult] = []
+    started = time.perf_counter()
+    # Each probe boots its own local stack on free ports, so probes can run side by side.
+    with (
+        tempfile.TemporaryDirectory(prefix="easymo-sensitivity-") as tmp,
+        ThreadPoolExecutor(workers) as pool,
+    ):
+        futures = [pool.submit(run_probe, probe, Path(tmp) / str(i)) for i, probe in enumerate(probes)]
+        for future in as_completed(futures):
+            result = future.result()
             results.append(result)
             mark = "caught" if result.caught else "MISSED"
-            print(
-                f"  {probe.defect:<32} {mark:<7} {result.seconds:5.1f} s  {', '.join(probe.must_fail)}",
-                flush=True,
+            name = (
+                Path(result.probe.suite).name
+                if not result.probe.select
+                else ", ".join(result.probe.must_fail)
             )
-    missed = [r.probe.defect for r in results if not r.caught]
-    print(f"\nsensitivity: {len(results) - len(missed)} of {len(results)} defect switches caught", flush=True)
-    if missed:
-        print(f"missed: {', '.join(missed)}")
+            print(f"  {result.probe.defect:<32} {mark:<7} {result.seconds:5.1f} s  {name}", flush=True)
+    missed = [r for r in results if not r.caught]
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(
+        json.dumps(
+            [
+                {
+                    "defect": r.probe.defect,
+                    "suite": r.probe.suite,
+                    "must_fail": r.probe.must_fail,
+                    "caught": r.caught,
+                }
+                for r in sorted(results, key=lambda r: (r.probe.suite, r.probe.defect))
+            ],
+            indent=2,
+        )
+        + "\n"
+    )
+    elapsed = time.perf_counter() - started
+    print(
+        f"\nsensitivity: {len(results) - len(missed)} of {len(results)} probes caught in {elapsed:.0f} s",
+        flush=True,
+    )
+    for r in missed:
+        print(f"missed: {r.probe.defect} in {r.probe.suite} ({', '.join(r.probe.must_fail)})")
     return 1 if missed else 0
