@@ -24,6 +24,9 @@ from .clients.maps import MapsClient
 from .clients.payments import PaymentsClient
 from .config import Settings
 from .context import Context
+from .dashboard import dashboard, metrics_json, metrics_prometheus
+from .deadlines import Deadlines
+from .flag_api import admin_flags
 from .graph_client import GraphClient
 from .ledger import Ledger
 from .notify import Notifier
@@ -31,9 +34,12 @@ from .observability import EventLog, admin_events
 from .orders import Orders
 from .payments import Payments
 from .processing import Processor
+from .quotes import QuoteBook
 from .router import Router
 from .seed import Seed, load_seed
 from .store import Store
+from .testfaults import ROUTES as TEST_FAULT_ROUTES
+from .testfaults import TestFaults
 from .webhook import health, wa_webhook
 
 SHUTDOWN_GRACE_SECONDS = 5.0
@@ -63,6 +69,8 @@ def create_app(
         router = Router(settings, store, events, graph, exempt_from_rate_limit=seed.is_seeded_actor)
         processor = Processor(settings, store, events, router, graph)
         orders, ledger = Orders(store, events), Ledger(store, events)
+        faults = TestFaults()
+        deadlines = Deadlines(processor)
         ctx = Context(
             settings=settings,
             store=store,
@@ -72,11 +80,14 @@ def create_app(
             catalog=Catalog(store, seed),
             orders=orders,
             ledger=ledger,
-            payments=Payments(store, events, orders, ledger, payments_client),
-            notify=Notifier(settings, store, events, graph, seed),
+            payments=Payments(store, events, orders, ledger, payments_client, settings),
+            notify=Notifier(settings, store, events, graph, seed, faults),
             llm=llm,
             maps=maps,
             processor=processor,
+            deadlines=deadlines,
+            faults=faults,
+            quotes=QuoteBook(store),
         )
         register_all(router, ctx)
         app.state.store, app.state.events, app.state.router = store, events, router
@@ -84,13 +95,17 @@ def create_app(
         try:
             yield
         finally:
+            deadlines.cancel_all()  # what they guard stays in the database; timers die with the process
             await processor.shutdown(SHUTDOWN_GRACE_SECONDS)
             for client in (graph, llm, maps, payments_client):
                 await client.aclose()
             store.close()
 
+    # The test-fault hook exists only when asked for: elsewhere its path is a plain 404.
+    extra_routes = TEST_FAULT_ROUTES if settings.test_faults else []
     app = Starlette(
         routes=[
+            *extra_routes,
             # The handler answers 405 itself (as easyMO does) so the response still carries X-Request-ID.
             Route("/wa-webhook", wa_webhook, methods=_ALL_METHODS),
             Route("/health", health, methods=["GET"]),
@@ -98,6 +113,10 @@ def create_app(
             Route("/admin/events", admin_events, methods=["GET"]),
             Route("/admin/orders/{order_id}", admin_order, methods=["GET"]),
             Route("/admin/wallets/{phone}", admin_wallet, methods=["GET"]),
+            Route("/admin/flags", admin_flags, methods=["GET", "PUT", "DELETE"]),
+            Route("/admin/dashboard", dashboard, methods=["GET"]),
+            Route("/admin/metrics.json", metrics_json, methods=["GET"]),
+            Route("/metrics", metrics_prometheus, methods=["GET"]),
         ],
         lifespan=lifespan,
     )

@@ -17,12 +17,15 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from . import defects
 from . import messages as m
+from .agents.checkout import pending_key
+from .agents.station import announce_paid
 from .clients.payments import verify_signature
 from .context import Context
-from .observability import PAYMENT_CALLBACK_RECEIVED
+from .observability import PAYMENT_CALLBACK_RECEIVED, PAYMENT_PENDING_NOTIFIED
 from .payments import ORDER, Callback, Settlement
-from .texts import late_payment, payment_failed, topped_up, topup_failed
+from .texts import late_payment, payment_failed, receipt, topped_up, topup_failed
 
 SIGNATURE_HEADER = "x-callback-signature"
 MAX_BODY = 64 * 1024
@@ -46,6 +49,9 @@ async def payments_callback(request: Request) -> JSONResponse:
         return JSONResponse({"error": f"bad_callback: {exc}"}, status_code=400)
     settlement = ctx.payments.settle(callback, corr)
     payment = settlement.payment
+    # Settled (or not ours): the "still pending" notice is no longer needed.
+    notice_was_due = ctx.deadlines.cancel(pending_key(callback.reference_id))
+    reminded = not notice_was_due and _reminded(ctx, callback)
     ctx.events.record(
         corr, PAYMENT_CALLBACK_RECEIVED, payment.phone if payment else None,
         reference_id=callback.reference_id, external_id=callback.external_id,
@@ -56,6 +62,8 @@ async def payments_callback(request: Request) -> JSONResponse:
 
         async def notices() -> None:
             await send_notices(ctx, settlement, corr)
+            if reminded and settlement.outcome == "order_paid" and ctx.has_defect(defects.PAYMENT_PAID_TWICE):
+                await _reconcile_again(ctx, settlement, corr)
 
         ctx.processor.run_later(payment.phone, notices, name="payment_notices", correlation_id=corr)
     status = STATUS_CODES.get(settlement.outcome, 200)
@@ -82,12 +90,30 @@ def parse_callback(body: Any) -> Callback:
     )
 
 
+def _reminded(ctx: Context, callback: Callback) -> bool:
+    """Whether the buyer was told this payment was still pending (only the paid-twice defect asks)."""
+    if not ctx.has_defect(defects.PAYMENT_PAID_TWICE):
+        return False
+    return bool(ctx.store.query_events(name=PAYMENT_PENDING_NOTIFIED, order_id=callback.external_id, limit=1))
+
+
+async def _reconcile_again(ctx: Context, settlement: Settlement, corr: str) -> None:
+    """The paid-twice defect: a reconciliation path pays the order again, without claiming the payment."""
+    payment, order = settlement.payment, settlement.order
+    assert payment is not None
+    assert order is not None
+    ctx.ledger.record_collection(
+        payment.phone, payment.amount, corr, order_id=order.id, reference=payment.reference_id
+    )
+    await ctx.notify.text(payment.phone, receipt(order), corr, order_id=order.id)
+
+
 async def send_notices(ctx: Context, settlement: Settlement, corr: str) -> None:
     payment, order, notify = settlement.payment, settlement.order, ctx.notify
     assert payment is not None
     outcome = settlement.outcome
     if outcome == "order_paid" and order is not None:
-        await notify.order_paid(order, corr, tell_buyer=True)
+        await announce_paid(ctx, order, corr, tell_buyer=True)
     elif outcome == "order_failed" and order is not None and order.state == "pending_payment":
         choices = [
             m.Button(f"pay_momo:{order.id}", "📲 MoMo"),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .defects import UnknownDefectError, parse_defects
-from .flags import FlagError, Flags
+from .flags import TRUTHY, FlagError, Flags
 
 # easyMO clamps the webhook body limit so a typo cannot make every webhook fail with 413.
 MIN_WEBHOOK_BYTES = 1024
@@ -69,6 +69,10 @@ class Settings:
     rate_limit_window_seconds: float = 60.0
     graph_retry_base_ms: int = 400  # Graph 429 / code 130429: base × 2^attempt, up to 4 retries
     delivery_fee_rwf: int = 500
+    quote_deadline_ms: int = 120000  # vendors' time to answer a quote request
+    driver_accept_deadline_ms: int = 120000  # then the delivery job is offered again (at most 3 rounds)
+    payment_pending_notice_ms: int = 10000  # no MoMo callback by then: tell the buyer it is still pending
+    test_faults: bool = False  # REFERENCE_TEST_FAULTS: the /admin/test-faults hook exists
     flags: Flags = field(default_factory=Flags)
 
     def has_defect(self, name: str) -> bool:
@@ -137,6 +141,10 @@ class Settings:
             rate_limit_window_seconds=_int(env, "RATE_LIMIT_WINDOW_SECONDS", 60, low=1),
             graph_retry_base_ms=_int(env, "GRAPH_RETRY_BASE_MS", 400, low=0),
             delivery_fee_rwf=_int(env, "DELIVERY_FEE_RWF", 500, low=0),
+            quote_deadline_ms=_int(env, "QUOTE_DEADLINE_MS", 120000, low=1),
+            driver_accept_deadline_ms=_int(env, "DRIVER_ACCEPT_DEADLINE_MS", 120000, low=1),
+            payment_pending_notice_ms=_int(env, "PAYMENT_PENDING_NOTICE_MS", 10000, low=1),
+            test_faults=env.get("REFERENCE_TEST_FAULTS", "").strip().lower() in TRUTHY,
             flags=flags,
         )
 

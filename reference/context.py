@@ -9,6 +9,7 @@ from .catalog import Catalog
 from .clients.llm import LlmClient
 from .clients.maps import MapsClient
 from .config import Settings
+from .deadlines import Deadlines
 from .graph_client import GraphClient
 from .ledger import Ledger
 from .notify import Notifier
@@ -16,8 +17,10 @@ from .observability import EventLog
 from .orders import Orders
 from .payments import Payments
 from .processing import Processor
+from .quotes import QuoteBook
 from .seed import Seed
 from .store import Store
+from .testfaults import TestFaults
 
 KIGALI_UTC_OFFSET_S = 2 * 3600  # Africa/Kigali is UTC+2 all year
 
@@ -37,6 +40,9 @@ class Context:
     llm: LlmClient
     maps: MapsClient
     processor: Processor
+    deadlines: Deadlines
+    faults: TestFaults
+    quotes: QuoteBook
 
     def has_defect(self, name: str) -> bool:
         return self.settings.has_defect(name)

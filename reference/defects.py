@@ -27,6 +27,29 @@ WALLET_DOUBLE_DEBIT = "wallet_double_debit"
 PRICE_CHANGE_IGNORED = "price_change_ignored"
 TICKET_NOT_CREATED = "ticket_not_created"
 MARKETPLACE_AGENT_ON = "marketplace_agent_on"
+# The synthetic failure scenarios (fixtures/synthetic), in scenario order.
+FALLBACK_TIER_SKIPPED = "fallback_tier_skipped"
+NO_LLM_TIMEOUT = "no_llm_timeout"
+RAW_LLM_OUTPUT_SHOWN = "raw_llm_output_shown"
+NO_LLM_RETRY = "no_llm_retry"
+NO_RETRY_CAP = "no_retry_cap"
+DATABASE_TIER_SKIPPED = "database_tier_skipped"
+CURATED_TIER_SKIPPED = "curated_tier_skipped"
+DEAD_END_APOLOGY = "dead_end_apology"
+CHARGE_BEFORE_COMMIT = "charge_before_commit"
+DECLINED_MARKED_PAID = "declined_marked_paid"
+PAYMENT_PAID_TWICE = "payment_paid_twice"
+CALLBACK_NOT_IDEMPOTENT = "callback_not_idempotent"
+NOTIFY_FAILURE_IGNORED = "notify_failure_ignored"
+NOTIFY_STOPS_AT_FIRST_FAILURE = "notify_stops_at_first_failure"
+NO_QUOTE_DEADLINE = "no_quote_deadline"
+PARTIAL_QUOTES_DROPPED = "partial_quotes_dropped"
+AVAILABILITY_NOT_RECHECKED = "availability_not_rechecked"
+NO_REDISPATCH = "no_redispatch"
+MAPS_FAILURE_BREAKS_NAVIGATION = "maps_failure_breaks_navigation"
+NO_INPUT_VALIDATION = "no_input_validation"
+RATE_LIMIT_DROPS_MESSAGES = "rate_limit_drops_messages"
+NO_GRAPH_BACKOFF = "no_graph_backoff"
 
 # name -> one line on what it breaks (printed by ``python -m reference --list-defects``).
 DEFECTS: dict[str, str] = {
@@ -51,6 +74,28 @@ DEFECTS: dict[str, str] = {
     PRICE_CHANGE_IGNORED: "a vendor's price update is confirmed but never reaches the offers",
     TICKET_NOT_CREATED: "escalating to a person answers '🎫 Ticket created' without creating a ticket",
     MARKETPLACE_AGENT_ON: "the marketplace agent answers although FEATURE_MARKETPLACE_AGENT is off",
+    FALLBACK_TIER_SKIPPED: "an LLM failure jumps straight to the graceful-failure apology (no ranked offers)",
+    NO_LLM_TIMEOUT: "the LLM call waits with no deadline: a hanging LLM leaves the buyer waiting",
+    RAW_LLM_OUTPUT_SHOWN: "a malformed LLM answer (raw tool call / content, parse error) reaches the buyer",
+    NO_LLM_RETRY: "an LLM 429 / 5xx is not retried: search falls back at once",
+    NO_RETRY_CAP: "LLM 429 / 5xx are retried 10 times instead of AGENT_MAX_RETRIES",
+    DATABASE_TIER_SKIPPED: "when ranking fails, search skips the database tier (curated examples instead)",
+    CURATED_TIER_SKIPPED: "when the database fails, search skips the curated examples (apology instead)",
+    DEAD_END_APOLOGY: "the graceful-failure apology is plain text without buttons: a dead end",
+    CHARGE_BEFORE_COMMIT: "a wallet payment debits the wallet before the order write, which may then fail",
+    DECLINED_MARKED_PAID: "a declined MoMo payment (callback FAILED) marks the order paid",
+    PAYMENT_PAID_TWICE: "after a 'still pending' notice, reconciliation and the callback both pay",
+    CALLBACK_NOT_IDEMPOTENT: "a duplicate payment callback is processed again (credited twice)",
+    NOTIFY_FAILURE_IGNORED: "when no station staff can be reached, the paid order just waits: buyer not told",
+    NOTIFY_STOPS_AT_FIRST_FAILURE: "the new-order notice stops at the first staff phone that fails",
+    NO_QUOTE_DEADLINE: "quote requests have no deadline: with no vendor answer the buyer hears nothing",
+    PARTIAL_QUOTES_DROPPED: "only a complete set of quotes is shown: a partial set at the deadline is lost",
+    AVAILABILITY_NOT_RECHECKED: "an item paused after the buyer chose it is still checked out",
+    NO_REDISPATCH: "a ready order no driver accepts is never offered again; buyer and station not told",
+    MAPS_FAILURE_BREAKS_NAVIGATION: "a maps failure at navigation gives the driver an apology and no pins",
+    NO_INPUT_VALIDATION: "no input length check: a 5000-character text goes to the LLM instead of 'too long'",
+    RATE_LIMIT_DROPS_MESSAGES: "messages over RATE_LIMIT_PER_USER are dropped instead of queued",
+    NO_GRAPH_BACKOFF: "a Graph 429 / code 130429 is not retried: the reply is lost",
 }
 
 

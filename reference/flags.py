@@ -4,6 +4,8 @@ Read once from ``FEATURE_*`` environment variables, easyMO style: ``1``/``true``
 (case-insensitive) mean on, any other non-empty value means off, unset keeps the default. A user is in
 the AI rollout when ``abs(java_string_hash("<phone>:ai_agents")) % 100 < percentage`` (easyMO's later
 ``feature-flags-db.ts``). An agent that is off, or a user outside the rollout, gets the legacy flow.
+Runtime overrides (``PUT /admin/flags``, :mod:`reference.flag_api`) replace single variables' values on
+top of the environment's, from the next decision on.
 """
 
 from __future__ import annotations
@@ -76,16 +78,39 @@ class Flags:
     ai_agents: bool = True
     rollout_percentage: int = 100
     agents: Mapping[str, bool] = field(default_factory=_default_agents)
+    # Variable name -> value set at run time; mutated only through set_overrides (on the event loop).
+    overrides: dict[str, bool | int] = field(default_factory=dict, compare=False, repr=False)
+
+    def current(self) -> Flags:
+        """The flags in force: the environment's values with the runtime overrides applied."""
+        if not self.overrides:
+            return self
+        o = self.overrides
+        agents = {a: bool(o.get(name, self.agents.get(a, False))) for a, (name, _) in AGENT_VARIABLES.items()}
+        return Flags(
+            ai_agents=bool(o.get(AI_VARIABLE, self.ai_agents)),
+            rollout_percentage=int(o.get(ROLLOUT_VARIABLE, self.rollout_percentage)),
+            agents=MappingProxyType(agents),
+        )
+
+    def set_overrides(self, changes: Mapping[str, bool | int | None]) -> None:
+        """Override variables by name (already validated); None drops an override (back to the env)."""
+        for name, value in changes.items():
+            if value is None:
+                self.overrides.pop(name, None)
+            else:
+                self.overrides[name] = value
 
     def decide(self, agent: str, phone: str, *, force_on: bool = False) -> Decision:
         """Whether ``agent`` answers ``phone``; ``force_on`` is for defect switches that ignore a flag."""
         if force_on:
             return Decision(True, "on")
-        if not self.ai_agents:
+        now = self.current()
+        if not now.ai_agents:
             return Decision(False, "ai_agents_off")
-        if not self.agents.get(agent, False):
+        if not now.agents.get(agent, False):
             return Decision(False, "agent_off")
-        if self.rollout_percentage < 100 and rollout_bucket(phone) >= self.rollout_percentage:
+        if now.rollout_percentage < 100 and rollout_bucket(phone) >= now.rollout_percentage:
             return Decision(False, "outside_rollout")
         return Decision(True, "on")
 

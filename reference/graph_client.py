@@ -46,6 +46,7 @@ class GraphClient:
         self._url = settings.messages_url
         self._slow = settings.has_defect(defects.SLOW_REPLY)
         self._rate_base_s = settings.graph_retry_base_ms / 1000
+        self._rate_retries = 0 if settings.has_defect(defects.NO_GRAPH_BACKOFF) else RATE_LIMIT_RETRIES
         self._events = events
         self._client = httpx.AsyncClient(
             transport=transport,
@@ -93,7 +94,7 @@ class GraphClient:
                     latency_ms=elapsed_ms,
                 )
                 return wamid
-            if _rate_limited(response) and rate_retries < RATE_LIMIT_RETRIES:
+            if _rate_limited(response) and rate_retries < self._rate_retries:
                 await asyncio.sleep(self._rate_base_s * (2**rate_retries))
                 rate_retries += 1
                 continue

@@ -4,7 +4,9 @@ A notice carries the correlation id of what caused it (the station's tap, the pa
 id follows an order step across every party. A notice that cannot be delivered is recorded
 (``reply_failed`` by the Graph client, ``notification_failed`` with the order here) and skipped: one
 unreachable staff phone must not stop the order or the other notices. Users who opted out get nothing
-(``reply_suppressed``).
+(``reply_suppressed``). The ``notify_down`` test fault makes notices fail as if Graph had refused them:
+those to other users about the orders of the rule's key (the buyer still hears about them), or, for a
+notice about no order, those to the key itself.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from .observability import NOTIFICATION_FAILED, REPLY_SUPPRESSED, EventLog
 from .orders import Order
 from .seed import Seed
 from .store import Store
+from .testfaults import NOTIFY_DOWN, TestFaults
 from .texts import lines_text, money, receipt, tracking
 from .textsearch import distance_km
 
@@ -29,7 +32,13 @@ log = logging.getLogger("reference.notify")
 
 class Notifier:
     def __init__(
-        self, settings: Settings, store: Store, events: EventLog, graph: GraphClient, seed: Seed
+        self,
+        settings: Settings,
+        store: Store,
+        events: EventLog,
+        graph: GraphClient,
+        seed: Seed,
+        faults: TestFaults | None = None,
     ) -> None:
         self._settings, self._store, self._events, self._graph, self._seed = (
             settings,
@@ -38,6 +47,7 @@ class Notifier:
             graph,
             seed,
         )
+        self._faults = faults if faults is not None else TestFaults()
 
     async def send(self, message: dict[str, Any], corr: str, *, order_id: str | None = None) -> bool:
         """Deliver one message; False when the recipient opted out or Graph refused it."""
@@ -51,6 +61,8 @@ class Notifier:
             self._events.record(corr, REPLY_SUPPRESSED, to, reason="opted_out", kind="notice")
             return False
         try:
+            if self._notify_down(to, order_id):
+                raise ReplyFailedError(None, "test fault: notify_down")
             await self._graph.send(message, correlation_id=corr)
         except ReplyFailedError as exc:
             log.warning("notice to %s failed (correlation %s)", to[-4:], corr)
@@ -59,6 +71,15 @@ class Notifier:
             )
             return False
         return True
+
+    def _notify_down(self, to: str, order_id: str | None) -> bool:
+        if not self._faults.active:
+            return False
+        row = self._store.fetchone("SELECT buyer FROM orders WHERE id = ?", (order_id,)) if order_id else None
+        if row is None:
+            return self._faults.take(NOTIFY_DOWN, to)
+        buyer = str(row["buyer"])
+        return to != buyer and self._faults.take(NOTIFY_DOWN, buyer)
 
     async def text(self, to: str, body: str, corr: str, *, order_id: str | None = None) -> bool:
         return await self.send(m.text(to, body), corr, order_id=order_id)
@@ -83,9 +104,15 @@ class Notifier:
         return await self.station(order, lambda to: m.buttons(to, body, choices), corr)
 
     async def station(self, order: Order, build: Any, corr: str) -> int:
+        """Send to every staff phone of the order's station; return how many got it."""
         station = self._seed.station(order.station_id)
-        staff = station.staff if station else ()
-        return sum([await self.send(build(phone), corr, order_id=order.id) for phone in staff])
+        sent = 0
+        for phone in station.staff if station else ():
+            if await self.send(build(phone), corr, order_id=order.id):
+                sent += 1
+            elif self._settings.has_defect(defects.NOTIFY_STOPS_AT_FIRST_FAILURE):
+                break
+        return sent
 
     async def station_text(self, order: Order, body: str, corr: str) -> int:
         return await self.station(order, lambda to: m.text(to, body), corr)

@@ -50,6 +50,13 @@ LEDGER_ENTRY_ADDED = "ledger_entry_added"
 MAPS_CALLED = "maps_called"
 TICKET_CREATED = "ticket_created"
 NOTIFICATION_FAILED = "notification_failed"  # a notice to another party (staff, driver, buyer) failed
+STATION_UNREACHABLE = "station_unreachable"  # no staff phone got a paid order: cancelled and refunded
+CHECKOUT_FAILED = "checkout_failed"  # the order / payment write at checkout failed: nothing charged
+PAYMENT_PENDING_NOTIFIED = "payment_pending_notified"  # no MoMo callback by PAYMENT_PENDING_NOTICE_MS
+DRIVER_REDISPATCHED = "driver_redispatched"  # no driver by DRIVER_ACCEPT_DEADLINE_MS: offered again
+QUOTE_REQUESTED = "quote_requested"
+QUOTE_RECEIVED = "quote_received"  # a vendor's price, or (declined: true) its refusal
+QUOTES_SENT = "quotes_sent"  # the deadline (or the last vendor's answer) closed the request
 
 
 class EventLog:

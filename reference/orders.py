@@ -1,7 +1,8 @@
 """Orders: a validated state machine in SQLite, with every change in ``order_history`` and the event log.
 
 ``pending_payment → paid → accepted → preparing → ready → out_for_delivery → delivered``; a paid order may
-be ``rejected`` by its station, an unpaid one ``cancelled``. A change is one conditional ``UPDATE ... WHERE
+be ``rejected`` by its station, an unpaid one ``cancelled`` (a paid one too, refunded, when its station
+cannot be reached). A change is one conditional ``UPDATE ... WHERE
 state = <from>`` inside a transaction, so two staff (or two drivers) tapping at once cannot both win: the
 loser gets ``InvalidTransitionError`` carrying the state the order is really in.
 """
@@ -30,7 +31,7 @@ OUT_FOR_DELIVERY, DELIVERED, REJECTED, CANCELLED = "out_for_delivery", "delivere
 TRANSITIONS: dict[str | None, frozenset[str]] = {
     None: frozenset({PENDING_PAYMENT}),
     PENDING_PAYMENT: frozenset({PAID, CANCELLED}),
-    PAID: frozenset({ACCEPTED, REJECTED}),
+    PAID: frozenset({ACCEPTED, REJECTED, CANCELLED}),  # cancelled: no staff phone could be reached
     ACCEPTED: frozenset({PREPARING}),
     PREPARING: frozenset({READY}),
     READY: frozenset({OUT_FOR_DELIVERY}),

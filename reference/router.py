@@ -12,6 +12,7 @@ to decline, letting the next registry (or the defaults) answer.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -88,6 +89,7 @@ class Router:
         self._ids: dict[str, Route] = {}
         self._prefixes: dict[str, Route] = {}
         self._states: dict[str, Route] = {}
+        self._patterns: list[tuple[re.Pattern[str], Route]] = []
         self._text: Route | None = None
         for word in ("home", "menu", *GREETINGS):
             self.on_keyword(word, home)
@@ -102,6 +104,11 @@ class Router:
     def on_prefix(self, prefix: str, handler: Handler, agent: str | None = None) -> None:
         """Ids of the form ``<prefix>:<argument>``; ``prefix`` is given without the colon."""
         self._prefixes[prefix] = Route(handler, agent)
+
+    def on_pattern(self, pattern: str, handler: Handler, agent: str | None = None) -> None:
+        """Text matching ``pattern`` (whole message, case-insensitive), whatever the session state: a
+        vendor's ``Q-XXXXXX 4500`` quote may come in the middle of another conversation."""
+        self._patterns.append((re.compile(pattern, re.IGNORECASE), Route(handler, agent)))
 
     def on_state(self, key: str, handler: Handler, agent: str | None = None) -> None:
         self._states[key] = Route(handler, agent)
@@ -127,7 +134,9 @@ class Router:
         if inbound.type == "reaction":
             self._events.record(inbound.correlation_id, REACTION_IGNORED, inbound.phone)
             return 0
-        notices = await self._wait_for_rate_limit(inbound, contact)
+        notices, dropped = await self._wait_for_rate_limit(inbound, contact)
+        if dropped:  # the rate_limit_drops_messages defect: the message is gone
+            return notices
 
         state = self._load_state(inbound)
         turn = Turn(inbound, contact, dict(state), self._graph)
@@ -151,6 +160,11 @@ class Router:
         keyword = self._keywords.get(word) if word else None
         if keyword is not None and await self._run(turn, keyword):
             return
+        if inbound.type == "text" and self._patterns:
+            text = (inbound.text or "").strip()
+            for pattern, route in self._patterns:
+                if pattern.fullmatch(text) and await self._run(turn, route):
+                    return
         choice = inbound.interactive_id
         if choice:
             by_id = self._ids.get(choice) or self._prefixes.get(
@@ -190,13 +204,15 @@ class Router:
             )
         return await route.handler(turn) is not False
 
-    async def _wait_for_rate_limit(self, inbound: Inbound, contact: Contact | None) -> int:
-        """Defer the message until the user's window allows it; return the notices sent (0 or 1)."""
+    async def _wait_for_rate_limit(self, inbound: Inbound, contact: Contact | None) -> tuple[int, bool]:
+        """Defer the message until the user's window allows it: the notices sent (0 or 1), and whether
+        the message was dropped instead (only with the ``rate_limit_drops_messages`` defect)."""
         sent = 0
+        drops = self._settings.has_defect(defects.RATE_LIMIT_DROPS_MESSAGES)
         while True:
             verdict = self._limiter.check(inbound.phone)
             if verdict.allowed:
-                return sent
+                return sent, False
             if verdict.notify:
                 settings = self._settings
                 self._events.record(
@@ -206,6 +222,8 @@ class Router:
                 turn = Turn(inbound, contact, {}, self._graph)
                 await turn.text(RATE_LIMITED_TEXT)
                 sent += turn.replies
+            if drops:
+                return sent, True
             self._events.record(
                 inbound.correlation_id, MESSAGE_DEFERRED, inbound.phone, wait_s=round(verdict.retry_after, 3)
             )

@@ -71,6 +71,14 @@ def no_offers(query: str) -> str:
     return f'😔 No offers for "{query}" right now.\nTry other words, or check back later.'
 
 
+def asking_for_quotes(query: str) -> str:
+    """No match: the buyer contract's "No offers" line, then the quote request (failure handling)."""
+    return (
+        f'😔 No offers for "{query}" right now.\n'
+        f'📨 Asking vendors near you for quotes on "{query}": I\'ll send you their prices shortly.'
+    )
+
+
 def item_unavailable(name: str) -> str:
     return f"😔 {name} is no longer available."
 
@@ -105,6 +113,24 @@ TOPUP_UNAVAILABLE = "😔 MoMo can't be reached right now. Please try your top-u
 
 def payment_failed(order_id: str) -> str:
     return f"😔 Payment for order {order_id} didn't go through.\nYou can try again, or pay from your wallet."
+
+
+def momo_still_pending(order_id: str) -> str:
+    return (
+        f"⏳ Payment for order {order_id} is still pending. Approve the MoMo request on your phone "
+        "(or dial *182*7*1#); we'll confirm here as soon as MoMo does."
+    )
+
+
+CHECKOUT_WRITE_FAILED = "😔 We couldn't confirm your order. Nothing was charged. Please try again."
+
+
+def station_unreachable(vendor: str, order_id: str, refund: int, balance: int, alternatives: bool) -> str:
+    tail = "\nHere are other offers:" if alternatives else ""
+    return (
+        f"😔 We couldn't reach {vendor} about order {order_id}, so we cancelled it.\n"
+        f"We refunded {money(refund)} to your wallet. Balance: {money(balance)}{tail}"
+    )
 
 
 def wallet_short(balance: int, total: int) -> str:
@@ -155,6 +181,53 @@ def my_orders(orders: Sequence[Order]) -> str:
         return "📦 You have no orders yet. Type what you need to start one."
     rows = [f"• {o.id}: {state_label(o.state)}, {money(o.total)} ({short_items(o)})" for o in orders]
     return "📦 Your last orders:\n" + "\n".join(rows)
+
+
+def still_looking_for_driver(order_id: str) -> str:
+    return f"⏳ Still looking for a driver for order {order_id}. We've asked the drivers on duty again."
+
+
+def no_driver_yet(order_id: str) -> str:
+    return f"⏳ No driver yet for order {order_id}. We've offered the job to the drivers on duty again."
+
+
+# -- quotes ------------------------------------------------------------------------------------------
+
+
+def quote_request(request_id: str, query: str, quantity: int, area: str | None) -> str:
+    wanted = f"📦 {quantity} wanted" + (f", near {area}" if area else "")
+    return (
+        f"💬 Quote request {request_id}: {query}. Reply with the code and your price, e.g. {request_id} 4500"
+        f"\n{wanted}"
+    )
+
+
+def quotes_list(query: str, complete: bool) -> str:
+    lead = "💬 Quotes for" if complete else "💬 Quotes so far for"
+    return f'{lead} "{query}"\nTap one to order it.'
+
+
+NO_QUOTES = "😔 No vendor answered in time. Here are top-ranked vendors:"
+
+
+def quote_sent(request_id: str, query: str, price: int) -> str:
+    return f'✅ Quote sent: {money(price)} for "{query}" ({request_id}). The buyer sees it with the others.'
+
+
+def quote_declined(request_id: str) -> str:
+    return f"👍 Noted: no quote from you for {request_id}."
+
+
+def quote_closed(request_id: str) -> str:
+    return f"⌛ Quote request {request_id} has closed: the buyer already got the quotes."
+
+
+def quote_unknown(request_id: str) -> str:
+    return f"😔 I can't find quote request {request_id} for your shop."
+
+
+def quote_price_again(request_id: str) -> str:
+    return f"😔 Please send the code and your price in RWF, for example: {request_id} 4500"
 
 
 # -- wallet ------------------------------------------------------------------------------------------

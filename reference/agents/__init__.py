@@ -11,6 +11,7 @@ from ..router import Router
 from .buyer import BuyerAgent
 from .checkout import CheckoutAgent
 from .driver import DriverAgent
+from .quotes import QuoteAgent
 from .station import StationAgent
 from .support import AdminAgent, SupportAgent
 from .vendor import VendorAgent
@@ -23,6 +24,7 @@ AGENT_CLASSES = (
     StationAgent,
     DriverAgent,
     VendorAgent,
+    QuoteAgent,
     SupportAgent,
     AdminAgent,
 )

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 from .. import defects
 from .. import messages as m
+from ..catalog import make_offer
 from ..context import Context
 from ..flags import BUYER, MARKETPLACE
 from ..orders import CANCELLED, PENDING_PAYMENT, Line, Order
 from ..router import Router, Turn
+from ..seed import Vendor
 from ..texts import (
     ASK_WHAT_TO_ORDER,
     CURATED_NOTE,
     MARKETPLACE_BODY,
     SEARCH_UNAVAILABLE,
     SHARE_LOCATION,
+    asking_for_quotes,
     checkout,
     item_unavailable,
     just_unavailable,
@@ -26,6 +29,7 @@ from ..texts import (
 )
 from ..textsearch import distance_km
 from .common import HELP, NEW_SEARCH, OFFERS_STATE, offer_row, offers_message, remember_offers
+from .quotes import ask_for_quotes
 from .search import SearchChain, SearchRequest, SearchResult
 
 LOCATION_STATE = "buyer_location"
@@ -48,6 +52,8 @@ class BuyerAgent:
         router.on_text(self.free_text, BUYER)
         router.on_prefix("offer", self.choose_offer, BUYER)
         router.on_state(LOCATION_STATE, self.location, BUYER)
+        router.on_prefix("quote", self.choose_quote, BUYER)
+        router.on_prefix("vendor", self.vendor_offers, BUYER)
         router.on_id("my_orders", self.my_orders, BUYER)
         router.on_id("marketplace", self.marketplace, MARKETPLACE)
 
@@ -56,7 +62,7 @@ class BuyerAgent:
 
     async def free_text(self, turn: Turn) -> None:
         text = (turn.inbound.text or "").strip()
-        if len(text) > MAX_TEXT:
+        if len(text) > MAX_TEXT and not self._ctx.has_defect(defects.NO_INPUT_VALIDATION):
             await turn.buttons(TOO_LONG, [m.HOME_BUTTON])
             return
         result = await self.search.run(SearchRequest(text, turn.phone, turn.correlation_id))
@@ -78,13 +84,17 @@ class BuyerAgent:
                 )  # fmt: skip
             )
         elif result.kind == "offers":
-            await turn.buttons(no_offers(result.query), [NEW_SEARCH, m.HOME_BUTTON])
+            asked = await ask_for_quotes(self._ctx, turn, result.query, result.quantity, result.area)
+            body = asking_for_quotes(result.query) if asked else no_offers(result.query)
+            await turn.buttons(body, [NEW_SEARCH, m.HOME_BUTTON])
         elif result.kind == "examples":
             remember_offers(turn.state, result.offers, 1)
             rows = [offer_row(o) for o in result.offers[:MAX_EXAMPLES]]
             await turn.rows(
                 CURATED_NOTE, "View offers", [*rows, m.Row("buyer_search", TRY_AGAIN.title)], "Examples"
             )
+        elif self._ctx.has_defect(defects.DEAD_END_APOLOGY):
+            await turn.text(SEARCH_UNAVAILABLE)
         else:
             await turn.buttons(SEARCH_UNAVAILABLE, [TRY_AGAIN, HELP, m.HOME_BUTTON])
 
@@ -102,13 +112,42 @@ class BuyerAgent:
         data = turn.state.get("data") or {}
         if turn.state.get("key") == OFFERS_STATE and item.id in data.get("items", []):
             quantity = int(data.get("quantity", 1))
-        line = Line(item.id, item.name, quantity, item.price)
+        await self._start_order(turn, vendor, Line(item.id, item.name, quantity, item.price))
+
+    async def _start_order(self, turn: Turn, vendor: Vendor, line: Line) -> None:
+        ctx = self._ctx
         order = ctx.orders.create(
             turn.phone, vendor.id, vendor.station.id, line, ctx.settings.delivery_fee_rwf, turn.correlation_id
         )
         turn.state.clear()
         turn.state.update({"key": LOCATION_STATE, "data": {"order_id": order.id}})
         await turn.text(SHARE_LOCATION)
+
+    async def choose_quote(self, turn: Turn) -> None:
+        """``quote:<Q-id>:<vendor_id>``: the quoted price becomes an order, as an offer would."""
+        ctx = self._ctx
+        request_id, _, vendor_id = turn.arg.partition(":")
+        request = ctx.quotes.get(request_id)
+        quote = ctx.quotes.quote(request.id, vendor_id) if request is not None else None
+        vendor = ctx.seed.vendor(vendor_id)
+        if request is None or request.buyer != turn.phone or quote is None or not quote.price or not vendor:
+            await turn.buttons("😔 That quote is no longer available.", [NEW_SEARCH, m.HOME_BUTTON])
+            return
+        name = request.query[:1].upper() + request.query[1:]
+        await self._start_order(turn, vendor, Line(request.id, name, request.quantity, quote.price))
+
+    async def vendor_offers(self, turn: Turn) -> None:
+        """``vendor:<vendor_id>`` (top-ranked vendors, when no quote came): what that vendor sells."""
+        ctx = self._ctx
+        vendor = ctx.seed.vendor(turn.arg)
+        items = [i for i in ctx.catalog.vendor_items(vendor.id) if i.available] if vendor else []
+        if vendor is None or not items:
+            await turn.buttons("😔 That vendor has nothing on sale right now.", [NEW_SEARCH, m.HOME_BUTTON])
+            return
+        offers = [make_offer(item, vendor, None) for item in items[:MAX_EXAMPLES]]
+        remember_offers(turn.state, offers, 1)
+        rows = [offer_row(o) for o in offers]
+        await turn.rows(f"🏪 {vendor.name}: tap an item to order it.", "View offers", rows, "Offers")
 
     async def _unavailable(self, turn: Turn, name: str) -> None:
         others = self._ctx.catalog.search(name)
@@ -149,6 +188,8 @@ class BuyerAgent:
     async def _still_available(self, turn: Turn, order: Order) -> bool:
         """The vendor may have paused the item since the buyer chose it: then cancel and offer others."""
         line = order.lines[0]
+        if line.item_id.startswith("Q-") or self._ctx.has_defect(defects.AVAILABILITY_NOT_RECHECKED):
+            return True  # a quoted price is not a catalogue item
         item = self._ctx.catalog.item(line.item_id)
         if item is not None and not item.removed:
             if item.available or self._ctx.has_defect(defects.AVAILABILITY_IGNORED):

@@ -1,11 +1,16 @@
 """Paying for an order: ``pay_momo:<id>`` (request-to-pay, settled by the callback) or ``pay_wallet:<id>``.
 
 A wallet payment is one transaction: debit (one ledger entry) and ``pending_payment → paid``; if either
-fails nothing is written. The receipt with the delivery code goes to the buyer, the new-order notice to
-the station staff. MoMo payments finish in :mod:`reference.callbacks`.
+fails nothing is written, and the buyer hears "Nothing was charged" with the pay buttons again (the
+``database_down`` test fault with ``op: checkout`` makes that write fail). The receipt with the delivery
+code goes to the buyer, the new-order notice to the station staff. MoMo payments finish in
+:mod:`reference.callbacks`; when no callback came by ``PAYMENT_PENDING_NOTICE_MS`` the buyer is told
+once that the payment is still pending (a deadline, cancelled by the callback).
 """
 
 from __future__ import annotations
+
+import sqlite3
 
 from .. import defects
 from .. import messages as m
@@ -13,18 +18,23 @@ from ..clients.payments import PaymentsError
 from ..context import Context
 from ..flags import BUYER
 from ..ledger import InsufficientFundsError
+from ..observability import CHECKOUT_FAILED, PAYMENT_PENDING_NOTIFIED
 from ..orders import PENDING_PAYMENT, InvalidTransitionError, Order
-from ..payments import ORDER
+from ..payments import ORDER, PENDING, Payment
 from ..router import Router, Turn
+from ..testfaults import CHECKOUT, DATABASE_DOWN
 from ..texts import (
+    CHECKOUT_WRITE_FAILED,
     MOMO_UNAVAILABLE,
     SHARE_LOCATION,
     momo_pending,
     momo_requested,
+    momo_still_pending,
     receipt,
     state_label,
     wallet_short,
 )
+from .station import announce_paid
 
 
 class CheckoutAgent:
@@ -60,9 +70,13 @@ class CheckoutAgent:
             await turn.text(momo_pending(order.id))
             return
         try:
-            await payments.request(
+            self._checkout_write(turn)
+            payment = await payments.request(
                 ORDER, order.id, turn.phone, order.total, turn.correlation_id, f"easyMO order {order.id}"
             )
+        except sqlite3.Error as exc:
+            await self._not_confirmed(turn, order, exc)
+            return
         except PaymentsError:
             choices = [
                 m.Button(f"pay_momo:{order.id}", "📲 Try MoMo again"),
@@ -72,20 +86,45 @@ class CheckoutAgent:
             await turn.buttons(MOMO_UNAVAILABLE, choices)
             return
         await turn.text(momo_requested(order.total))
+        watch_payment(self._ctx, order, payment, turn.correlation_id)
+
+    def _checkout_write(self, turn: Turn) -> None:
+        """Where the order / payment write happens: the test fault makes it fail like the database would."""
+        if self._ctx.faults.take(DATABASE_DOWN, turn.phone, CHECKOUT):
+            raise sqlite3.OperationalError("database is unavailable (test fault database_down)")
+
+    async def _not_confirmed(self, turn: Turn, order: Order, exc: Exception) -> None:
+        self._ctx.events.record(
+            turn.correlation_id, CHECKOUT_FAILED, turn.phone, order_id=order.id, error=type(exc).__name__
+        )
+        choices = [
+            m.Button(f"pay_wallet:{order.id}", "💳 Wallet"),
+            m.Button(f"pay_momo:{order.id}", "📲 MoMo"),
+            m.HOME_BUTTON,
+        ]
+        await turn.buttons(CHECKOUT_WRITE_FAILED, choices)
 
     async def pay_wallet(self, turn: Turn) -> None:
         order = await self._payable(turn)
         if order is None:
             return
         ctx, corr = self._ctx, turn.correlation_id
+        early = ctx.has_defect(defects.CHARGE_BEFORE_COMMIT)
         try:
-            with ctx.store.transaction():
+            if early:  # the defect: the debit commits on its own, before the order write
                 ctx.ledger.debit_wallet(turn.phone, order.total, corr, order_id=order.id)
+            with ctx.store.transaction():
+                if not early:
+                    ctx.ledger.debit_wallet(turn.phone, order.total, corr, order_id=order.id)
                 if ctx.has_defect(defects.WALLET_DOUBLE_DEBIT):
                     ctx.ledger.debit_wallet(
                         turn.phone, order.total, corr, order_id=order.id, allow_negative=True
                     )
+                self._checkout_write(turn)
                 paid = ctx.orders.mark_paid(order.id, "wallet", None, corr)
+        except sqlite3.Error as exc:  # rolled back: nothing was debited
+            await self._not_confirmed(turn, order, exc)
+            return
         except InsufficientFundsError as short:
             choices = [
                 m.Button(f"pay_momo:{order.id}", "📲 MoMo"),
@@ -100,8 +139,36 @@ class CheckoutAgent:
             )
             return
         await turn.text(receipt(paid))
-        await ctx.notify.order_paid(paid, corr, tell_buyer=False)
+        await announce_paid(ctx, paid, corr, tell_buyer=False)
 
 
 def _wallet_button(order: Order) -> m.Button:
     return m.Button(f"pay_wallet:{order.id}", "💳 Wallet")
+
+
+def pending_key(reference_id: str) -> str:
+    return f"payment:{reference_id}"
+
+
+def watch_payment(ctx: Context, order: Order, payment: Payment, corr: str) -> None:
+    """No callback by ``PAYMENT_PENDING_NOTICE_MS``: tell the buyer once that it is still pending."""
+    if payment.status != PENDING:  # the callback came before the provider answered us
+        return
+    reference_id = payment.reference_id
+
+    async def still_pending() -> None:
+        current = ctx.payments.get(reference_id)
+        if current is None or current.status != PENDING:
+            return
+        fresh = ctx.orders.get(order.id)
+        if fresh is None or fresh.state != PENDING_PAYMENT or fresh.payment_ref != reference_id:
+            return
+        ctx.events.record(
+            corr, PAYMENT_PENDING_NOTIFIED, order.buyer, order_id=order.id, reference_id=reference_id
+        )
+        await ctx.notify.text(order.buyer, momo_still_pending(order.id), corr, order_id=order.id)
+
+    ctx.deadlines.schedule(
+        pending_key(reference_id), ctx.settings.payment_pending_notice_ms / 1000, order.buyer, still_pending,
+        name="payment_pending_notice", correlation_id=corr,
+    )  # fmt: skip

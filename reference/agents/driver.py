@@ -22,11 +22,13 @@ from ..router import Router, Turn
 from ..seed import Driver
 from ..texts import short_items, state_label
 from .common import HELP, find_order, not_registered
+from .dispatch import driver_found
 
 CODE_STATE = "drv_code"
 MAX_CODE_ATTEMPTS = 3
 CODE_PROMPT = "Please type the buyer's 4-digit delivery code"
 PLAIN_PINS = "🧭 Route unavailable; use the pins. Pickup first, then drop-off."
+NAVIGATION_BROKEN = "😔 Sorry, navigation isn't available right now. Please try again later."
 _CODE = re.compile(r"[0-9]{4}")
 
 
@@ -60,6 +62,7 @@ class DriverAgent:
         except InvalidTransitionError as exc:
             await turn.buttons(_not_yours(order, exc.current, turn.phone), [m.HOME_BUTTON])
             return
+        driver_found(self._ctx, order.id)
         await self._navigate(turn, order)
         await self._ctx.notify.buyer_update(order, turn.correlation_id, driver=driver.name)
         await self._ctx.notify.station_text(
@@ -74,6 +77,12 @@ class DriverAgent:
         assert vendor is not None
         assert order.dropoff is not None
         pickup, dropoff = (vendor.lat, vendor.lng), order.dropoff
+        if ctx.has_defect(defects.MAPS_FAILURE_BREAKS_NAVIGATION):
+            try:
+                await ctx.maps.route(pickup, dropoff, corr=turn.correlation_id, phone=turn.phone)
+            except MapsError:
+                await turn.buttons(NAVIGATION_BROKEN, [m.HOME_BUTTON])
+                return
         await turn.send(m.location(turn.phone, *pickup, name=vendor.name, address=f"{vendor.area}, Kigali"))
         await turn.send(m.location(turn.phone, *dropoff, name=f"Drop-off {order.id}"))
         try:

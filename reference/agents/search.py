@@ -2,16 +2,17 @@
 
 Each tier either answers (a :class:`SearchResult`) or raises :class:`TierFailedError`, and the chain
 tries the next. When a lower tier answered, one ``fallback_triggered`` event says which (``tier``), which
-tiers failed before it (``failed``) and why (``reasons``). The last tier cannot fail. Today only the AI
-tier fails for real (LLM down, slow, rate limited, malformed); the lower tiers are complete so that
-fault injection can reach them later without reshaping the code.
+tiers failed before it (``failed``) and why (``reasons``). The last tier cannot fail. The AI tier fails
+for real (LLM down, slow, rate limited, malformed); the ranking, database and curated tiers fail when the
+catalogue cannot be read, or for one user through the test-fault hook (``ranking_down``,
+``database_down``, ``curated_down``, key = the buyer's phone).
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from .. import defects
@@ -19,6 +20,7 @@ from ..catalog import Item, Offer, make_offer
 from ..clients.llm import Chat, LlmError
 from ..context import Context
 from ..observability import AGENT_CALLED, FALLBACK_TRIGGERED
+from ..testfaults import CURATED_DOWN, DATABASE_DOWN, RANKING_DOWN, SEARCH
 from ..textsearch import clean, known_area, parse_query
 
 AI, RANKING, DATABASE, CURATED, FAILURE = "ai", "ranking", "database", "curated", "graceful_failure"
@@ -45,9 +47,9 @@ class SearchResult:
 
 
 class TierFailedError(Exception):
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, raw: str = "") -> None:
         super().__init__(reason)
-        self.reason = reason
+        self.reason, self.raw = reason, raw
 
 
 class Tier(Protocol):
@@ -66,6 +68,7 @@ class SearchChain:
         first = self.tiers[0].name
         events.record(request.correlation_id, AGENT_CALLED, request.phone, agent="buyer", tier=first)
         failed: dict[str, str] = {}
+        raw = ""
         result = SearchResult(FAILURE, "failure")
         for tier in self.tiers:
             try:
@@ -73,6 +76,9 @@ class SearchChain:
                 break
             except TierFailedError as exc:
                 failed[tier.name] = exc.reason
+                raw = raw or exc.raw
+        if raw and self._ctx.has_defect(defects.RAW_LLM_OUTPUT_SHOWN) and result.kind == "offers":
+            result = replace(result, note=f"{result.note or ''}\nAI said: {raw}".strip())
         if failed:
             events.record(
                 request.correlation_id, FALLBACK_TRIGGERED, request.phone, agent="buyer", tier=result.tier,
@@ -82,7 +88,14 @@ class SearchChain:
 
 
 def default_tiers(ctx: Context) -> list[Tier]:
-    return [AiTier(ctx), RankingTier(ctx), DatabaseTier(ctx), CuratedTier(ctx), FailureTier()]
+    if ctx.has_defect(defects.FALLBACK_TIER_SKIPPED):
+        return [AiTier(ctx), FailureTier()]
+    tiers: list[Tier] = [AiTier(ctx), RankingTier(ctx)]
+    if not ctx.has_defect(defects.DATABASE_TIER_SKIPPED):
+        tiers.append(DatabaseTier(ctx))
+    if not ctx.has_defect(defects.CURATED_TIER_SKIPPED):
+        tiers.append(CuratedTier(ctx))
+    return [*tiers, FailureTier()]
 
 
 def _include_unavailable(ctx: Context) -> bool:
@@ -101,7 +114,7 @@ class AiTier:
         try:
             answer = await self._ctx.llm.understand(request.text, request.phone, request.correlation_id)
         except LlmError as exc:
-            raise TierFailedError(exc.reason) from None
+            raise TierFailedError(exc.reason, exc.raw) from None
         if isinstance(answer, Chat):
             return SearchResult(AI, "ask")
         area = known_area(answer.area)
@@ -121,11 +134,14 @@ class RankingTier:
     name = RANKING
     ranked = True
     note = RANKING_NOTE
+    fault = RANKING_DOWN
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
     async def run(self, request: SearchRequest) -> SearchResult:
+        if self._ctx.faults.take(self.fault, request.phone, SEARCH):
+            raise TierFailedError(f"test fault: {self.fault}")
         parsed = parse_query(request.text)
         try:
             offers = self._ctx.catalog.search(
@@ -147,6 +163,7 @@ class DatabaseTier(RankingTier):
     name = DATABASE
     ranked = False
     note = DATABASE_NOTE
+    fault = DATABASE_DOWN
 
 
 class CuratedTier:
@@ -158,6 +175,8 @@ class CuratedTier:
         self._ctx = ctx
 
     async def run(self, request: SearchRequest) -> SearchResult:
+        if self._ctx.faults.take(CURATED_DOWN, request.phone, SEARCH):
+            raise TierFailedError(f"test fault: {CURATED_DOWN}")
         offers = []
         for vendor in self._ctx.seed.vendors:
             item = next((i for i in vendor.items if i.available), None)

@@ -2,18 +2,23 @@
 
 Every step tells the buyer; ``ready`` offers the job to the drivers on duty. Rejecting refunds the full
 total to the buyer's wallet (MoMo payments too) in the same transaction as the state change, then offers
-the buyer the same item from other vendors.
+the buyer the same item from other vendors. A paid order none of the station's staff phones could be told
+about (:func:`announce_paid`) is cancelled the same way: refunded, the buyer told, other offers shown.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from .. import defects
 from .. import messages as m
 from ..context import Context, today_start
 from ..flags import STATION
 from ..ledger import REFUND
+from ..observability import STATION_UNREACHABLE
 from ..orders import (
     ACCEPTED,
+    CANCELLED,
     CLOSED,
     PENDING_PAYMENT,
     PREPARING,
@@ -24,8 +29,9 @@ from ..orders import (
 )
 from ..router import Router, Turn
 from ..seed import Station
-from ..texts import money, rejected, short_items, state_label
+from ..texts import money, rejected, short_items, state_label, station_unreachable
 from .common import NEW_SEARCH, find_order, not_registered, offers_message, offers_state
+from .dispatch import offer_job
 
 
 class StationAgent:
@@ -83,7 +89,7 @@ class StationAgent:
         if moved is not None:
             await turn.text(f"📦 Order {moved.id} is ready. We're finding a driver 🛵")
             await self._ctx.notify.buyer_update(moved, turn.correlation_id)
-            await self._ctx.notify.offer_to_drivers(moved, turn.correlation_id)
+            await offer_job(self._ctx, moved, turn.correlation_id)
 
     async def reject(self, turn: Turn) -> None:
         found = await self._staff_order(turn)
@@ -107,24 +113,7 @@ class StationAgent:
         await self._tell_buyer(moved, refund.balance_after or 0, corr)
 
     async def _tell_buyer(self, order: Order, balance: int, corr: str) -> None:
-        ctx = self._ctx
-        line = order.lines[0]
-        others = ctx.catalog.search(
-            line.name,
-            exclude_vendor=order.vendor_id,
-            include_unavailable=ctx.has_defect(defects.AVAILABILITY_IGNORED),
-        )
-        vendor = ctx.seed.vendor(order.vendor_id)
-        body = rejected(
-            vendor.name if vendor else order.vendor_id, order.id, order.total, balance, bool(others)
-        )
-        await ctx.notify.send(m.buttons(order.buyer, body, [NEW_SEARCH, m.HOME_BUTTON]), corr)
-        if others:
-            message = offers_message(
-                order.buyer, others, quantity=line.quantity, query=line.name, area=None, note=None
-            )
-            if await ctx.notify.send(message, corr):
-                ctx.store.save_session(order.buyer, offers_state(line.quantity, others))
+        await tell_buyer_with_alternatives(self._ctx, order, balance, corr, rejected)
 
     async def hub(self, turn: Turn) -> None:
         station = self._ctx.seed.station_of_staff(turn.phone)
@@ -147,3 +136,56 @@ async def _already(turn: Turn, order_id: str, state: str | None) -> None:
     await turn.buttons(
         f"ℹ️ Order {order_id} is {state_label(state or '')}: nothing to change.", [m.HOME_BUTTON]
     )
+
+
+async def tell_buyer_with_alternatives(
+    ctx: Context, order: Order, balance: int, corr: str, text: Callable[[str, str, int, int, bool], str]
+) -> None:
+    """The buyer's "refunded" notice (``text(vendor, order id, refund, balance, alternatives)``), then the
+    same item from other vendors when there is any."""
+    line = order.lines[0]
+    others = ctx.catalog.search(
+        line.name,
+        exclude_vendor=order.vendor_id,
+        include_unavailable=ctx.has_defect(defects.AVAILABILITY_IGNORED),
+    )
+    vendor = ctx.seed.vendor(order.vendor_id)
+    body = text(vendor.name if vendor else order.vendor_id, order.id, order.total, balance, bool(others))
+    await ctx.notify.send(m.buttons(order.buyer, body, [NEW_SEARCH, m.HOME_BUTTON]), corr, order_id=order.id)
+    if others:
+        message = offers_message(
+            order.buyer, others, quantity=line.quantity, query=line.name, area=None, note=None
+        )
+        if await ctx.notify.send(message, corr, order_id=order.id):
+            ctx.store.save_session(order.buyer, offers_state(line.quantity, others))
+
+
+async def announce_paid(ctx: Context, order: Order, corr: str, *, tell_buyer: bool) -> None:
+    """The receipt (unless the buyer is the one being answered) and the station's new-order notice.
+
+    When not one staff phone of the station could be reached, the order cannot go on: it is cancelled,
+    the total refunded to the buyer's wallet, and the buyer offered the same item elsewhere.
+    """
+    reached = await ctx.notify.order_paid(order, corr, tell_buyer=tell_buyer)
+    station = ctx.seed.station(order.station_id)
+    if (
+        reached
+        or station is None
+        or not station.staff
+        or ctx.has_defect(defects.STATION_NOT_NOTIFIED)  # that defect never tries
+        or ctx.has_defect(defects.NOTIFY_FAILURE_IGNORED)
+    ):
+        return
+    try:
+        with ctx.store.transaction():
+            moved = ctx.orders.transition(order.id, CANCELLED, corr, payment_status="refunded")
+            refund = ctx.ledger.credit_wallet(
+                order.buyer, order.total, REFUND, corr, order_id=order.id, reference=order.payment_ref
+            )
+    except InvalidTransitionError:
+        return  # a staff member got to it after all (a retry came through)
+    ctx.events.record(
+        corr, STATION_UNREACHABLE, order.buyer, order_id=order.id, station_id=order.station_id,
+        staff=len(station.staff), refund=order.total,
+    )  # fmt: skip
+    await tell_buyer_with_alternatives(ctx, moved, refund.balance_after or 0, corr, station_unreachable)

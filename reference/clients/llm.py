@@ -18,11 +18,13 @@ from typing import Any
 
 import httpx
 
+from .. import defects
 from ..config import Settings
 from ..observability import LLM_CALLED, EventLog
 from .retry import RetryPolicy, new_client, retryable
 
 TOOL_NAME = "search_offers"
+BROKEN_RETRY_COUNT = 10  # the no_retry_cap defect's retries, whatever AGENT_MAX_RETRIES says
 MAX_QUANTITY = 999
 SYSTEM_PROMPT = (
     "You are easyMO's shopping assistant for buyers in Kigali, Rwanda. When the buyer asks for something, "
@@ -49,9 +51,11 @@ TOOL = {
 
 
 class LlmError(Exception):
-    def __init__(self, reason: str, attempts: int) -> None:
+    """The LLM gave no usable answer. ``raw`` keeps what it did say (for logs only, never for users)."""
+
+    def __init__(self, reason: str, attempts: int, raw: str = "") -> None:
         super().__init__(f"LLM failed: {reason} after {attempts} attempt(s)")
-        self.reason, self.attempts = reason, attempts
+        self.reason, self.attempts, self.raw = reason, attempts, raw
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,13 @@ class LlmClient:
     ) -> None:
         self._settings, self._events = settings, events
         self._timeout_s = settings.agent_timeout_ms / 1000
-        self._policy = RetryPolicy(settings.agent_max_retries, settings.agent_retry_base_ms / 1000)
+        retries = settings.agent_max_retries
+        if settings.has_defect(defects.NO_LLM_RETRY):
+            retries = 0
+        elif settings.has_defect(defects.NO_RETRY_CAP):
+            retries = BROKEN_RETRY_COUNT
+        self._policy = RetryPolicy(retries, settings.agent_retry_base_ms / 1000)
+        self._deadline = not settings.has_defect(defects.NO_LLM_TIMEOUT)
         self._client = (
             new_client(settings.llm_base_url, self._timeout_s, transport) if settings.llm_base_url else None
         )
@@ -102,8 +112,13 @@ class LlmClient:
             started = time.perf_counter()
             status: int | None = None
             try:
-                async with asyncio.timeout(self._timeout_s):
-                    response = await self._client.post("/v1/chat/completions", json=body, headers=headers)
+                if self._deadline:
+                    async with asyncio.timeout(self._timeout_s):
+                        response = await self._client.post("/v1/chat/completions", json=body, headers=headers)
+                else:  # the no_llm_timeout defect: wait as long as the LLM takes
+                    response = await self._client.post(
+                        "/v1/chat/completions", json=body, headers=headers, timeout=None
+                    )
                 status = response.status_code
             except (TimeoutError, httpx.TimeoutException):
                 self._called(corr, phone, attempt, None, "timeout", started)
@@ -125,9 +140,10 @@ class LlmClient:
                 raise LlmError(f"http_{status}", attempt)
             try:
                 answer = parse_completion(response.json())
-            except (ValueError, KeyError, IndexError, TypeError):
+            except (ValueError, KeyError, IndexError, TypeError) as exc:
                 self._called(corr, phone, attempt, status, "malformed", started)
-                raise LlmError("malformed", attempt) from None
+                raw = f"{type(exc).__name__}: {exc} in {response.text[:300]}"
+                raise LlmError("malformed", attempt, raw) from None
             kind = "tool_call" if isinstance(answer, SearchCall) else "text"
             self._called(corr, phone, attempt, status, kind, started)
             return answer
