@@ -1,0 +1,167 @@
+"""What the load test targets: an environment file's system, refused unless it is safe to load.
+
+Safety first: an environment marked ``production`` is refused, and so is any target whose webhook or Graph
+API simulator is not on loopback (127.0.0.0/8, ::1, localhost): load traffic never leaves this machine.
+
+For ``stack: local`` the local stack is booted in a child process (:mod:`easymo_qa.load.stack_process`),
+not in the Locust process: gevent has patched that process, and the simulators are uvicorn servers on
+real threads; in their own process they also get a CPU core of their own. The child stops when its
+stdin closes, so a killed Locust never leaves a stack behind. ``--target-file`` reuses a stack that is
+already up (the JSON line of ``easymo-qa stack up``, or a :class:`~easymo_qa.target.Target` as JSON).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import subprocess
+import sys
+from dataclasses import fields, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from easymo_qa.envs import EnvironmentError_, load_environment, resolve_environment_path
+from easymo_qa.envs.model import Environment
+from easymo_qa.target import Target
+
+
+class LoadTargetError(RuntimeError):
+    """The load test cannot or must not run against this target; the message says why and what to do."""
+
+
+def load_env(name: str, env_file: str | None, search_dirs: list[Path]) -> tuple[Environment, Path]:
+    """The environment (and its file) to load-test; refused when production or a bot off loopback."""
+    try:
+        path = Path(env_file) if env_file else resolve_environment_path(name, search_dirs)
+        env = load_environment(path)
+    except EnvironmentError_ as exc:
+        raise LoadTargetError(str(exc)) from None
+    refuse_production(env.name, env.production)
+    if env.stack != "local" and not is_loopback_url(env.webhook.url):
+        raise LoadTargetError(_off_loopback(env.name, "webhook", env.webhook.url))
+    return env, path
+
+
+def refuse_production(name: str, production: bool) -> None:
+    if production:
+        raise LoadTargetError(
+            f"environment {name!r} is marked production: the load test never runs against production "
+            "(it floods the bot with synthetic users). Use --env local."
+        )
+
+
+def is_loopback_url(url: str | None) -> bool:
+    if not url:
+        return False
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a DNS name: it could resolve anywhere
+
+
+def check_target(target: Target) -> Target:
+    """Refuse production and anything off loopback; the load test needs a Graph API simulator."""
+    refuse_production(target.env_name, target.production)
+    for what, url in (("webhook", target.webhook_url), ("Graph API simulator", target.graph_api_url)):
+        if not is_loopback_url(url):
+            raise LoadTargetError(_off_loopback(target.env_name, what, url))
+    return target
+
+
+def _off_loopback(env_name: str, what: str, url: str | None) -> str:
+    return (
+        f"the {what} of environment {env_name!r} is {url or 'not set'}: the load test sends traffic to "
+        "loopback only (127.0.0.0/8, ::1, localhost). Run it against the local stack (--env local), or on "
+        "a machine next to the bot with its webhook on a loopback address."
+    )
+
+
+def target_from_file(path: Path, env: Environment) -> Target:
+    """A running stack's target: a Target as JSON, or the line ``easymo-qa stack up`` prints."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8").strip().splitlines()[0])
+    except (OSError, IndexError, json.JSONDecodeError) as exc:
+        raise LoadTargetError(f"--target-file {path}: cannot read a target from it ({exc})") from None
+    if "env_name" in data:
+        return Target.from_json(json.dumps(data))
+    known = {f.name for f in fields(Target)}
+    base = Target(
+        env_name=env.name,
+        webhook_url="",
+        app_secret="",
+        verify_token="",
+        phone_number_id="",
+        display_phone_number="",
+        capabilities=env.capabilities,
+        production=env.production,
+        reply_seconds=env.timeouts.reply_seconds,
+        no_reply_seconds=env.timeouts.no_reply_seconds,
+        http_seconds=env.timeouts.http_seconds,
+        number_prefix=env.test_numbers.prefix,
+        number_length=env.test_numbers.length,
+        sut_settings=dict(env.sut_settings),
+    )
+    values = {k: v for k, v in data.items() if k in known}
+    if "defects" in values:
+        values["defects"] = tuple(values["defects"] or ())
+    return replace(base, **values)
+
+
+class StackProcess:
+    """The local stack of one environment, booted in a child process for the length of a load run."""
+
+    def __init__(self, env_file: Path, reports_dir: Path) -> None:
+        self.env_file = env_file
+        self.reports_dir = reports_dir
+        self.log_path = reports_dir / "load" / "stack.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Target:
+        """Boot the stack and return its target (the child gives up by itself when the stack can't start)."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("wb")
+        self._proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "easymo_qa.load.stack_process",
+                "--env-file",
+                str(self.env_file),
+                "--reports-dir",
+                str(self.reports_dir),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+        )
+        log.close()
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()  # cooperative under gevent; the child prints one line
+        if not line:
+            self._proc.wait(5)
+            raise LoadTargetError(
+                f"the local stack did not start (exit code {self._proc.returncode}); {self.log_path} says:\n"
+                + self._log_tail()
+            )
+        return Target.from_json(line.decode("utf-8"))
+
+    def _log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        if proc.stdin is not None:
+            proc.stdin.close()  # the child's signal to stop the stack and exit
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            proc.wait(5)

@@ -1,0 +1,221 @@
+"""The load test's result: ``reports/load/summary.json`` (read by the sign-off), the encoded histograms,
+and the exit code from the load gates of ``signoff.yaml``.
+
+Percentiles come from the HdrHistograms of :mod:`easymo_qa.load.samples` (every sample, 3 significant
+digits), never from Locust's rounded statistics. A failed request counts with the time it took to fail
+(for a missing reply: the reply timeout), as in Locust's own table, so the counts here and there agree.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+from easymo_qa.load.samples import REPLY, WEBHOOK, LatencyRecorder
+from easymo_qa.signoff.gates import Gate, GateResult, Measurement, evaluate, load_gates
+
+SCHEMA = "easymo-qa/load/v1"
+SUMMARY_FILE = "summary.json"
+# Upper bounds (ms) of the reply-latency histogram in the summary; above the last: one unbounded bucket.
+BUCKETS_MS = (10, 25, 50, 75, 100, 150, 200, 250, 300, 400, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    profile: str
+    environment: str
+    started_at: float  # epoch seconds
+    finished_at: float
+    users: int
+
+
+def _ms(value_us: float) -> float:
+    return round(value_us / 1000, 3)
+
+
+def percentile_ms(histogram: HdrHistogram, percentile: float) -> float | None:
+    if histogram.get_total_count() == 0:
+        return None
+    return _ms(histogram.get_value_at_percentile(percentile))
+
+
+def type_stats(count: int, failures: int, histogram: HdrHistogram) -> dict[str, Any]:
+    return {
+        "count": count,
+        "failures": failures,
+        "p50_ms": percentile_ms(histogram, 50),
+        "p95_ms": percentile_ms(histogram, 95),
+        "p99_ms": percentile_ms(histogram, 99),
+        "max_ms": _ms(histogram.get_max_value()) if histogram.get_total_count() else None,
+    }
+
+
+def histogram_buckets(histogram: HdrHistogram) -> list[dict[str, Any]]:
+    """``[{le_ms, count}]``: samples above the previous bound and at most ``le_ms`` (to the histogram's
+    0.1 % resolution); the last bucket has ``le_ms: null`` (unbounded). Empty buckets are left out."""
+    total = histogram.get_total_count()
+    if not total:
+        return []
+    buckets, seen, index = [], 0, 0
+    for bound in BUCKETS_MS:
+        limit = min(histogram.get_counts_array_index(bound * 1000), histogram.counts_len - 1)
+        count = 0
+        while index <= limit:
+            count += histogram.get_count_at_index(index)
+            index += 1
+        if count:
+            buckets.append({"le_ms": float(bound), "count": count})
+        seen += count
+    if total > seen:
+        buckets.append({"le_ms": None, "count": total - seen})
+    return buckets
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def build_summary(recorder: LatencyRecorder, run: RunInfo, source: str) -> dict[str, Any]:
+    types = {name: type_stats(t.count, t.failures, t.histogram) for name, t in sorted(recorder.types.items())}
+    requests, failures = recorder.requests, recorder.failures
+    start = int(run.started_at)
+    timeseries = []
+    for sec in sorted(recorder.seconds):
+        second = recorder.seconds[sec]
+        reply, ack = second.histograms.get(REPLY), second.histograms.get(WEBHOOK)
+        timeseries.append(
+            {
+                "t": max(0, sec - start),
+                "requests": second.requests,
+                "failures": second.failures,
+                "p95_ms": percentile_ms(reply, 95) if reply is not None else None,
+                "ack_p95_ms": percentile_ms(ack, 95) if ack is not None else None,
+            }
+        )
+    reply_stats = types.get(REPLY, {})
+    ack_stats = types.get(WEBHOOK, {})
+    reply_hist = recorder.types[REPLY].histogram if REPLY in recorder.types else None
+    return {
+        "schema": SCHEMA,
+        "profile": run.profile,
+        "environment": run.environment,
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "users": run.users,
+        "samples": reply_stats.get("count", 0),
+        "error_rate_pct": round(100.0 * failures / requests, 4) if requests else 0.0,
+        "reply_p95_ms": reply_stats.get("p95_ms"),
+        "ack_p95_ms": ack_stats.get("p95_ms"),
+        "types": types,
+        "timeseries": timeseries,
+        "histogram": histogram_buckets(reply_hist) if reply_hist is not None else [],
+        "source": source,
+        # Also given, for readers that use these names (docs/signoff-schema.md): the same figures.
+        "requests": types,
+        "reply_samples": reply_stats.get("count", 0),
+        "ack_samples": ack_stats.get("count", 0),
+        "histogram_of": "reply latency",
+        "duration_seconds": round(run.finished_at - run.started_at, 3),
+    }
+
+
+def write_results(recorder: LatencyRecorder, run: RunInfo, out_dir: Path) -> dict[str, Any]:
+    """Write ``<TYPE>.hdr`` (an encoded HdrHistogram each, in µs) and ``summary.json``; return the summary."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, samples in recorder.types.items():
+        encoded = samples.histogram.encode()
+        text = encoded.decode("ascii") if isinstance(encoded, bytes) else str(encoded)
+        (out_dir / f"{name}.hdr").write_text(text + "\n", encoding="ascii")
+    summary = build_summary(recorder, run, source=str(out_dir / "*.hdr"))
+    (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+# --- gates and exit code --------------------------------------------------------------------------------
+
+
+def measurements(summary: Mapping[str, Any]) -> dict[str, Measurement]:
+    """The sign-off metrics a load summary measures (names as in ``signoff.yaml``)."""
+    source = str(summary.get("source", "load summary"))
+    types = summary.get("types", {})
+    requests = sum(int(t.get("count", 0)) for t in types.values())
+    failures = sum(int(t.get("failures", 0)) for t in types.values())
+    reply = types.get(REPLY, {})
+    ack = types.get(WEBHOOK, {})
+    return {
+        "load.error_rate": Measurement(
+            summary.get("error_rate_pct"), requests, f"{source}: {failures} of {requests} requests failed"
+        ),
+        "load.reply_p95_ms": Measurement(
+            summary.get("reply_p95_ms"),
+            int(reply.get("count", 0)),
+            f"{source}: p95 of {reply.get('count', 0)} reply latencies (webhook sent → reply seen)",
+        ),
+        "load.ack_p95_ms": Measurement(
+            summary.get("ack_p95_ms"),
+            int(ack.get("count", 0)),
+            f"{source}: p95 of {ack.get('count', 0)} webhook ACK latencies",
+        ),
+    }
+
+
+def load_gates_of(path: Path) -> list[Gate]:
+    """The gates of ``signoff.yaml`` that a load run measures (stage ``load``, or a ``load.`` metric)."""
+    return [
+        g for g in load_gates(path) if getattr(g, "stage", None) == "load" or g.metric.startswith("load.")
+    ]
+
+
+@dataclass(frozen=True)
+class GateCheck:
+    exit_code: int
+    results: list[GateResult]
+    lines: list[str]
+
+    @property
+    def failed(self) -> list[str]:
+        return [r.gate.id for r in self.results if _blocking(r)]
+
+
+def _blocking(result: GateResult) -> bool:
+    return not result.passed and not getattr(result.gate, "report_only", False)
+
+
+def check_gates(summary: Mapping[str, Any], gates: list[Gate]) -> GateCheck:
+    """Exit code 0 only when every blocking load gate passes; one line per gate saying why."""
+    if not gates:
+        return GateCheck(2, [], ["no load gates in the sign-off gates file: nothing to decide on"])
+    results = evaluate(gates, measurements(summary))
+    lines = []
+    for r in results:
+        status = "PASS" if r.passed else ("REPORT ONLY" if not _blocking(r) else "FAIL")
+        lines.append(
+            f"{status:<11} {r.gate.id}: {r.gate.title} — {r.reason} ({r.measurement.samples} samples)"
+        )
+    return GateCheck(1 if any(_blocking(r) for r in results) else 0, results, lines)
+
+
+def format_table(summary: Mapping[str, Any]) -> list[str]:
+    """The summary as a few lines for the console."""
+    lines = [f"{'type':<8} {'count':>8} {'fail':>6} {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9} {'max ms':>9}"]
+
+    def fmt(value: Any) -> str:
+        return f"{value:9.1f}" if isinstance(value, int | float) else f"{'-':>9}"
+
+    for name, t in summary.get("types", {}).items():
+        lines.append(
+            f"{name:<8} {t['count']:>8} {t['failures']:>6} {fmt(t['p50_ms'])} {fmt(t['p95_ms'])} "
+            f"{fmt(t['p99_ms'])} {fmt(t['max_ms'])}"
+        )
+    requests = sum(int(t["count"]) for t in summary.get("types", {}).values())
+    lines.append(
+        f"error rate {summary.get('error_rate_pct', 0):.3f} % of {requests} requests; "
+        f"{summary.get('users')} users, {summary.get('duration_seconds')} s, profile {summary.get('profile')}"
+    )
+    return lines

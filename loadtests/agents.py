@@ -1,0 +1,356 @@
+"""The easyMO load test: simulated WhatsApp users running the e2e suite's journey files.
+
+    locust -f loadtests/agents.py --config loadtests/profiles/ci.conf        # 30 users, 30 s
+    locust -f loadtests/agents.py --config loadtests/profiles/cutover.conf   # 100 users, 300 s
+
+Each user runs one journey of ``loadtests/mix.yaml`` per iteration, picked by weight, with fresh test
+numbers. Two request types reach Locust for every turn, named ``<journey>:<step> <actor> <action>``:
+``WEBHOOK`` (the signed POST: ACK latency and HTTP status) and ``REPLY`` (webhook sent → expected reply
+recorded by the Graph API simulator; a missing or wrong reply is a failure).
+
+The target comes from the environment files (``--env NAME`` / ``--env-file``, default ``local``, which
+boots the local stack for the run); production and anything off loopback are refused. Every sample goes
+into HdrHistograms; at the end ``reports/load/summary.json`` and ``reports/load/<TYPE>.hdr`` are written
+and the exit code comes from the load gates of ``signoff.yaml`` (not from "any error fails").
+
+Distributed: ``--master`` (boots the stack, sends the target to the workers with the spawn message,
+merges their histograms) plus any number of ``--worker`` processes, here or on other machines.
+Only this file imports locust; the machinery lives in ``easymo_qa/load/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from locust import FastHttpUser, between, constant, events, task
+from locust.env import Environment as LocustEnv
+from locust.exception import StopUser
+from locust.runners import MasterRunner, WorkerRunner
+
+from easymo_qa.load.driver import JourneyDriver, LoadSession
+from easymo_qa.load.mix import JourneyMix, MixError, load_mix
+from easymo_qa.load.samples import LatencyRecorder
+from easymo_qa.load.stack import (
+    LoadTargetError,
+    StackProcess,
+    check_target,
+    load_env,
+    target_from_file,
+)
+from easymo_qa.load.summary import (
+    GateCheck,
+    RunInfo,
+    check_gates,
+    format_table,
+    load_gates_of,
+    write_results,
+)
+from easymo_qa.signoff.gates import GatesFileError
+from easymo_qa.target import Target
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_FAILURE_EXAMPLES = 50
+log = logging.getLogger("easymo_qa.load")
+
+
+class _Run:
+    """This process's part of the run."""
+
+    def __init__(self) -> None:
+        self.recorder = LatencyRecorder()
+        self.session: LoadSession | None = None
+        self.stack: StackProcess | None = None
+        self.env_name = "local"
+        self.started_at: float | None = None
+        self.finished_at: float | None = None
+        self.failures: list[dict[str, str]] = []
+        self.check: GateCheck | None = None
+        self.summary: dict[str, Any] | None = None
+        self.reset_stats = False
+
+
+RUN = _Run()
+
+
+def _say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _fail(message: str) -> None:
+    """Stop before any traffic: a clear message and exit code 2."""
+    log.error("easymo-qa load test: %s", message)
+    if RUN.stack is not None:
+        RUN.stack.stop()
+    sys.exit(2)
+
+
+# --- command line -------------------------------------------------------------------------------------------
+
+
+@events.init_command_line_parser.add_listener
+def _add_arguments(parser: Any) -> None:
+    group = parser.add_argument_group("easymo-qa", "easyMO load test")
+    group.add_argument(
+        "--env",
+        default="local",
+        env_var="EASYMO_QA_ENV",
+        help="environment name: environments/NAME.yaml (default: local, which boots the local stack)",
+    )
+    group.add_argument("--env-file", default="", env_var="EASYMO_QA_ENV_FILE", help="an environment file")
+    group.add_argument(
+        "--mix",
+        default=str(ROOT / "loadtests" / "mix.yaml"),
+        env_var="EASYMO_QA_LOAD_MIX",
+        help="journey mix file (default: loadtests/mix.yaml)",
+    )
+    group.add_argument(
+        "--target-file",
+        default="",
+        env_var="EASYMO_QA_TARGET_FILE",
+        help="use a stack that is already up: the JSON line `easymo-qa stack up` printed",
+    )
+    group.add_argument("--reports-root", default="reports", help="reports folder (default: reports)")
+    group.add_argument(
+        "--signoff-gates", default=str(ROOT / "signoff.yaml"), help="gates file (default: signoff.yaml)"
+    )
+    # Set by the master for its workers (they receive it with the spawn message); not for people.
+    parser.add_argument("--easymo-target", default="", include_in_web_ui=False, help=argparse.SUPPRESS)
+
+
+# --- set-up: target, stack, listeners -----------------------------------------------------------------------
+
+
+@events.init.add_listener
+def _on_init(environment: LocustEnv, **_: Any) -> None:
+    opts = environment.parsed_options
+    if opts is None:  # used as a library: nothing to set up
+        return
+    runner = environment.runner
+    RUN.reset_stats = bool(opts.reset_stats)
+    if not isinstance(runner, MasterRunner):
+        environment.events.request.add_listener(_on_request)
+    if isinstance(runner, WorkerRunner):
+        environment.events.report_to_master.add_listener(_on_report_to_master)
+        return  # a worker gets its target from the master, with the spawn message
+    if isinstance(runner, MasterRunner):
+        environment.events.worker_report.add_listener(_on_worker_report)
+    try:
+        env, env_path = load_env(
+            opts.env, opts.env_file or None, [Path.cwd() / "environments", ROOT / "environments"]
+        )
+        RUN.env_name = env.name
+        mix = load_mix(opts.mix)
+        load_gates_of(Path(opts.signoff_gates))  # a broken gates file fails now, not after the run
+        if opts.target_file:
+            target = target_from_file(Path(opts.target_file), env)
+        else:
+            RUN.stack = StackProcess(env_path, Path(opts.reports_root))
+            log.info("easymo-qa: starting the %s stack (logs: %s)", env.name, RUN.stack.log_path)
+            target = RUN.stack.start()
+        check_target(target)
+    except (LoadTargetError, MixError, GatesFileError) as exc:
+        _fail(str(exc))
+        return
+    opts.easymo_target = target.to_json()
+    environment.host = _origin(target.webhook_url)
+    log.info(
+        "easymo-qa: target %s (webhook %s, replies from %s); mix: %s",
+        target.env_name,
+        target.webhook_url,
+        target.graph_api_url,
+        mix.describe(),
+    )
+
+
+def _open_session(environment: LocustEnv) -> None:
+    opts = environment.parsed_options
+    if not opts.easymo_target:
+        _fail("no target: a worker needs a master started from loadtests/agents.py")
+    try:
+        target = check_target(Target.from_json(opts.easymo_target))
+        mix: JourneyMix = load_mix(opts.mix)
+    except (LoadTargetError, MixError) as exc:
+        _fail(str(exc))
+        return
+    low, high = mix.think_seconds
+    WhatsAppUser.wait_time = between(low, high) if high > 0 else constant(0)
+    WhatsAppUser.host = _origin(target.webhook_url)
+    RUN.env_name = target.env_name
+    try:
+        RUN.session = LoadSession.open(target, mix, max(environment.runner.worker_index, 0))
+    except Exception as exc:  # the users stop at once; no samples, so every load gate fails
+        log.error(
+            "easymo-qa: cannot follow the replies at %s (%s); no user will start", target.graph_api_url, exc
+        )
+        return
+    log.info(
+        "easymo-qa: worker %s uses test numbers %s…, replies from one shared stream",
+        environment.runner.worker_index,
+        RUN.session.numbers.prefix,
+    )
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: LocustEnv, **_: Any) -> None:
+    RUN.started_at, RUN.finished_at = time.time(), None
+    RUN.recorder.reset()
+    RUN.failures = []
+    if not isinstance(environment.runner, MasterRunner) and environment.parsed_options is not None:
+        if RUN.session is not None:
+            RUN.session.close()
+        _open_session(environment)
+
+
+@events.test_stopping.add_listener
+def _on_test_stopping(environment: LocustEnv, **_: Any) -> None:
+    RUN.finished_at = time.time()
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment: LocustEnv, **_: Any) -> None:
+    if RUN.session is not None:
+        RUN.failures.extend(RUN.session.take_failures())
+        if isinstance(environment.runner, WorkerRunner):
+            return  # the final report (after quit) still needs the session's failures
+        RUN.session.close()
+        RUN.session = None
+
+
+@events.spawning_complete.add_listener
+def _on_spawning_complete(user_count: int, **_: Any) -> None:
+    if RUN.reset_stats:  # --reset-stats: Locust forgets the ramp-up, and so do we
+        RUN.recorder.reset()
+
+
+# --- samples: every request, across processes ---------------------------------------------------------------
+
+
+def _on_request(
+    request_type: str, response_time: float | None, exception: Exception | None, **_: Any
+) -> None:
+    RUN.recorder.record(request_type, response_time or 0.0, exception is not None)
+
+
+def _on_report_to_master(client_id: str, data: dict[str, Any]) -> None:
+    data["easymo_samples"] = RUN.recorder.drain()
+    failures = RUN.failures + (RUN.session.take_failures() if RUN.session is not None else [])
+    RUN.failures = []
+    data["easymo_failures"] = failures[:MAX_FAILURE_EXAMPLES]
+
+
+def _on_worker_report(client_id: str, data: dict[str, Any]) -> None:
+    RUN.recorder.merge(data.get("easymo_samples") or {})
+    room = MAX_FAILURE_EXAMPLES - len(RUN.failures)
+    RUN.failures.extend((data.get("easymo_failures") or [])[: max(room, 0)])
+
+
+# --- the end: summary, gates, exit code ---------------------------------------------------------------------
+
+
+@events.quitting.add_listener
+def _on_quitting(environment: LocustEnv, **_: Any) -> None:
+    # Registered at import, so it runs after the runners' own quitting listeners (they fire in reverse):
+    # by now the workers' final reports are in.
+    opts = environment.parsed_options
+    if opts is None:
+        return
+    if isinstance(environment.runner, WorkerRunner):
+        if RUN.session is not None:
+            RUN.session.close()
+            RUN.session = None
+        return
+    try:
+        if RUN.session is not None:
+            RUN.failures.extend(RUN.session.take_failures())
+            RUN.session.close()
+            RUN.session = None
+        finished = RUN.finished_at or time.time()
+        started = RUN.started_at or finished
+        out_dir = Path(opts.reports_root) / "load"
+        run = RunInfo(
+            profile=opts.profile or "adhoc",
+            environment=RUN.env_name,
+            started_at=started,
+            finished_at=finished,
+            users=int(opts.num_users or 0),
+        )
+        RUN.summary = write_results(RUN.recorder, run, out_dir)
+        with (out_dir / "failures.jsonl").open("w", encoding="utf-8") as fh:
+            for failure in RUN.failures[:MAX_FAILURE_EXAMPLES]:
+                fh.write(json.dumps(failure) + "\n")
+        RUN.check = check_gates(RUN.summary, load_gates_of(Path(opts.signoff_gates)))
+        environment.process_exit_code = RUN.check.exit_code
+    except Exception:
+        log.exception("easymo-qa: could not write the load summary")
+        environment.process_exit_code = 2
+    finally:
+        if RUN.stack is not None:
+            RUN.stack.stop()
+            RUN.stack = None
+
+
+@events.quit.add_listener
+def _on_quit(exit_code: int, **_: Any) -> None:
+    # After Locust's own tables: the figures that decide, and why the exit code is what it is.
+    if RUN.summary is None or RUN.check is None:
+        return
+    out = Path(RUN.summary["source"]).parent
+    _say("\neasyMO load test (exact percentiles from every sample; Locust's table above rounds them)")
+    for line in format_table(RUN.summary):
+        _say("  " + line)
+    _say("Load gates (signoff.yaml):")
+    for line in RUN.check.lines:
+        _say("  " + line)
+    verdict = (
+        "PASSED" if RUN.check.exit_code == 0 else f"FAILED ({', '.join(RUN.check.failed) or 'no gates'})"
+    )
+    _say(f"Load test {verdict}; exit code {exit_code}. Results: {out / 'summary.json'}")
+    if RUN.failures:
+        _say(f"Failed turns (first {len(RUN.failures)}, with transcripts): {out / 'failures.jsonl'}")
+
+
+# --- the simulated users ------------------------------------------------------------------------------------
+
+
+class WhatsAppUser(FastHttpUser):
+    """A person on WhatsApp: one journey of the mix per iteration, fresh numbers each time."""
+
+    host = "http://127.0.0.1"  # replaced by the target's webhook origin at test start
+    wait_time = constant(0)  # replaced by the mix's think_seconds at test start
+    network_timeout = 30.0
+    connection_timeout = 10.0
+
+    def on_start(self) -> None:
+        if RUN.session is None:
+            raise StopUser()  # the reason was logged when the test started
+        request = self.environment.events.request
+
+        def fire(request_type: str, name: str, response_time: float, error: Exception | None) -> None:
+            request.fire(
+                request_type=request_type,
+                name=name,
+                response_time=response_time,
+                response_length=0,
+                exception=error,
+                context={},
+            )
+
+        self.driver = JourneyDriver(RUN.session, self.client, fire, random.Random())
+
+    @task
+    def journey(self) -> None:
+        self.driver.run_once()
