@@ -20,6 +20,7 @@ MAX_BODY = 256 * 1024
 
 
 @pytest.mark.critical
+@pytest.mark.readonly  # one of the only tests run against production
 def test_health(http_client: httpx.Client, target: Target) -> None:
     if not target.health_url:
         pytest.skip(f"not covered: environment {target.env_name!r} declares no webhook.health_url")
