@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup signoff test lint unit smoke sensitivity stack clean
+.PHONY: setup chromium signoff test lint unit smoke reliability cutover sensitivity stack load load-ci load-dist bench-load clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,14 +12,23 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) chromium
+
+## Debian's Chromium for the dashboard test (tests/cutover): installed when missing, when we are root.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update && apt-get install -y chromium; \
+	  else echo "make: no chromium here: the dashboard test will be skipped (install Debian's chromium)"; fi; }
 
 ## Run the QA sign-off on the embedded local stack; prints GO / NO-GO and the report's path.
 signoff: setup
 	$(BIN)/easymo-qa signoff --env local
 
-## The project's own checks: lint, unit tests, the smoke suite on the local stack, defect sensitivity.
-test: lint unit smoke sensitivity
+## The project's own checks: lint, unit tests, the smoke suite on the local stack, defect sensitivity,
+## the cutover checks (flags, rollback drill, dashboard) and the short load run (fails when a load gate of
+## signoff.yaml fails).
+test: lint unit smoke reliability cutover sensitivity load-ci
 
 lint: setup
 	$(BIN)/ruff check .
@@ -31,11 +40,37 @@ unit: setup
 smoke: setup
 	$(BIN)/pytest tests/smoke -q -n 2 -p no:cacheprovider
 
+## The webhook reliability storm: 1000+ messages with retries, batches and reordering (reports/reliability.json).
+reliability: setup
+	$(BIN)/pytest tests/reliability -q -p no:cacheprovider
+
+## Rollout shares, per-agent flags, the rollback drill and the dashboard in headless Chromium. They flip
+## the SUT's feature flags for everyone, so they run in a session (and on a stack) of their own.
+cutover: setup
+	$(BIN)/pytest tests/cutover -q -p no:cacheprovider
+
 sensitivity: setup
 	$(BIN)/easymo-qa sensitivity
 
 stack: setup
 	$(BIN)/easymo-qa stack up
+
+## Load test on the local stack, headless, results in reports/load/ (summary.json, *.hdr, CSV, HTML).
+## `load` is the cutover profile (100 users, 300 s); `load-ci` the short one (30 users, 30 s).
+load: setup
+	$(BIN)/locust -f loadtests/agents.py --config loadtests/profiles/cutover.conf
+
+load-ci: setup
+	$(BIN)/locust -f loadtests/agents.py --config loadtests/profiles/ci.conf
+
+## Distributed on this machine: a master and WORKERS worker processes (Locust's --processes).
+WORKERS ?= 2
+load-dist: setup
+	$(BIN)/locust -f loadtests/agents.py --config loadtests/profiles/ci.conf --processes $(WORKERS)
+
+## Messages/s one load worker drives, vs a bare FastHttpUser; measurement error against injected delays.
+bench-load: setup
+	$(BIN)/python benchmarks/load_throughput.py
 
 clean:
 	rm -rf $(VENV) reports/* .pytest_cache .ruff_cache

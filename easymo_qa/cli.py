@@ -11,14 +11,26 @@ import threading
 import time
 from pathlib import Path
 
-from easymo_qa.envs import EnvironmentError_, load_environment, resolve_environment_path
+from easymo_qa.envs import (
+    EnvironmentError_,
+    declares_production,
+    environment_name,
+    load_environment,
+    resolve_environment_path,
+)
 from easymo_qa.envs.model import Environment
+from easymo_qa.safety import ALLOW_FLAG, refusal
 from easymo_qa.stack import start_stack
 from easymo_qa.stack.reference_process import StackError, find_reference_root
 
 # `--suites NAME,...` picks folders of SIGNOFF_SUITES by their last part.
 SUITE_FOLDERS = {"smoke": ("smoke",), "journeys": ("journeys", "e2e"), "synthetic": ("synthetic",)}
 LOAD_TEST = "loadtests/agents.py"
+# The rollback drill flips the SUT's flags for everyone, so it runs in a pytest session of its own.
+ROLLBACK_DRILL = "tests/cutover/test_rollback.py"
+# The reliability storm (1000+ messages) runs in a session of its own too: it would skew the timing of
+# the suites beside it.
+RELIABILITY_TEST = "tests/reliability"
 SIGNOFF_SUITES = ("tests/smoke", "fixtures/journeys", "fixtures/synthetic", "tests/e2e", "tests/synthetic")
 
 
@@ -29,9 +41,16 @@ def _add_env_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env-file", help="path of an environment file (overrides --env)")
 
 
+def _environment_path(args: argparse.Namespace) -> Path:
+    return Path(args.env_file) if args.env_file else resolve_environment_path(args.env)
+
+
+def _selector(args: argparse.Namespace) -> str:
+    return f"--env-file {args.env_file}" if args.env_file else f"--env {args.env}"
+
+
 def _environment(args: argparse.Namespace) -> Environment:
-    path = Path(args.env_file) if args.env_file else resolve_environment_path(args.env)
-    return load_environment(path)
+    return load_environment(_environment_path(args))
 
 
 def cmd_stack_up(args: argparse.Namespace) -> int:
@@ -108,7 +127,44 @@ def _load_args(args: argparse.Namespace) -> list[str]:
     return ["--skip-load"] if args.skip_load else []
 
 
+def _rollback_args(args: argparse.Namespace, env_args: list[str], reports: Path) -> list[str]:
+    """The rollback stage: a given drill result, else the drill run now (alone: it flips the SUT's flags).
+
+    Without a result (the environment has no flag control, or the drill failed before measuring) the
+    report-only ``rollback_time`` gate shows no samples.
+    """
+    if args.rollback_results:
+        return ["--rollback-results", str(Path(args.rollback_results).resolve())]
+    if args.skip_rollback or not Path(ROLLBACK_DRILL).is_file():
+        return []
+    result = reports / "rollback.json"
+    result.unlink(missing_ok=True)
+    drill = [ROLLBACK_DRILL, *env_args, "--reports-dir", str(reports), "-p", "no:cacheprovider", "-q"]
+    subprocess.run([sys.executable, "-m", "pytest", *drill], check=False)
+    return ["--rollback-results", str(result.resolve())] if result.is_file() else []
+
+
+def _reliability_args(args: argparse.Namespace, env_args: list[str], reports: Path) -> list[str]:
+    """The reliability stage: a given result, skipped on purpose, else the storm run now (alone)."""
+    if args.reliability_results:
+        return ["--reliability-results", str(Path(args.reliability_results).resolve())]
+    if args.skip_reliability:
+        return ["--skip-reliability"]
+    if not Path(RELIABILITY_TEST).is_dir():
+        return []
+    result = reports / "reliability.json"
+    result.unlink(missing_ok=True)
+    run = [RELIABILITY_TEST, *env_args, "--reports-dir", str(reports), "-p", "no:cacheprovider", "-q"]
+    subprocess.run([sys.executable, "-m", "pytest", *run], check=False)
+    return ["--reliability-results", str(result.resolve())] if result.is_file() else []
+
+
 def cmd_signoff(args: argparse.Namespace) -> int:
+    path = _environment_path(args)
+    if not args.allow_production and declares_production(path):
+        what = "the sign-off runs journeys, synthetic faults, the reliability storm and load against it"
+        print(f"easymo-qa: {refusal(environment_name(path), what, _selector(args))}", file=sys.stderr)
+        return 2
     folders = {f for name in args.suites for f in SUITE_FOLDERS[name]}
     suites = [s for s in SIGNOFF_SUITES if Path(s).is_dir() and Path(s).name in folders]
     if not suites:
@@ -118,6 +174,8 @@ def cmd_signoff(args: argparse.Namespace) -> int:
         )
         return 4
     env_args = ["--env-file", args.env_file] if args.env_file else ["--env", args.env]
+    if args.allow_production:
+        env_args.append(ALLOW_FLAG)
     reports = Path(args.reports_dir)
     pytest_args = [
         *suites,
@@ -131,6 +189,8 @@ def cmd_signoff(args: argparse.Namespace) -> int:
         "-p",
         "no:cacheprovider",
         *_load_args(args),
+        *_rollback_args(args, env_args, reports),
+        *_reliability_args(args, env_args, reports),
     ]
     report = reports / "signoff.json"
     report.unlink(missing_ok=True)  # a failed run must not leave an old verdict to be read below
@@ -160,6 +220,43 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"easymo-qa: {exc}", file=sys.stderr)
         return 2
     print(f"Re-rendered from {source}: {' and '.join(str(p) for p in paths)}")
+    return 0
+
+
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    import httpx
+
+    from easymo_qa.cleanup import CleanupError, CleanupUnavailable, cleanup_test_data
+    from easymo_qa.envs import Redactor
+
+    env = _environment(args)
+    if env.production and not args.allow_production:
+        print(
+            f"easymo-qa: {refusal(env.name, 'cleanup deletes data there', _selector(args))}", file=sys.stderr
+        )
+        return 2
+    redact = Redactor(env.secrets())
+    try:
+        with httpx.Client(timeout=env.timeouts.http_seconds, follow_redirects=False) as client:
+            result = cleanup_test_data(env, client)
+    except CleanupUnavailable as exc:
+        print(f"easymo-qa: {redact(str(exc))}", file=sys.stderr)
+        return 3
+    except CleanupError as exc:
+        print(f"easymo-qa: cleanup failed: {redact(str(exc))}", file=sys.stderr)
+        return 1
+    print(redact(f"easymo-qa: {result.describe()}"))
+    return 0
+
+
+def cmd_hygiene_rules(args: argparse.Namespace) -> int:
+    from easymo_qa.hygiene import describe_rules
+
+    rules = describe_rules()
+    width = max(len(name) for name, _ in rules)
+    print("Message hygiene rules (every reply the tests receive; --hygiene=fail|warn|off):")
+    for name, description in rules:
+        print(f"  {name:<{width}}  {description}")
     return 0
 
 
@@ -199,7 +296,38 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument(
         "--skip-load", action="store_true", help="leave performance out of the verdict (the report says so)"
     )
+    rollback = signoff.add_mutually_exclusive_group()
+    rollback.add_argument(
+        "--rollback-results", metavar="FILE", help="use an existing rollback drill's result (rollback.json)"
+    )
+    rollback.add_argument(
+        "--skip-rollback", action="store_true", help="don't run the rollback drill (its gate is report-only)"
+    )
+    reliability = signoff.add_mutually_exclusive_group()
+    reliability.add_argument(
+        "--reliability-results", metavar="FILE", help="use an existing reliability run's reliability.json"
+    )
+    reliability.add_argument(
+        "--skip-reliability",
+        action="store_true",
+        help="don't run the webhook reliability storm (the report says its gates were not run)",
+    )
+    signoff.add_argument(
+        ALLOW_FLAG,
+        dest="allow_production",
+        action="store_true",
+        help="sign off against an environment marked production anyway (it runs faults, storms and load)",
+    )
     signoff.set_defaults(func=cmd_signoff)
+    cleanup = commands.add_parser(
+        "cleanup",
+        help="remove the test data (the reserved number range) through the environment's cleanup API",
+    )
+    _add_env_options(cleanup)
+    cleanup.add_argument(ALLOW_FLAG, dest="allow_production", action="store_true", help="also on production")
+    cleanup.set_defaults(func=cmd_cleanup)
+    rules = commands.add_parser("hygiene-rules", help="list the message hygiene rules")
+    rules.set_defaults(func=cmd_hygiene_rules)
     report = commands.add_parser("report", help="re-render signoff.md and signoff.html from signoff.json")
     report.add_argument("--from", dest="source", help="the sign-off JSON (default: REPORTS_DIR/signoff.json)")
     report.add_argument("--reports-dir", help="where to write (default: beside the JSON)")

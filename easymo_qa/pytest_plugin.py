@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from easymo_qa import pytest_hygiene
 from easymo_qa.conversation.model import ROLES
 from easymo_qa.conversation.pytest_items import (
     RUNNER_FACTORY_KEY,
@@ -27,10 +28,15 @@ from easymo_qa.envs import (
     Environment,
     EnvironmentError_,
     Redactor,
+    declares_production,
+    environment_name,
     load_environment,
     resolve_environment_path,
 )
+from easymo_qa.pytest_hygiene import REDACT_KEY, hygiene_observer
+from easymo_qa.safety import READONLY_MARKER, refusal, unsafe_selection
 from easymo_qa.signoff.assess import SignoffInputError, sign_off
+from easymo_qa.signoff.reliability import RELIABILITY_FILE
 from easymo_qa.signoff.report import RunInfo
 from easymo_qa.signoff.results import RunResults
 from easymo_qa.stack import RunningStack, start_stack
@@ -86,7 +92,9 @@ class _SessionState:
         return self._numbers
 
     def runner(self, item: pytest.Item) -> JourneyRunner:
-        return JourneyRunner(self.ensure_target(), self.client(), self.numbers())
+        return JourneyRunner(
+            self.ensure_target(), self.client(), self.numbers(), on_reply=hygiene_observer(item)
+        )
 
     def stop(self) -> None:
         if self._client is not None:
@@ -97,7 +105,10 @@ class _SessionState:
             self.stack = None
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    # Message hygiene's option, hooks and fixture live in a plugin module of their own, loaded with this one.
+    if not pluginmanager.is_registered(pytest_hygiene):
+        pluginmanager.register(pytest_hygiene, "easymo-qa-hygiene")
     group = parser.getgroup("easymo-qa", "easyMO QA harness")
     group.addoption(
         "--env",
@@ -130,10 +141,37 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="sign off with an existing load run: DIR/summary.json (see docs/signoff-schema.md)",
     )
     group.addoption(
+        "--rollback-results",
+        dest="easymo_rollback_results",
+        default=None,
+        metavar="FILE",
+        help="sign off with a rollback drill's result (reports/rollback.json, see docs/signoff-schema.md)",
+    )
+    group.addoption(
         "--skip-load",
         dest="easymo_skip_load",
         action="store_true",
         help="leave the load gates out of the verdict; the report says it does not cover performance",
+    )
+    group.addoption(
+        "--reliability-results",
+        dest="easymo_reliability_results",
+        default=None,
+        metavar="FILE",
+        help="sign off with a webhook reliability run's result (reports/reliability.json); by default the "
+        "sign-off reads the one a reliability test of this session wrote",
+    )
+    group.addoption(
+        "--skip-reliability",
+        dest="easymo_skip_reliability",
+        action="store_true",
+        help="leave the reliability gates out of the verdict; the report says so",
+    )
+    group.addoption(
+        "--allow-production",
+        dest="easymo_allow_production",
+        action="store_true",
+        help="run more than the read-only tests against an environment marked production (deliberately)",
     )
 
 
@@ -144,9 +182,22 @@ def _load_env(config: pytest.Config) -> Environment:
         path = (
             Path(env_file) if env_file else resolve_environment_path(name, [config.rootpath / "environments"])
         )
+        _refuse_unsafe_production(config, path, f"--env-file {env_file}" if env_file else f"--env {name}")
         return load_environment(path)
     except EnvironmentError_ as exc:
         raise pytest.UsageError(f"easymo-qa: {exc}") from None
+
+
+def _refuse_unsafe_production(config: pytest.Config, path: Path, selector: str) -> None:
+    """Before anything is sent: a production environment refuses synthetic / reliability / cutover runs."""
+    if config.getoption("easymo_allow_production") or not declares_production(path):
+        return
+    try:
+        reason = unsafe_selection(config.option.markexpr or "", config.option.file_or_dir or [])
+    except ValueError:
+        reason = None  # pytest itself reports a malformed -m expression
+    if reason is not None:
+        raise pytest.UsageError(f"easymo-qa: {refusal(environment_name(path), reason, selector)}")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -158,6 +209,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "needs(capability): skip unless the environment declares the capability",
         "e2e: end-to-end journeys (*.journey.yaml)",
         "synthetic: synthetic failure scenarios (*.scenario.yaml)",
+        "rollout: feature-flag rollout shares and per-agent flags (changes the SUT's flags for everyone)",
+        "rollback: the feature-flag rollback drill under load (changes the SUT's flags for everyone)",
+        "dashboard: the admin dashboard in a real browser (Playwright, headless Chromium)",
+        "reliability: webhook reliability: 1000+ messages with retries, batches and reordering",
+        f"{READONLY_MARKER}: sends nothing that changes the SUT; the only tests run against production",
         *(f"journey_{role}: journeys with a {role} actor" for role in ROLES),
     ):
         config.addinivalue_line("markers", line)
@@ -165,6 +221,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[ENV_KEY] = env
     state = _SessionState(env, config.rootpath / config.getoption("easymo_reports"))
     config.stash[STATE_KEY] = state
+    config.stash[REDACT_KEY] = state.redactor
     config.stash[RUNNER_FACTORY_KEY] = state.runner
     workerinput = getattr(config, "workerinput", None)
     if workerinput:
@@ -193,7 +250,29 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     env = config.stash[ENV_KEY]
     caps = ", ".join(env.capabilities) or "none"
     defects = f"; reference defects: {env.reference_defects}" if env.reference_defects else ""
-    return [f"easymo-qa: environment {env.name!r} (stack: {env.stack}; capabilities: {caps}{defects})"]
+    lines = [f"easymo-qa: environment {env.name!r} (stack: {env.stack}; capabilities: {caps}{defects})"]
+    if env.production:
+        allowed = config.getoption("easymo_allow_production")
+        scope = (
+            "every selected test runs (--allow-production)"
+            if allowed
+            else f"only tests marked {READONLY_MARKER} run; the others are deselected"
+        )
+        lines.append(f"easymo-qa: PRODUCTION environment: {scope}")
+    return lines
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On a production environment (without --allow-production) only ``readonly`` tests stay selected."""
+    env = config.stash[ENV_KEY]
+    if not env.production or config.getoption("easymo_allow_production"):
+        return
+    kept = [item for item in items if item.get_closest_marker(READONLY_MARKER) is not None]
+    dropped = [item for item in items if item.get_closest_marker(READONLY_MARKER) is None]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -230,6 +309,9 @@ class _OutcomeRecorder:
             message = crash.message if crash is not None else report.longreprtext[-3000:]
         transcript = "\n".join(text for name, text in report.sections if name == "transcript")
         markers = tuple(k for k, v in report.keywords.items() if v == 1 and k.isidentifier())
+        hygiene = getattr(report, "easymo_hygiene", None)
+        if isinstance(hygiene, dict):
+            self.results.record_hygiene(report.nodeid, hygiene)
         self.results.record(
             report.nodeid,
             report.when,
@@ -254,6 +336,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         defects=defects,
     )
     load_results = config.getoption("easymo_load_results")
+    rollback_results = config.getoption("easymo_rollback_results")
+    skip_reliability = config.getoption("easymo_skip_reliability")
+    reliability_results = None if skip_reliability else _reliability_results(config, state)
     try:
         assessment, paths = sign_off(
             state.results,
@@ -264,6 +349,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             info=info,
             load_results=config.rootpath / load_results if load_results else None,
             skip_load=config.getoption("easymo_skip_load"),
+            rollback_results=config.rootpath / rollback_results if rollback_results else None,
+            reliability_results=reliability_results,
+            skip_reliability=skip_reliability,
         )
     except SignoffInputError as exc:
         raise pytest.UsageError(f"easymo-qa: {exc}") from None
@@ -273,6 +361,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state.verdict_line = f"QA sign-off: {verdict.decision}{failed}; report: {paths[0]}{warnings}"
     if not verdict.go and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _reliability_results(config: pytest.Config, state: _SessionState) -> Path | None:
+    """``--reliability-results``, else the file a reliability test of this very session wrote."""
+    given = config.getoption("easymo_reliability_results")
+    if given:
+        return config.rootpath / given
+    ran = any("reliability" in o.markers and o.ran for o in state.results.outcomes.values())
+    path = state.reports_dir / RELIABILITY_FILE
+    fresh = path.is_file() and path.stat().st_mtime >= state.started_at.timestamp()
+    return path if ran and fresh else None
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -334,13 +433,24 @@ def _attach_to_allure(text: str) -> None:
 
 @pytest.fixture
 def new_user(
-    target: Target, http_client: httpx.Client, number_pool: TestNumberPool, transcript: Transcript
+    request: pytest.FixtureRequest,
+    target: Target,
+    http_client: httpx.Client,
+    number_pool: TestNumberPool,
+    transcript: Transcript,
 ) -> Callable[..., WhatsAppUser]:
     """Factory: ``new_user(role="buyer", name="Aimée")`` → a simulated user with a fresh test number."""
+    on_reply = hygiene_observer(request.node)
 
     def make(role: str = "user", name: str = "Test User") -> WhatsAppUser:
         return WhatsAppUser(
-            target, http_client, number_pool.next(), role=role, name=name, transcript=transcript
+            target,
+            http_client,
+            number_pool.next(),
+            role=role,
+            name=name,
+            transcript=transcript,
+            on_reply=on_reply,
         )
 
     return make

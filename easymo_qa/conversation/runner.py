@@ -103,11 +103,13 @@ class JourneyRunner:
         numbers: TestNumberPool,
         *,
         on_step: Callable[[StepResult], None] | None = None,
+        on_reply: Callable[[OutboundMessage], object] | None = None,
     ) -> None:
         self.target = target
         self.client = client
         self.numbers = numbers
         self.on_step = on_step
+        self.on_reply = on_reply  # sees every reply any actor receives (message hygiene)
 
     def run(self, journey: Journey, transcript: Transcript | None = None) -> JourneyResult:
         result = JourneyResult(journey, transcript=transcript if transcript is not None else Transcript())
@@ -117,7 +119,13 @@ class JourneyRunner:
         for name, actor in journey.actors.items():
             phone = actor.phone or self.numbers.next(actor.phone_suffix or "")
             user = WhatsAppUser(
-                self.target, self.client, phone, role=name, name=actor.name, transcript=result.transcript
+                self.target,
+                self.client,
+                phone,
+                role=name,
+                name=actor.name,
+                transcript=result.transcript,
+                on_reply=self.on_reply,
             )
             if actor.phone:
                 user.skip_history()  # a seeded number: ignore other conversations' messages so far

@@ -88,3 +88,33 @@ def load_environment(path: str | Path, environ: Mapping[str, str] | None = None)
             key = ".".join(str(p) for p in loc)
             problems.append(f"{lines.where(loc)}: key '{key}': {_describe(error)}")
         raise EnvironmentError_("invalid environment file:\n  " + "\n  ".join(problems)) from None
+
+
+def environment_name(path: str | Path) -> str:
+    """The ``name:`` of an environment file (its file name without ``.yaml`` when it has none)."""
+    try:
+        data, _lines = load_yaml_file(path)
+    except YamlSourceError:
+        data = None
+    name = data.get("name") if isinstance(data, dict) else None
+    return str(name) if name else Path(path).stem
+
+
+def declares_production(path: str | Path, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether an environment file says ``production: true``, read before anything else is validated.
+
+    Safety checks use it, so a production run is refused for what it is even when a secret it would need
+    is not set.
+    """
+    try:
+        data, lines = load_yaml_file(path)
+    except YamlSourceError:
+        return False
+    if not isinstance(data, dict):
+        return False
+    value = data.get("production", False)
+    try:
+        value = _expand(value, ("production",), lines, os.environ if environ is None else environ)
+    except EnvironmentError_:
+        return True  # ${VAR} unset: assume the worst
+    return value is True or str(value).strip().lower() in ("true", "yes", "on", "1")

@@ -1,10 +1,11 @@
-"""Sign-off: gates from signoff.yaml, waivers from waivers.yaml, measurements from a run (tests, load),
-a GO / NO-GO verdict and its reports (JSON, Markdown, HTML)."""
+"""Sign-off: gates from signoff.yaml, waivers from waivers.yaml, measurements from a run (tests, load,
+rollback), a GO / NO-GO verdict and its reports (JSON, Markdown, HTML)."""
 
 from easymo_qa.signoff.assess import Assessment, SignoffInputError, assess, sign_off
 from easymo_qa.signoff.gates import Gate, GateResult, Measurement, evaluate, load_gates
 from easymo_qa.signoff.load import LoadSummary, LoadSummaryError
 from easymo_qa.signoff.report import ReportError, RunInfo, build_report, rerender, write_reports
+from easymo_qa.signoff.rollback import RollbackResult, RollbackResultError
 from easymo_qa.signoff.verdict import Verdict, decide
 from easymo_qa.signoff.waivers import Waiver, Waivers, WaiversFileError, load_waivers
 
@@ -16,6 +17,8 @@ __all__ = [
     "LoadSummaryError",
     "Measurement",
     "ReportError",
+    "RollbackResult",
+    "RollbackResultError",
     "RunInfo",
     "SignoffInputError",
     "Verdict",

@@ -13,18 +13,27 @@ from pathlib import Path
 
 from easymo_qa.signoff.gates import Gate, GateResult, GatesFileError, evaluate, load_gates
 from easymo_qa.signoff.load import LoadSummary, LoadSummaryError
+from easymo_qa.signoff.reliability import ReliabilityResult, ReliabilityResultError
 from easymo_qa.signoff.report import RunInfo, build_report, write_reports
 from easymo_qa.signoff.results import RunResults
+from easymo_qa.signoff.rollback import RollbackResult, RollbackResultError
 from easymo_qa.signoff.verdict import Verdict, decide
 from easymo_qa.signoff.waivers import Waiver, Waivers, WaiversFileError, WaiverUse, describe_use, load_waivers
 
-SKIPPED_BY_FLAG = {"load": "skipped by --skip-load"}
+SKIPPED_BY_FLAG = {"load": "skipped by --skip-load", "reliability": "skipped by --skip-reliability"}
 SKIP_WARNINGS = {
     "load": "Load stage skipped: this verdict does not cover performance",
     "rollback": "Rollback stage skipped: this verdict does not cover the feature-flag rollback",
+    "reliability": "Reliability stage skipped: this verdict does not cover webhook reliability",
 }
 # Errors in the sign-off's inputs; each message names the file (and line, where there is one).
-SignoffInputError = (GatesFileError, WaiversFileError, LoadSummaryError)
+SignoffInputError = (
+    GatesFileError,
+    WaiversFileError,
+    LoadSummaryError,
+    RollbackResultError,
+    ReliabilityResultError,
+)
 
 
 def utc_today() -> date:
@@ -41,6 +50,7 @@ class Assessment:
     skipped_stages: dict[str, str] = field(default_factory=dict)
     load: LoadSummary | None = None
     today: date = field(default_factory=utc_today)
+    reliability: ReliabilityResult | None = None
 
     @property
     def warnings(self) -> list[str]:
@@ -53,6 +63,8 @@ def assess(
     *,
     waivers: Waivers | None = None,
     load: LoadSummary | None = None,
+    rollback: RollbackResult | None = None,
+    reliability: ReliabilityResult | None = None,
     skipped_stages: Mapping[str, str] | None = None,
     today: date | None = None,
 ) -> Assessment:
@@ -68,6 +80,10 @@ def assess(
     measurements = results.measurements(waived_tests)
     if load is not None:
         measurements.update(load.measurements())
+    if rollback is not None:
+        measurements.update(rollback.measurements())
+    if reliability is not None:
+        measurements.update(reliability.measurements())
     skipped = dict(skipped_stages or {})
     gate_results = evaluate(gates, measurements, waivers=active, skipped_stages=skipped)
     uses = describe_use(
@@ -79,7 +95,15 @@ def assess(
         not_covered_tests=[o.nodeid for o in results.not_covered() if o.nodeid not in waived_tests],
     )
     return Assessment(
-        gate_results, decide(gate_results), uses, waivers.source, waived_tests, skipped, load, today
+        gate_results,
+        decide(gate_results),
+        uses,
+        waivers.source,
+        waived_tests,
+        skipped,
+        load,
+        today,
+        reliability=reliability,
     )
 
 
@@ -93,6 +117,9 @@ def sign_off(
     info: RunInfo,
     load_results: Path | None = None,
     skip_load: bool = False,
+    rollback_results: Path | None = None,
+    reliability_results: Path | None = None,
+    skip_reliability: bool = False,
     today: date | None = None,
 ) -> tuple[Assessment, list[Path]]:
     """Read the inputs, decide, write ``signoff.{json,md,html}``; input errors raise ``SignoffInputError``."""
@@ -101,7 +128,26 @@ def sign_off(
     gates = load_gates(gates_path)
     waivers = load_waivers(waivers_path)
     load = LoadSummary.from_json(load_results) if load_results is not None else None
+    if reliability_results is not None and skip_reliability:
+        raise ReliabilityResultError(
+            "--reliability-results and --skip-reliability contradict each other: give one"
+        )
+    rollback = RollbackResult.from_json(rollback_results) if rollback_results is not None else None
+    reliability = (
+        ReliabilityResult.from_json(reliability_results) if reliability_results is not None else None
+    )
     skipped = {"load": SKIPPED_BY_FLAG["load"]} if skip_load else {}
-    assessment = assess(results, gates, waivers=waivers, load=load, skipped_stages=skipped, today=today)
+    if skip_reliability:
+        skipped["reliability"] = SKIPPED_BY_FLAG["reliability"]
+    assessment = assess(
+        results,
+        gates,
+        waivers=waivers,
+        load=load,
+        rollback=rollback,
+        reliability=reliability,
+        skipped_stages=skipped,
+        today=today,
+    )
     report = build_report(assessment, results, info)
     return assessment, write_reports(report, reports_dir, redact)

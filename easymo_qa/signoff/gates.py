@@ -1,9 +1,9 @@
 """Gates: a threshold on one measured metric. A gate with zero samples fails.
 
-A gate belongs to a *stage* of the sign-off (``tests``, ``load``, ``rollback``). A stage the caller skipped
-on purpose (``--skip-load``) leaves its gates "not run": shown, never counted. A ``report_only`` gate is
-measured and shown but never blocks GO. A failed gate with a valid waiver is "waived": it passes, and the
-report says who waived it, why and until when.
+A gate belongs to a *stage* of the sign-off (``tests``, ``load``, ``rollback``, ``reliability``). A stage
+the caller skipped on purpose (``--skip-load``) leaves its gates "not run": shown, never counted. A
+``report_only`` gate is measured and shown but never blocks GO. A failed gate with a valid waiver is
+"waived": it passes, and the report says who waived it, why and until when.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from easymo_qa.signoff.waivers import Waiver
 
 Op = Literal["<", "<=", ">", ">=", "=="]
-Stage = Literal["tests", "load", "rollback"]
-STAGES: tuple[str, ...] = ("tests", "load", "rollback")
+Stage = Literal["tests", "load", "rollback", "reliability"]
+STAGES: tuple[str, ...] = ("tests", "load", "rollback", "reliability")
 Status = Literal["pass", "fail", "waived", "not run", "report only"]
 
 _OPS: dict[str, Callable[[float, float], bool]] = {

@@ -15,6 +15,19 @@ from easymo_qa.signoff.gates import spaced_unit
 
 TEMPLATES = Path(__file__).with_name("templates")
 NO_LOAD = "No load run in this sign-off: the load gates have no samples."
+NO_RELIABILITY = "No webhook reliability run in this sign-off: its gates have no samples."
+# The reliability counts the report shows, in order: (field of reliability.json, label).
+RELIABILITY_COUNTS = (
+    ("sent", "sent"),
+    ("accepted", "accepted (HTTP 200)"),
+    ("replied", "replied"),
+    ("no_reply_with_reason", "no reply, reason recorded"),
+    ("duplicates_sent", "duplicates sent"),
+    ("duplicates_suppressed", "duplicates suppressed"),
+    ("duplicate_replies", "duplicate replies"),
+    ("duplicate_effects", "duplicate orders / charges"),
+    ("lost", "lost"),
+)
 
 
 def fmt(value: float | None, unit: str = "") -> str:
@@ -87,6 +100,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         )
     lines += _table(["gate", "threshold", "measured", "margin", "samples", "source", "result"], rows)
     lines += ["", "## Load", ""] + _markdown_load(report)
+    lines += ["", "## Webhook reliability", ""] + _markdown_reliability(report)
+    lines += ["", "## Message hygiene", ""] + _markdown_hygiene(report)
     counts = ", ".join(f"{n} {k}" for k, n in report["tests"].items() if n and k != "total") or "none"
     lines += ["", "## Suites", "", f"Tests: {counts}."]
     for suite in report["suites"]:
@@ -143,6 +158,53 @@ def _markdown_load(report: dict[str, Any]) -> list[str]:
         for name, s in load["requests"].items()
     ]
     return lines + _table(["request", "count", "failures", "p50 ms", "p95 ms", "p99 ms", "max ms"], rows)
+
+
+def reliability_rows(report: dict[str, Any]) -> list[tuple[str, Any]]:
+    run = report.get("reliability") or {}
+    return [(label, run[key]) for key, label in RELIABILITY_COUNTS if key in run]
+
+
+def _markdown_reliability(report: dict[str, Any]) -> list[str]:
+    run = report.get("reliability")
+    if not run:
+        skipped = "reliability" in report.get("skipped_stages", [])
+        warning = next((w for w in report["warnings"] if w.startswith("Reliability")), "")
+        return [f"**{warning}**" if skipped and warning else NO_RELIABILITY]
+    rows = reliability_rows(report)
+    lines = [
+        f"{run['users']} users, {run['deliveries']} webhook deliveries ({run['batched']} messages in "
+        f"batches, {run['out_of_order']} out of order) in {run['seconds']:.1f} s (source: `{run['source']}`)",
+        "",
+        *_table([label for label, _ in rows], [[value for _, value in rows]]),
+    ]
+    if run.get("reasons"):
+        reasons = ", ".join(f"{name} × {n}" for name, n in run["reasons"].items())
+        lines += ["", f"No reply, reason recorded: {reasons}"]
+    if run.get("problems"):
+        lines += ["", *(f"- {p}" for p in run["problems"])]
+    return lines
+
+
+def _markdown_hygiene(report: dict[str, Any]) -> list[str]:
+    hygiene = report.get("hygiene")
+    if not hygiene or not hygiene["checked"]:
+        return ["No message was checked in this sign-off (`--hygiene=off`, or no test received a reply)."]
+    total = hygiene.get("total_violations", len(hygiene["violations"]))
+    known = hygiene.get("known", [])
+    lines = [f"{hygiene['checked']} messages the bot sent were checked: {total} violations."]
+    for title, found in (("", hygiene["violations"]), ("Known issues (warnings, not counted)", known)):
+        if not found:
+            continue
+        rows = [[f"`{v['test']}`", v["rule"], v["detail"], v["where"], v["message"]] for v in found]
+        lines += [
+            "",
+            *([f"{title}:", ""] if title else []),
+            *_table(["test", "rule", "problem", "where", "message"], rows),
+        ]
+    if total > len(hygiene["violations"]):
+        lines += ["", f"(the first {len(hygiene['violations'])} violations are listed)"]
+    return lines
 
 
 def load_facts(load: dict[str, Any]) -> list[tuple[str, str]]:
@@ -238,6 +300,15 @@ def render_html(report: dict[str, Any]) -> str:
             load_state=load_state(report),
             load_facts=load_facts(load) if load else [],
             no_load=NO_LOAD,
+            no_reliability=NO_RELIABILITY,
+            reliability_rows=reliability_rows(report),
+            hygiene={
+                "checked": 0,
+                "violations": [],
+                "total_violations": 0,
+                "known": [],
+                **report.get("hygiene", {}),
+            },
             charts=chart_svgs,
             run_rows=_run_rows(report),
         )

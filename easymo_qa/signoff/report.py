@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 SCHEMA = "easymo-qa/signoff/v2"
 REPORT_FILES = ("signoff.json", "signoff.md", "signoff.html")
+MAX_HYGIENE_LISTED = 500  # message hygiene violations listed in the report (all are counted)
 
 
 class ReportError(ValueError):
@@ -150,6 +151,8 @@ def _stages(a: Assessment) -> dict[str, dict[str, str]]:
             stages[stage] = {"status": "skipped", "reason": a.skipped_stages[stage]}
         elif stage == "load" and a.load is not None:
             stages[stage] = {"status": "run", "reason": f"load summary {a.load.source}"}
+        elif stage == "reliability" and a.reliability is not None:
+            stages[stage] = {"status": "run", "reason": f"reliability result {a.reliability.source}"}
         elif stage == "tests":
             stages[stage] = {"status": "run", "reason": "pytest"}
         elif gates and all(r.measurement.samples for r in gates):
@@ -215,6 +218,13 @@ def build_report(a: Assessment, results: RunResults, info: RunInfo) -> dict[str,
             "unused": _uses(a.waivers, "unused"),
         },
         "load": a.load.to_dict() if a.load is not None else None,
+        "reliability": a.reliability.to_dict() if a.reliability is not None else None,
+        "hygiene": {
+            "checked": results.hygiene_checked,
+            "violations": results.hygiene_violations[:MAX_HYGIENE_LISTED],
+            "total_violations": len(results.hygiene_violations),
+            "known": results.hygiene_known[:MAX_HYGIENE_LISTED],
+        },
     }
 
 

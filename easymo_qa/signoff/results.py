@@ -51,9 +51,16 @@ class TestOutcome:
 
 @dataclass
 class RunResults:
-    """Outcomes by test id; a failing setup or teardown makes the test an error."""
+    """Outcomes by test id; a failing setup or teardown makes the test an error.
+
+    Also the message hygiene of the run: how many messages the bot sent were checked, and every
+    violation found (each with the id of the test that received it).
+    """
 
     outcomes: dict[str, TestOutcome] = field(default_factory=dict)
+    hygiene_checked: int = 0
+    hygiene_violations: list[dict[str, Any]] = field(default_factory=list)
+    hygiene_known: list[dict[str, Any]] = field(default_factory=list)  # known issues: listed, not counted
 
     def record(
         self,
@@ -81,6 +88,12 @@ class RunResults:
             current.message = message
         if transcript:
             current.transcript = transcript
+
+    def record_hygiene(self, nodeid: str, hygiene: dict[str, Any]) -> None:
+        """One test's message hygiene: ``{checked, violations, known}`` (``HygieneLog.to_dict()``)."""
+        self.hygiene_checked += int(hygiene.get("checked", 0))
+        self.hygiene_violations += [{**v, "test": nodeid} for v in hygiene.get("violations", [])]
+        self.hygiene_known += [{**v, "test": nodeid} for v in hygiene.get("known", [])]
 
     def counts(self) -> Counter[str]:
         return Counter(o.outcome for o in self.outcomes.values())
@@ -128,7 +141,22 @@ class RunResults:
             ),
             **self._marked("synthetic", "synthetic", "synthetic scenarios"),
             **self._marked("e2e", "e2e", "journeys"),
+            "hygiene.violations": Measurement(
+                float(len(self.hygiene_violations)),
+                self.hygiene_checked,
+                f"message hygiene: {self.hygiene_checked} messages the bot sent checked, "
+                f"{len(self.hygiene_violations)} violations"
+                + (f" ({len(self.hygiene_known)} known issues not counted)" if self.hygiene_known else ""),
+            ),
         }
 
     def to_dict(self) -> dict[str, Any]:
-        return {"counts": dict(self.counts()), "tests": [asdict(o) for o in self.outcomes.values()]}
+        return {
+            "counts": dict(self.counts()),
+            "tests": [asdict(o) for o in self.outcomes.values()],
+            "hygiene": {
+                "checked": self.hygiene_checked,
+                "violations": self.hygiene_violations,
+                "known": self.hygiene_known,
+            },
+        }

@@ -54,9 +54,27 @@ def _target(env: Environment, **endpoints: object) -> Target:
     )
 
 
-def _start_local(env: Environment, reports_dir: Path) -> RunningStack:
-    app_secret, verify_token = secrets.token_hex(16), secrets.token_hex(8)
-    access_token, admin_token = "local-" + secrets.token_hex(12), secrets.token_hex(12)
+def _start_local(env: Environment, reports_dir: Path, attempts: int = 3) -> RunningStack:
+    """The local stack; when another process took the reference service's free port before it could bind
+    it (a race with any socket of the machine), everything is stopped and started again on new ports."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return _start_local_once(env, reports_dir)
+        except StackError as exc:
+            if "address already in use" not in str(exc) or attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_local_once(env: Environment, reports_dir: Path) -> RunningStack:
+    # Fresh secrets every run, unless the environment file pins them (a test that greps the reports for
+    # the secrets it used needs to know them).
+    graph_token = env.graph_simulator.access_token if env.graph_simulator else None
+    pinned_admin = env.observability.admin_token if env.observability else None
+    app_secret = env.webhook.app_secret or secrets.token_hex(16)
+    verify_token = env.webhook.verify_token or secrets.token_hex(8)
+    access_token = graph_token or "local-" + secrets.token_hex(12)
+    admin_token = pinned_admin or secrets.token_hex(12)
     sut_port = free_port()
     webhook_url = f"http://127.0.0.1:{sut_port}/wa-webhook"
     graph = BackgroundServer(
@@ -141,6 +159,8 @@ def _start_remote(env: Environment) -> RunningStack:
         "webhook.verify_token": env.webhook.verify_token,
         "business.phone_number_id": env.business.phone_number_id,
     }
+    if env.production:  # the read-only layer needs only the webhook's URL (and its health URL)
+        wanted = {"webhook.url": env.webhook.url}
     missing = [key for key, value in wanted.items() if not value]
     if missing:
         raise StackError(f"environment {env.name!r} needs {', '.join(missing)} to reach a deployed bot")

@@ -2,9 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Any, Protocol
+
 import httpx
 
 from easymo_qa.whatsapp.outbound import OutboundMessage
+
+
+class ReplySource(Protocol):
+    """Where a :class:`~easymo_qa.whatsapp.user.WhatsAppUser` reads the bot's replies from.
+
+    :class:`ReplyReader` (one long-poll per waiting user) is the default; the load test plugs in one shared
+    stream per process (``easymo_qa.load.reply_stream``) with the same three methods.
+    """
+
+    def poll(self, to: str, after: int, wait: float) -> list[OutboundMessage]:
+        """Messages to ``to`` with ``seq > after``, oldest first; blocks up to ``wait`` s until one exists."""
+        ...
+
+    def last_seq(self) -> int:
+        """A cursor that skips everything recorded so far."""
+        ...
+
+    def rejections(self, to: str, after: int = 0) -> list[str]:
+        """What the Graph API simulator refused to deliver to ``to``, one line each."""
+        ...
 
 
 class ReplyReader:
@@ -34,12 +56,7 @@ class ReplyReader:
         """What the simulator refused to deliver to ``to``, as one line each."""
         response = self._client.get(f"{self._base}/_sim/rejections", params={"to": to, "after": after})
         response.raise_for_status()
-        lines = []
-        for item in response.json().get("rejections", []):
-            error = item.get("error") or {}
-            details = (error.get("error_data") or {}).get("details") or error.get("message", "")
-            lines.append(f"{(item.get('body') or {}).get('type', '?')} message: {details}")
-        return lines
+        return describe_rejections(response.json().get("rejections", []))
 
     def post_status(self, wamid: str, recipient_id: str, status: str) -> int:
         """Have the simulator post a signed ``statuses`` webhook to the SUT; returns the SUT's HTTP status."""
@@ -49,3 +66,13 @@ class ReplyReader:
         )
         response.raise_for_status()
         return int(response.json()["sut_status"])
+
+
+def describe_rejections(items: list[dict[str, Any]]) -> list[str]:
+    """``/_sim/rejections`` records as one line each: the message type and the Graph error's details."""
+    lines = []
+    for item in items:
+        error = item.get("error") or {}
+        details = (error.get("error_data") or {}).get("details") or error.get("message", "")
+        lines.append(f"{(item.get('body') or {}).get('type', '?')} message: {details}")
+    return lines

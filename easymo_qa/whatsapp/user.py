@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import httpx
@@ -12,7 +12,7 @@ from easymo_qa.target import Target
 from easymo_qa.whatsapp import payloads
 from easymo_qa.whatsapp.expect import Expectation, ReplyError
 from easymo_qa.whatsapp.outbound import OutboundMessage
-from easymo_qa.whatsapp.replies import ReplyReader
+from easymo_qa.whatsapp.replies import ReplyReader, ReplySource
 from easymo_qa.whatsapp.signing import encode_body, signed_headers
 from easymo_qa.whatsapp.transcript import Transcript, TranscriptEntry
 
@@ -24,6 +24,12 @@ class WhatsAppUser:
 
     Replies are matched order-insensitively among those that arrived since the user's last message;
     a reply already matched is consumed, so two expectations never claim the same message.
+
+    Both ends are pluggable, for the load test: ``client`` is whatever posts the webhook (anything with
+    ``post(url, content=..., headers=...)`` answering an object with ``status_code``; an ``httpx.Client``
+    by default), and replies come from ``replies``, else from the client's own ``reply_source`` attribute
+    when it has one, else from a :class:`ReplyReader` long-polling the Graph API simulator per user.
+    ``on_reply`` sees every reply once, as it arrives (the pytest plugin checks message hygiene there).
     """
 
     def __init__(
@@ -35,6 +41,8 @@ class WhatsAppUser:
         role: str = "user",
         name: str = "Test User",
         transcript: Transcript | None = None,
+        replies: ReplySource | None = None,
+        on_reply: Callable[[OutboundMessage], object] | None = None,
     ) -> None:
         if not target.graph_api_url:
             raise ValueError(
@@ -46,12 +54,15 @@ class WhatsAppUser:
         self.name = name
         self.transcript = transcript if transcript is not None else Transcript()
         self._client = client
-        self._replies = ReplyReader(client, target.graph_api_url)
+        self._replies: ReplySource = (
+            replies or getattr(client, "reply_source", None) or ReplyReader(client, target.graph_api_url)
+        )
         self._business = payloads.BusinessPhone(target.phone_number_id, target.display_phone_number)
         self._cursor = 0
         self._pending: list[OutboundMessage] = []
         self._last_sent_at = time.time()
         self.last_reply: OutboundMessage | None = None
+        self.on_reply = on_reply
 
     @property
     def label(self) -> str:
@@ -158,6 +169,8 @@ class WhatsAppUser:
                     reply_ms=max(0.0, (message.received_at - self._last_sent_at) * 1000),
                 )
             )
+            if self.on_reply is not None:
+                self.on_reply(message)
 
     def expect_replies(
         self, expectations: Sequence[Expectation], within: float | None = None

@@ -6,7 +6,16 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-BLACK_BOX = ["easymo_qa", "tests/smoke", "tests/e2e", "tests/synthetic", "loadtests", "tests/any_bot"]
+BLACK_BOX = [
+    "easymo_qa",
+    "tests/smoke",
+    "tests/e2e",
+    "tests/synthetic",
+    "tests/cutover",
+    "tests/reliability",
+    "loadtests",
+    "tests/any_bot",
+]
 
 
 def imported_modules(path: Path) -> set[str]:

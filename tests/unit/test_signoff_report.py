@@ -27,6 +27,7 @@ from easymo_qa.signoff import (
     write_reports,
 )
 from easymo_qa.signoff.load import LOAD_SCHEMA
+from easymo_qa.signoff.reliability import RELIABILITY_SCHEMA, ReliabilityResult
 from easymo_qa.signoff.render import render_html, render_markdown
 from easymo_qa.signoff.report import SCHEMA
 from easymo_qa.signoff.results import RunResults
@@ -42,7 +43,7 @@ INFO = RunInfo("staging", START, START + timedelta(seconds=42.5), "pytest --sign
 TOP_LEVEL = {
     "schema", "verdict", "failed_gates", "skipped_stages", "warnings", "environment", "reference_defects",
     "command", "timing", "git_commit", "git_dirty", "versions", "stages", "gates", "tests", "suites",
-    "failures", "not_covered", "waivers", "load",
+    "failures", "not_covered", "waivers", "load", "reliability", "hygiene",
 }  # fmt: skip
 GATE_FIELDS = {
     "id", "title", "metric", "stage", "op", "threshold", "unit", "critical", "report_only", "measured",
@@ -83,8 +84,21 @@ def load_summary() -> LoadSummary:
     )
 
 
+def reliability() -> ReliabilityResult:
+    return ReliabilityResult.from_dict(
+        {
+            "schema": RELIABILITY_SCHEMA, "users": 60, "sent": 1045, "accepted": 1045, "replied": 1045,
+            "no_reply_with_reason": 0, "lost": 0, "duplicates_sent": 124, "duplicates_suppressed": 124,
+            "duplicate_replies": 0, "deliveries": 1078, "batched": 104, "out_of_order": 109,
+            "orders_checked": 15, "duplicate_effects": 0, "seconds": 11.8,
+            "source": "reports/reliability.json",
+        }
+    )  # fmt: skip
+
+
 def results(*, failing: bool = True) -> RunResults:
     r = RunResults()
+    r.record_hygiene("tests/smoke/test_hygiene.py::test_walk", {"checked": 40, "violations": []})
 
     def test(
         nodeid: str, outcome: str, markers: tuple[str, ...], message: str = "", transcript: str = ""
@@ -133,6 +147,7 @@ def report(
         load_gates(REPO / "signoff.yaml"),
         waivers=waivers,
         load=load,
+        reliability=reliability(),
         skipped_stages={"load": "skipped by --skip-load"} if skip_load else None,
         today=TODAY,
     )
@@ -310,6 +325,7 @@ def test_report_command_rerenders(tmp_path: Path) -> None:
 def test_sign_off_reads_its_inputs_and_writes_three_files(tmp_path: Path) -> None:
     (tmp_path / "load").mkdir()
     (tmp_path / "load" / "summary.json").write_text(json.dumps(load_summary().to_dict()))
+    reliability().write(tmp_path / "reliability.json")
     (tmp_path / "waivers.yaml").write_text(
         "- test: test_faults_hook\n  reason: no fault hook\n  owner: platform\n  expires: 2026-12-31\n"
     )
@@ -321,6 +337,7 @@ def test_sign_off_reads_its_inputs_and_writes_three_files(tmp_path: Path) -> Non
         redact=Redactor([SECRET]),
         info=INFO,
         load_results=tmp_path / "load",
+        reliability_results=tmp_path / "reliability.json",
         today=TODAY,
     )
     assert assessment.verdict.go

@@ -1,0 +1,113 @@
+"""The reliability stage's evidence: ``reports/reliability.json``, written by the webhook reliability test.
+
+The test (``tests/reliability``, marker ``reliability``) sends 1000+ signed messages from 50+ users, some
+delivered twice (as Meta retries do), some in multi-message batches, some out of order, and then accounts
+for every message through the SUT's observability events. The schema is in ``docs/signoff-schema.md``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, TypeAdapter, ValidationError
+
+from easymo_qa.signoff.gates import Measurement
+
+RELIABILITY_SCHEMA = "easymo-qa/reliability/v1"
+RELIABILITY_FILE = "reliability.json"
+Count = Annotated[int, Field(ge=0)]
+
+
+class ReliabilityResultError(ValueError):
+    """The reliability result cannot be used; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class ReliabilityResult:
+    users: Count
+    sent: Count  # distinct messages (wamids) sent
+    accepted: Count  # distinct messages at least one delivery of which was answered HTTP 200
+    replied: Count  # distinct messages that got a reply
+    no_reply_with_reason: Count  # distinct messages the SUT recorded a reason for not answering
+    lost: Count  # distinct messages with no outcome at all: no reply and no recorded reason
+    duplicates_sent: Count  # extra deliveries of an already delivered wamid (Meta-style retries)
+    duplicates_suppressed: Count  # of those, recorded by the SUT as ignored duplicates
+    duplicate_replies: Count  # replies beyond one per message, and messages processed more than once
+    deliveries: Count = 0  # webhook POSTs
+    batched: Count = 0  # messages sent inside multi-message webhooks
+    out_of_order: Count = 0  # messages whose timestamp is older than the one sent before them
+    orders_checked: Count = 0  # duplicated order / payment steps checked for their effects
+    duplicate_effects: Count = 0  # extra orders, payment requests or ledger entries
+    seconds: float = 0.0
+    reasons: dict[str, int] = field(default_factory=dict)  # recorded reasons for no reply → count
+    problems: list[str] = field(default_factory=list)  # the first few problems, one line each
+    environment: str = ""
+    measured_at: str = ""
+    source: str = ""
+    schema: str = RELIABILITY_SCHEMA
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "reliability result") -> ReliabilityResult:
+        if not isinstance(data, dict):
+            raise ReliabilityResultError(f"{where}: expected a JSON object")
+        if data.get("schema") != RELIABILITY_SCHEMA:
+            raise ReliabilityResultError(
+                f"{where}: schema is {data.get('schema')!r}, expected {RELIABILITY_SCHEMA!r}"
+            )
+        try:
+            return _ADAPTER.validate_python(data)
+        except ValidationError as exc:
+            problems = [f"{where}: {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+            raise ReliabilityResultError("invalid reliability result:\n  " + "\n  ".join(problems)) from None
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> ReliabilityResult:
+        """Read a result file, or ``DIR/reliability.json`` when given a directory."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / RELIABILITY_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ReliabilityResultError(
+                f"{path}: cannot read the reliability result: {exc.strerror}"
+            ) from None
+        except json.JSONDecodeError as exc:
+            raise ReliabilityResultError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+        result = cls.from_dict(data, str(path))
+        return result if result.source else replace(result, source=str(path))
+
+    def counts_line(self) -> str:
+        return (
+            f"{self.sent} sent, {self.accepted} accepted, {self.replied} replied, "
+            f"{self.no_reply_with_reason} not answered with a reason, {self.duplicates_suppressed} of "
+            f"{self.duplicates_sent} duplicates suppressed, {self.duplicate_replies} duplicate replies, "
+            f"{self.lost} lost"
+        )
+
+    def measurements(self) -> dict[str, Measurement]:
+        src = f"{self.source or 'webhook reliability test'}: {self.counts_line()}"
+        return {
+            "reliability.lost": Measurement(float(self.lost), self.sent, src),
+            "reliability.duplicate_replies": Measurement(float(self.duplicate_replies), self.sent, src),
+            "reliability.duplicate_effects": Measurement(
+                float(self.duplicate_effects),
+                self.orders_checked,
+                f"{self.source or 'webhook reliability test'}: {self.orders_checked} duplicated order and "
+                f"payment steps, {self.duplicate_effects} extra orders, payment requests or ledger entries",
+            ),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def write(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        return path
+
+
+_ADAPTER = TypeAdapter(ReliabilityResult)

@@ -1,0 +1,96 @@
+"""The rollback stage's evidence: ``reports/rollback.json``, written by the rollback drill, read here.
+
+The drill (``tests/cutover``, marker ``rollback``) flips ``FEATURE_AI_AGENTS`` off under a load of
+conversations and measures flip → every user served by the legacy flow, then the same for restoring it.
+The schema is documented in ``docs/signoff-schema.md``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, TypeAdapter, ValidationError
+
+from easymo_qa.signoff.gates import Measurement
+
+ROLLBACK_SCHEMA = "easymo-qa/rollback/v1"
+ROLLBACK_FILE = "rollback.json"
+Count = Annotated[int, Field(ge=0)]
+Seconds = Annotated[float, Field(ge=0)]
+
+
+class RollbackResultError(ValueError):
+    """The drill's result cannot be used; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class RollbackResult:
+    rollback_seconds: Seconds | None  # flag flipped off → every user served by legacy; None: never reached
+    restore_seconds: Seconds | None  # flag flipped back on → every user served by the AI agents again
+    messages: Count  # messages the drill's users sent
+    lost: Count  # messages that got no reply
+    users: Count = 0
+    duplicated: Count = 0  # replies beyond one per message
+    unexpected: Count = 0  # replies that were neither the AI agents' nor the legacy flow's
+    interval_seconds: float | None = None  # each user's pace
+    flag: str = "FEATURE_AI_AGENTS"
+    environment: str = ""
+    measured_at: str = ""
+    source: str = ""
+    schema: str = ROLLBACK_SCHEMA
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "rollback result") -> RollbackResult:
+        if not isinstance(data, dict):
+            raise RollbackResultError(f"{where}: expected a JSON object")
+        if data.get("schema") != ROLLBACK_SCHEMA:
+            raise RollbackResultError(
+                f"{where}: schema is {data.get('schema')!r}, expected {ROLLBACK_SCHEMA!r}"
+            )
+        try:
+            return _ADAPTER.validate_python(data)
+        except ValidationError as exc:
+            problems = [f"{where}: {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+            raise RollbackResultError("invalid rollback result:\n  " + "\n  ".join(problems)) from None
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> RollbackResult:
+        """Read a result file, or ``DIR/rollback.json`` when given a directory."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / ROLLBACK_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise RollbackResultError(f"{path}: cannot read the rollback result: {exc.strerror}") from None
+        except json.JSONDecodeError as exc:
+            raise RollbackResultError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+        result = cls.from_dict(data, str(path))
+        return result if result.source else replace(result, source=str(path))
+
+    def measurements(self) -> dict[str, Measurement]:
+        src = self.source or "rollback drill"
+        restore = "never" if self.restore_seconds is None else f"{self.restore_seconds:g} s"
+        detail = (
+            f"{src}: {self.flag}=false → all {self.users} users on the legacy flow; restored in {restore}; "
+            f"{self.messages} messages, {self.lost} lost"
+        )
+        return {
+            "rollback.seconds": Measurement(
+                self.rollback_seconds, max(self.users, 1) if self.rollback_seconds is not None else 0, detail
+            )
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def write(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        return path
+
+
+_ADAPTER = TypeAdapter(RollbackResult)
