@@ -50,6 +50,9 @@ MAPS_FAILURE_BREAKS_NAVIGATION = "maps_failure_breaks_navigation"
 NO_INPUT_VALIDATION = "no_input_validation"
 RATE_LIMIT_DROPS_MESSAGES = "rate_limit_drops_messages"
 NO_GRAPH_BACKOFF = "no_graph_backoff"
+# Message hygiene (tests/smoke/test_hygiene.py): bugs the real easyMO shipped.
+RAW_I18N_KEY = "raw_i18n_key"
+STACK_TRACE_LEAK = "stack_trace_leak"
 
 # name -> one line on what it breaks (printed by ``python -m reference --list-defects``).
 DEFECTS: dict[str, str] = {
@@ -96,6 +99,8 @@ DEFECTS: dict[str, str] = {
     NO_INPUT_VALIDATION: "no input length check: a 5000-character text goes to the LLM instead of 'too long'",
     RATE_LIMIT_DROPS_MESSAGES: "messages over RATE_LIMIT_PER_USER are dropped instead of queued",
     NO_GRAPH_BACKOFF: "a Graph 429 / code 130429 is not retried: the reply is lost",
+    RAW_I18N_KEY: "the help reply shows the raw translation key 'agent.not_available' instead of its text",
+    STACK_TRACE_LEAK: "a tap on an unknown button or row id answers with the Python traceback",
 }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -181,7 +182,7 @@ class Router:
             return
         if inbound.type == "text" and self._text is not None and await self._run(turn, self._text):
             return
-        await _default(turn)
+        await _default(turn, leak_traces=self._settings.has_defect(defects.STACK_TRACE_LEAK))
 
     def _allowed(self, turn: Turn, route: Route) -> bool:
         if route.agent is None:
@@ -283,15 +284,26 @@ async def home(turn: Turn) -> None:
     )
 
 
-async def _default(turn: Turn) -> None:
+async def _default(turn: Turn, *, leak_traces: bool = False) -> None:
     """What a message gets when no keyword, id or state handler took it."""
     inbound = turn.inbound
     if inbound.type == "text":
         await home(turn)
     elif inbound.interactive_id is not None:
+        if leak_traces:  # the defect: the handler lookup's KeyError, formatted for the user
+            await turn.buttons(_traceback_of_unknown(inbound.interactive_id), [m.HOME_BUTTON])
+            return
         await turn.buttons(NOT_AVAILABLE_TEXT, [m.HOME_BUTTON])
     elif inbound.location is not None:
         await turn.buttons(LOCATION_TEXT, [m.HOME_BUTTON])
     else:
         # Media, invalid locations, and kinds easyMO never handled (contacts, order, unsupported...).
         await turn.buttons(UNSUPPORTED_TEXT, [m.HOME_BUTTON])
+
+
+def _traceback_of_unknown(interactive_id: str) -> str:
+    try:
+        {}[interactive_id]
+    except KeyError:
+        return m.truncate(traceback.format_exc(), m.BODY_MAX)
+    return NOT_AVAILABLE_TEXT

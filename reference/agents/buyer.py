@@ -34,7 +34,7 @@ from .search import SearchChain, SearchRequest, SearchResult
 
 LOCATION_STATE = "buyer_location"
 BAD_LOCATION = "😔 I couldn't read that location. " + SHARE_LOCATION
-OUTSIDE_KIGALI = "📍 Sorry, we only deliver in Kigali. Please share a location in Kigali."
+OUTSIDE_KIGALI = "😔 Sorry, we only deliver in Kigali. 📍 Please share a location in Kigali."
 TOO_LONG = "✂️ That message is too long. Please keep it under 1000 characters."
 MAX_TEXT = 1000
 KIGALI_CENTRE, DELIVERY_RADIUS_KM = (-1.95, 30.06), 30.0

@@ -36,7 +36,9 @@ class SupportAgent:
         router.on_id("sup_human", self.escalate, SUPPORT)
 
     async def help(self, turn: Turn) -> None:
-        await turn.buttons(HELP, [m.Button("sup_human", "🙋 Talk to a person"), m.HOME_BUTTON])
+        # The real easyMO once shipped the key itself when a translation was missing.
+        body = "agent.not_available" if self._ctx.has_defect(defects.RAW_I18N_KEY) else HELP
+        await turn.buttons(body, [m.Button("sup_human", "🙋 Talk to a person"), m.HOME_BUTTON])
 
     async def escalate(self, turn: Turn) -> None:
         if self._ctx.has_defect(defects.TICKET_NOT_CREATED):

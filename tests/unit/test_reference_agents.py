@@ -406,8 +406,8 @@ async def test_invalid_input_gets_specific_prompts(tmp_path: Path) -> None:
         await svc.text(BUYER, "water")
         await svc.tap(BUYER, "offer:kim-water-20l", "list_reply")
         await svc.location(BUYER, {"latitude": -1.2921, "longitude": 36.8219})  # Nairobi
-        assert (
-            svc.texts(BUYER)[-1] == "📍 Sorry, we only deliver in Kigali. Please share a location in Kigali."
+        assert svc.texts(BUYER)[-1] == (
+            "😔 Sorry, we only deliver in Kigali. 📍 Please share a location in Kigali."
         )
         await svc.location(BUYER)  # the question still stands
         assert "Total: 3,500 RWF" in body_text(svc.last(BUYER))

@@ -21,3 +21,10 @@ def test_numbers_are_unique_rwandan_and_sharded() -> None:
     assert all(len(n) == 12 and n.startswith("250793") and n.isdigit() for n in numbers)
     assert pool.owns("+250793000111")
     assert not pool.owns("250788123456")
+
+
+def test_plain_numbers_never_trigger_payment_magic_endings() -> None:
+    pool = TestNumberPool("25079", 12)
+    plain = [pool.next() for _ in range(3000)]
+    assert not [n for n in plain if n.endswith(("97", "98", "99"))]
+    assert pool.next("99").endswith("99")  # asked for by suffix: allowed
