@@ -20,17 +20,12 @@ from easymo_qa.envs import (
 )
 from easymo_qa.envs.model import Environment
 from easymo_qa.safety import ALLOW_FLAG, refusal
+from easymo_qa.signoff.stages import banner, done, stage_args
 from easymo_qa.stack import start_stack
 from easymo_qa.stack.reference_process import StackError, find_reference_root
 
 # `--suites NAME,...` picks folders of SIGNOFF_SUITES by their last part.
 SUITE_FOLDERS = {"smoke": ("smoke",), "journeys": ("journeys", "e2e"), "synthetic": ("synthetic",)}
-LOAD_TEST = "loadtests/agents.py"
-# The rollback drill flips the SUT's flags for everyone, so it runs in a pytest session of its own.
-ROLLBACK_DRILL = "tests/cutover/test_rollback.py"
-# The reliability storm (1000+ messages) runs in a session of its own too: it would skew the timing of
-# the suites beside it.
-RELIABILITY_TEST = "tests/reliability"
 SIGNOFF_SUITES = ("tests/smoke", "fixtures/journeys", "fixtures/synthetic", "tests/e2e", "tests/synthetic")
 
 
@@ -112,53 +107,6 @@ def _suite_names(text: str) -> list[str]:
     return names
 
 
-def _load_args(args: argparse.Namespace) -> list[str]:
-    """The load stage's pytest options; without a load stage to run, the sign-off skips it, and says so."""
-    if args.load_results:
-        return ["--load-results", str(Path(args.load_results).resolve())]
-    if not args.skip_load and not Path(LOAD_TEST).is_file():
-        print(
-            f"easymo-qa: no load stage yet ({LOAD_TEST} does not exist): signing off with --skip-load; "
-            "this verdict does not cover performance",
-            file=sys.stderr,
-        )
-        return ["--skip-load"]
-    # Once the load stage exists, the default runs it here and passes its summary via --load-results.
-    return ["--skip-load"] if args.skip_load else []
-
-
-def _rollback_args(args: argparse.Namespace, env_args: list[str], reports: Path) -> list[str]:
-    """The rollback stage: a given drill result, else the drill run now (alone: it flips the SUT's flags).
-
-    Without a result (the environment has no flag control, or the drill failed before measuring) the
-    report-only ``rollback_time`` gate shows no samples.
-    """
-    if args.rollback_results:
-        return ["--rollback-results", str(Path(args.rollback_results).resolve())]
-    if args.skip_rollback or not Path(ROLLBACK_DRILL).is_file():
-        return []
-    result = reports / "rollback.json"
-    result.unlink(missing_ok=True)
-    drill = [ROLLBACK_DRILL, *env_args, "--reports-dir", str(reports), "-p", "no:cacheprovider", "-q"]
-    subprocess.run([sys.executable, "-m", "pytest", *drill], check=False)
-    return ["--rollback-results", str(result.resolve())] if result.is_file() else []
-
-
-def _reliability_args(args: argparse.Namespace, env_args: list[str], reports: Path) -> list[str]:
-    """The reliability stage: a given result, skipped on purpose, else the storm run now (alone)."""
-    if args.reliability_results:
-        return ["--reliability-results", str(Path(args.reliability_results).resolve())]
-    if args.skip_reliability:
-        return ["--skip-reliability"]
-    if not Path(RELIABILITY_TEST).is_dir():
-        return []
-    result = reports / "reliability.json"
-    result.unlink(missing_ok=True)
-    run = [RELIABILITY_TEST, *env_args, "--reports-dir", str(reports), "-p", "no:cacheprovider", "-q"]
-    subprocess.run([sys.executable, "-m", "pytest", *run], check=False)
-    return ["--reliability-results", str(result.resolve())] if result.is_file() else []
-
-
 def cmd_signoff(args: argparse.Namespace) -> int:
     path = _environment_path(args)
     if not args.allow_production and declares_production(path):
@@ -188,16 +136,16 @@ def cmd_signoff(args: argparse.Namespace) -> int:
         "--clean-alluredir",
         "-p",
         "no:cacheprovider",
-        *_load_args(args),
-        *_rollback_args(args, env_args, reports),
-        *_reliability_args(args, env_args, reports),
+        *stage_args(args, env_args, reports),
     ]
     report = reports / "signoff.json"
     report.unlink(missing_ok=True)  # a failed run must not leave an old verdict to be read below
     if args.workers and args.workers != "0":
         pytest_args += ["-n", args.workers]
     # A child process, so pytest imports (and assertion-rewrites) everything itself.
+    started = banner("5/5", f"tests ({', '.join(args.suites)}) and the report")
     code = subprocess.run([sys.executable, "-m", "pytest", *pytest_args], check=False).returncode
+    done("5/5", started, f"pytest exit code {code}")
     if report.is_file():
         verdict = json.loads(report.read_text(encoding="utf-8"))
         failed = verdict["failed_gates"]
@@ -285,6 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_env_options(signoff)
     signoff.add_argument("--reports-dir", default="reports")
     signoff.add_argument("-n", "--workers", default="2", help="pytest-xdist workers (0 = none; default 2)")
+    signoff.add_argument(
+        "--profile",
+        choices=("ci", "cutover"),
+        default="ci",
+        help="load profile: ci (30 users, 30 s; default) or cutover (the seed's 100 users, 300 s)",
+    )
     signoff.add_argument(
         "--suites",
         type=_suite_names,

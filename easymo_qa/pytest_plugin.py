@@ -168,6 +168,13 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         help="leave the reliability gates out of the verdict; the report says so",
     )
     group.addoption(
+        "--stage-skip-reason",
+        dest="easymo_stage_skip_reason",
+        default=None,
+        metavar="TEXT",
+        help="why the skipped stages did not run (set by `easymo-qa signoff`; default: skipped by flag)",
+    )
+    group.addoption(
         "--allow-production",
         dest="easymo_allow_production",
         action="store_true",
@@ -352,6 +359,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             rollback_results=config.rootpath / rollback_results if rollback_results else None,
             reliability_results=reliability_results,
             skip_reliability=skip_reliability,
+            skip_reason=config.getoption("easymo_stage_skip_reason"),
         )
     except SignoffInputError as exc:
         raise pytest.UsageError(f"easymo-qa: {exc}") from None

@@ -77,6 +77,8 @@ DEFECTS: dict[str, str] = {
     PRICE_CHANGE_IGNORED: "a vendor's price update is confirmed but never reaches the offers",
     TICKET_NOT_CREATED: "escalating to a person answers '🎫 Ticket created' without creating a ticket",
     MARKETPLACE_AGENT_ON: "the marketplace agent answers although FEATURE_MARKETPLACE_AGENT is off",
+    RAW_I18N_KEY: "the help reply shows the raw translation key 'agent.not_available' instead of its text",
+    STACK_TRACE_LEAK: "a tap on an unknown button or row id answers with the Python traceback",
     FALLBACK_TIER_SKIPPED: "an LLM failure jumps straight to the graceful-failure apology (no ranked offers)",
     NO_LLM_TIMEOUT: "the LLM call waits with no deadline: a hanging LLM leaves the buyer waiting",
     RAW_LLM_OUTPUT_SHOWN: "a malformed LLM answer (raw tool call / content, parse error) reaches the buyer",
@@ -99,8 +101,6 @@ DEFECTS: dict[str, str] = {
     NO_INPUT_VALIDATION: "no input length check: a 5000-character text goes to the LLM instead of 'too long'",
     RATE_LIMIT_DROPS_MESSAGES: "messages over RATE_LIMIT_PER_USER are dropped instead of queued",
     NO_GRAPH_BACKOFF: "a Graph 429 / code 130429 is not retried: the reply is lost",
-    RAW_I18N_KEY: "the help reply shows the raw translation key 'agent.not_available' instead of its text",
-    STACK_TRACE_LEAK: "a tap on an unknown button or row id answers with the Python traceback",
 }
 
 

@@ -237,6 +237,17 @@ class Orders:
                 params.append(value)
         return [_order(r) for r in self._store.fetchall(sql + " ORDER BY created_at", params)]
 
+    def last_activity(self, order_ids: list[str]) -> dict[str, float]:
+        """When each order last changed state (its creation when it never did)."""
+        if not order_ids:
+            return {}
+        marks = ",".join("?" * len(order_ids))
+        sql = (
+            f"SELECT order_id, MAX(ts) AS ts FROM order_history WHERE order_id IN ({marks}) GROUP BY order_id"  # noqa: S608, E501 - only placeholders are formatted in
+        )
+        rows = self._store.fetchall(sql, order_ids)
+        return {str(r["order_id"]): float(r["ts"]) for r in rows}
+
     def reached_since(self, state: str, since: float) -> list[str]:
         """Ids of the orders that entered ``state`` since ``since``."""
         rows = self._store.fetchall(

@@ -120,6 +120,7 @@ def sign_off(
     rollback_results: Path | None = None,
     reliability_results: Path | None = None,
     skip_reliability: bool = False,
+    skip_reason: str | None = None,
     today: date | None = None,
 ) -> tuple[Assessment, list[Path]]:
     """Read the inputs, decide, write ``signoff.{json,md,html}``; input errors raise ``SignoffInputError``."""
@@ -136,9 +137,9 @@ def sign_off(
     reliability = (
         ReliabilityResult.from_json(reliability_results) if reliability_results is not None else None
     )
-    skipped = {"load": SKIPPED_BY_FLAG["load"]} if skip_load else {}
+    skipped = {"load": skip_reason or SKIPPED_BY_FLAG["load"]} if skip_load else {}
     if skip_reliability:
-        skipped["reliability"] = SKIPPED_BY_FLAG["reliability"]
+        skipped["reliability"] = skip_reason or SKIPPED_BY_FLAG["reliability"]
     assessment = assess(
         results,
         gates,

@@ -112,35 +112,44 @@ class DriverAgent:
         elif order.code_attempts >= MAX_CODE_ATTEMPTS:
             await turn.buttons(_locked(order.id), [HELP, m.HOME_BUTTON])
         else:
+            # A driver may carry several parcels: every order tapped Delivered waits for its code.
+            waiting = [i for i in _awaiting(turn.state) if i != order.id] + [order.id]
             turn.state.clear()
-            turn.state.update({"key": CODE_STATE, "data": {"order_id": order.id}})
+            turn.state.update({"key": CODE_STATE, "data": {"order_ids": waiting}})
             await turn.text(CODE_PROMPT)
 
     async def code(self, turn: Turn) -> bool:
         if turn.inbound.type != "text":
             return False
         ctx, corr = self._ctx, turn.correlation_id
-        order = ctx.orders.get(str((turn.state.get("data") or {}).get("order_id", "")))
-        if order is None or order.state != OUT_FOR_DELIVERY or order.driver != turn.phone:
+        waiting = [
+            o
+            for o in (ctx.orders.get(i) for i in _awaiting(turn.state))
+            if o is not None and o.state == OUT_FOR_DELIVERY and o.driver == turn.phone
+        ]
+        if not waiting:
             turn.state.clear()
             return False
         typed = (turn.inbound.text or "").strip()
         if not _CODE.fullmatch(typed):
             await turn.text(CODE_PROMPT)
             return True
-        right = ctx.has_defect(defects.DELIVERY_CODE_NOT_CHECKED) or hmac.compare_digest(
-            typed, order.delivery_code or ""
-        )
-        if not right:
+        if ctx.has_defect(defects.DELIVERY_CODE_NOT_CHECKED):
+            matching = waiting[-1:]
+        else:
+            matching = [o for o in waiting if hmac.compare_digest(typed, o.delivery_code or "")]
+        if not matching:
+            order = waiting[-1]  # a wrong code counts against the parcel tapped last
             attempts = ctx.orders.add_code_attempt(order.id)
             left = MAX_CODE_ATTEMPTS - attempts
             if left > 0:
                 await turn.text(f"❌ That code doesn't match. {left} {'try' if left == 1 else 'tries'} left.")
             else:
-                turn.state.clear()
+                _keep_waiting(turn, [o.id for o in waiting if o.id != order.id])
                 await turn.buttons("❌ That code doesn't match. " + _locked(order.id), [HELP, m.HOME_BUTTON])
             return True
-        turn.state.clear()
+        order = matching[0]
+        _keep_waiting(turn, [o.id for o in waiting if o.id != order.id])
         try:
             order = ctx.orders.transition(order.id, DELIVERED, corr)
         except InvalidTransitionError as exc:
@@ -164,6 +173,19 @@ class DriverAgent:
             return
         body += "\nJobs waiting for a driver:\n" + "\n".join(f"• {o.id}: {short_items(o)}" for o in waiting)
         await turn.buttons(body, [m.Button(f"drv_accept:{o.id}", f"✅ {o.id}") for o in waiting])
+
+
+def _awaiting(state: dict[str, object]) -> list[str]:
+    """The order ids waiting for a delivery code in this driver's conversation state."""
+    data = state.get("data") if state.get("key") == CODE_STATE else None
+    ids = data.get("order_ids", []) if isinstance(data, dict) else []
+    return [str(i) for i in ids] if isinstance(ids, list) else []
+
+
+def _keep_waiting(turn: Turn, order_ids: list[str]) -> None:
+    turn.state.clear()
+    if order_ids:
+        turn.state.update({"key": CODE_STATE, "data": {"order_ids": order_ids}})
 
 
 def _not_yours(order: Order, current: str | None, phone: str) -> str:

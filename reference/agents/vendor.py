@@ -37,6 +37,9 @@ def parse_price(text: str) -> int | None:
     return value if 0 < value <= MAX_PRICE else None
 
 
+SHOWN_ORDERS = 20
+
+
 class VendorAgent:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
@@ -184,5 +187,9 @@ class VendorAgent:
         if not orders:
             await turn.text("📦 Today's orders\nNo orders today")
             return
-        lines = [f"• {o.id}: {state_label(o.state)}, {money(o.total)}" for o in orders[-20:]]
-        await turn.text("📦 Today's orders\n" + "\n".join(lines))
+        # A busy vendor has hundreds of orders a day: the 20 that moved last come first.
+        moved = self._ctx.orders.last_activity([o.id for o in orders])
+        orders.sort(key=lambda o: moved.get(o.id, o.created_at), reverse=True)
+        lines = [f"• {o.id}: {state_label(o.state)}, {money(o.total)}" for o in orders[:SHOWN_ORDERS]]
+        more = f" ({len(orders)}, latest {SHOWN_ORDERS} first)" if len(orders) > SHOWN_ORDERS else ""
+        await turn.text(f"📦 Today's orders{more}\n" + "\n".join(lines))

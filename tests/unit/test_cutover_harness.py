@@ -161,7 +161,7 @@ def test_bad_rollback_files_name_the_field(tmp_path: Path, fields: dict[str, Any
 def test_cli_rollback_stage_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import argparse
 
-    from easymo_qa.cli import _rollback_args
+    from easymo_qa.signoff.stages import rollback_args as _rollback_args
 
     def args(**kw: object) -> argparse.Namespace:
         return argparse.Namespace(**{"rollback_results": None, "skip_rollback": False, **kw})

@@ -108,6 +108,16 @@ async def marketplace_reply(svc: Service) -> str:
     return body_text(svc.last(BUYER)).split(":")[0]
 
 
+async def help_reply(svc: Service) -> str:
+    await svc.tap(BUYER, "support_help", "list_reply")
+    return body_text(svc.last(BUYER)).split("\n")[0][:19]
+
+
+async def unknown_tap_reply(svc: Service) -> bool:
+    await svc.tap(BUYER, "qa_no_such_option")
+    return "Traceback (most recent call last)" in body_text(svc.last(BUYER))
+
+
 CASES: list[tuple[str, Scenario, Any, Any]] = [
     (defects.STATION_NOT_NOTIFIED, station_notified, True, False),
     (defects.DELIVERY_CODE_NOT_CHECKED, state_after_wrong_code, "out_for_delivery", "delivered"),
@@ -128,6 +138,8 @@ CASES: list[tuple[str, Scenario, Any, Any]] = [
         "That option isn't available yet. What next?",
         "🛍️ Marketplace",
     ),
+    (defects.RAW_I18N_KEY, help_reply, None, "agent.not_available"),
+    (defects.STACK_TRACE_LEAK, unknown_tap_reply, False, True),
 ]
 
 
@@ -145,6 +157,9 @@ async def test_defect_switch_changes_its_behaviour(
         assert text.startswith("🎫 Ticket SUP-")
         assert text.endswith(" created")
         assert count == 1
+    elif switch == defects.RAW_I18N_KEY:
+        assert observed_healthy != broken
+        assert "." not in observed_healthy.split()[0]
     else:
         assert observed_healthy == healthy
     assert observed_broken == broken

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from easymo_qa.cli import SUITE_FOLDERS, _load_args, build_parser
+from easymo_qa.cli import SUITE_FOLDERS, build_parser
 from easymo_qa.signoff.load import LOAD_SCHEMA
+from easymo_qa.signoff.stages import load_args
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,20 +42,22 @@ def test_report_command_defaults() -> None:
 
 
 def namespace(**kw: object) -> argparse.Namespace:
-    return argparse.Namespace(**{"load_results": None, "skip_load": False, **kw})
+    return argparse.Namespace(**{"load_results": None, "skip_load": False, "profile": "ci", **kw})
 
 
 def test_without_a_load_stage_the_sign_off_skips_it_and_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    assert _load_args(namespace()) == ["--skip-load"]
+    reports = tmp_path / "reports"
+    assert load_args(namespace(), [], reports) == ["--skip-load"]
     assert "loadtests/agents.py does not exist" in capsys.readouterr().err
-    assert _load_args(namespace(load_results="runs/1")) == ["--load-results", str(tmp_path / "runs" / "1")]
+    given = load_args(namespace(load_results="runs/1"), [], reports)
+    assert given == ["--load-results", str(tmp_path / "runs" / "1")]
     (tmp_path / "loadtests").mkdir()
     (tmp_path / "loadtests" / "agents.py").write_text("")
-    assert _load_args(namespace()) == []  # a load stage exists: its gates count
-    assert _load_args(namespace(skip_load=True)) == ["--skip-load"]
+    assert load_args(namespace(), [], reports, run=False) == []  # a load stage exists: its gates count
+    assert load_args(namespace(skip_load=True), [], reports) == ["--skip-load"]
 
 
 # --- the plugin, in a child pytest (the local environment; no test here boots the stack) -----------------
