@@ -6,7 +6,9 @@ Only loopback hosts are accepted: the harness never serves or sends traffic off 
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import logging
 import socket
 import threading
 import time
@@ -33,6 +35,23 @@ def loopback_address(host: str) -> str:
     if not address.is_loopback:
         raise ValueError(f"refusing to serve on {host!r}: only loopback hosts are allowed")
     return str(address)
+
+
+class _ShutdownCancellationFilter(logging.Filter):
+    """Drop uvicorn's error records for requests it cancelled at shutdown.
+
+    A simulator's ``hang`` fault holds a request open on purpose; when the stack stops, uvicorn cancels it
+    after the grace period and logs the CancelledError as "Exception in ASGI application" with a full
+    traceback. That is the fault doing its job, not an error worth a screen of output.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
+            return False
+        return not record.getMessage().startswith("Cancel ")  # "Cancel N running task(s), timeout ..."
+
+
+logging.getLogger("uvicorn.error").addFilter(_ShutdownCancellationFilter())
 
 
 class BackgroundServer:

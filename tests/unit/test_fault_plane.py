@@ -894,3 +894,20 @@ def test_threads_and_the_server_loop_share_a_plane() -> None:
         assert client.post(server.url + CHAT, json=chat(), headers=LLM_AUTH).status_code == 503
         assert client.post(server.url + CHAT, json=chat(), headers=LLM_AUTH).status_code == 200
         assert app.state.faults.rules(rule_id=added.id)[0].hits == 1
+
+
+def test_shutdown_cancellation_of_a_hang_is_not_logged_as_an_error() -> None:
+    import asyncio
+    import logging
+
+    from easymo_qa.simulators.server import _ShutdownCancellationFilter
+
+    keep = _ShutdownCancellationFilter()
+
+    def record(message: str, exc: BaseException | None = None) -> logging.LogRecord:
+        info = (type(exc), exc, None) if exc is not None else None
+        return logging.LogRecord("uvicorn.error", logging.ERROR, __file__, 1, message, None, info)
+
+    assert not keep.filter(record("Exception in ASGI application\n", asyncio.CancelledError()))
+    assert not keep.filter(record("Cancel 1 running task(s), timeout graceful shutdown exceeded"))
+    assert keep.filter(record("Exception in ASGI application\n", ValueError("a real bug")))
