@@ -35,6 +35,7 @@ from locust.env import Environment as LocustEnv
 from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
+from easymo_qa.hygiene import KNOWN_ISSUES_FILE, HygieneLog, KnownIssuesError, load_known_issues
 from easymo_qa.load.driver import JourneyDriver, LoadSession
 from easymo_qa.load.mix import JourneyMix, MixError, load_mix
 from easymo_qa.load.samples import LatencyRecorder
@@ -183,7 +184,8 @@ def _open_session(environment: LocustEnv) -> None:
     try:
         target = check_target(Target.from_json(opts.easymo_target))
         mix: JourneyMix = load_mix(opts.mix)
-    except (LoadTargetError, MixError) as exc:
+        hygiene = HygieneLog(load_known_issues(ROOT / KNOWN_ISSUES_FILE))
+    except (LoadTargetError, MixError, KnownIssuesError) as exc:
         _fail(str(exc))
         return
     low, high = mix.think_seconds
@@ -191,7 +193,7 @@ def _open_session(environment: LocustEnv) -> None:
     WhatsAppUser.host = _origin(target.webhook_url)
     RUN.env_name = target.env_name
     try:
-        RUN.session = LoadSession.open(target, mix, max(environment.runner.worker_index, 0))
+        RUN.session = LoadSession.open(target, mix, max(environment.runner.worker_index, 0), hygiene)
     except Exception as exc:  # the users stop at once; no samples, so every load gate fails
         log.error(
             "easymo-qa: cannot follow the replies at %s (%s); no user will start", target.graph_api_url, exc

@@ -22,11 +22,13 @@ import httpx
 
 from easymo_qa.conversation.model import Journey, Step
 from easymo_qa.conversation.runner import JourneyRunner, JourneyStepFailed, StepResult
+from easymo_qa.hygiene import HygieneLog, Violation
 from easymo_qa.load.mix import JourneyMix
 from easymo_qa.load.reply_stream import ReplyStream
 from easymo_qa.load.samples import REPLY, WEBHOOK
 from easymo_qa.target import Target
 from easymo_qa.whatsapp.numbers import TestNumberPool
+from easymo_qa.whatsapp.outbound import OutboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -135,10 +137,14 @@ class LoadSession:
     numbers: TestNumberPool
     other: httpx.Client
     failures: list[dict[str, str]] = field(default_factory=list)
+    # Every reply of every journey goes through the message hygiene rules, as in the e2e suite.
+    hygiene: HygieneLog = field(default_factory=HygieneLog)
     _names: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
-    def open(cls, target: Target, mix: JourneyMix, worker_index: int) -> LoadSession:
+    def open(
+        cls, target: Target, mix: JourneyMix, worker_index: int, hygiene: HygieneLog | None = None
+    ) -> LoadSession:
         numbers = worker_number_pool(target.number_prefix, target.number_length, worker_index)
         pinned = mix.pinned_phones()
         own = numbers.prefix
@@ -148,7 +154,7 @@ class LoadSession:
             retention_seconds=max(120.0, 4 * target.reply_seconds),
         )
         other = httpx.Client(timeout=target.http_seconds, follow_redirects=False)
-        return cls(target, mix, stream.start(), numbers, other)
+        return cls(target, mix, stream.start(), numbers, other, hygiene=hygiene or HygieneLog())
 
     def close(self) -> None:
         self.stream.stop()
@@ -189,11 +195,16 @@ class JourneyDriver:
         names = self.session.names(journey)
         turn = _Turn(journey, names, time.perf_counter())
         self.channel.name = names[0]
+
+        def check_hygiene(message: OutboundMessage) -> None:
+            turn.violations.extend(self.session.hygiene(message))
+
         runner = JourneyRunner(
             self.session.target,
             self.channel,  # type: ignore[arg-type]  # posts like an httpx.Client, brings reply_source
             self.session.numbers,
             on_step=lambda result: self._on_step(turn, result),
+            on_reply=check_hygiene,
         )
         try:
             runner.run(journey)
@@ -213,7 +224,12 @@ class JourneyDriver:
         name = turn.names[result.index]
         step: Step = turn.journey.steps[result.index]
         if result.ok:
-            if result.reply_ms is not None:
+            if turn.violations:  # a reply broke a message rule: the turn fails, as the e2e test would
+                first, turn.violations = turn.violations[0], []
+                error = f"message hygiene: {first.line()}"
+                self.fire(REPLY, name, result.reply_ms or 0.0, StepFailure(short_error(error)))
+                self.session.note_failure(name, short_error(error), error)
+            elif result.reply_ms is not None:
                 self.fire(REPLY, name, result.reply_ms, None)
         else:
             webhook_failed = step.action() is not None and self.channel.last_status != 200
@@ -237,3 +253,4 @@ class _Turn:
     names: list[str]
     started: float
     index: int = 0
+    violations: list[Violation] = field(default_factory=list)

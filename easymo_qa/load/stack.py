@@ -20,7 +20,13 @@ from dataclasses import fields, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from easymo_qa.envs import EnvironmentError_, load_environment, resolve_environment_path
+from easymo_qa.envs import (
+    EnvironmentError_,
+    declares_production,
+    environment_name,
+    load_environment,
+    resolve_environment_path,
+)
 from easymo_qa.envs.model import Environment
 from easymo_qa.target import Target
 
@@ -33,6 +39,8 @@ def load_env(name: str, env_file: str | None, search_dirs: list[Path]) -> tuple[
     """The environment (and its file) to load-test; refused when production or a bot off loopback."""
     try:
         path = Path(env_file) if env_file else resolve_environment_path(name, search_dirs)
+        if declares_production(path):  # refused for what it is, even when its secrets are not set
+            refuse_production(environment_name(path), True)
         env = load_environment(path)
     except EnvironmentError_ as exc:
         raise LoadTargetError(str(exc)) from None

@@ -38,6 +38,13 @@ def test_production_environment_is_refused(monkeypatch: pytest.MonkeyPatch) -> N
         check_target(target(production=True))
 
 
+def test_production_is_refused_before_its_secrets_are_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("PROD_WEBHOOK_URL", "PROD_APP_SECRET", "PROD_VERIFY_TOKEN", "PROD_WA_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(LoadTargetError, match="marked production"):
+        load_env("production", None, ENVS)
+
+
 def test_off_loopback_targets_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("STAGING_APP_SECRET", "STAGING_VERIFY_TOKEN", "STAGING_PHONE_NUMBER_ID", "STAGING_WA_TOKEN"):
         monkeypatch.setenv(var, "x")
