@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup chromium signoff test lint unit smoke reliability cutover sensitivity stack load load-ci load-dist bench-load clean
+.PHONY: setup chromium signoff signoff-verdicts test lint unit smoke reliability cutover sensitivity stack load load-ci load-dist bench-load clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,10 +25,19 @@ chromium:
 signoff: setup
 	$(BIN)/easymo-qa signoff --env local
 
-## The project's own checks: lint, unit tests, the smoke suite on the local stack, defect sensitivity,
-## the cutover checks (flags, rollback drill, dashboard) and the short load run (fails when a load gate of
-## signoff.yaml fails).
-test: lint unit smoke reliability cutover sensitivity load-ci
+## Both verdicts, each checked: GO on the healthy stack; NO-GO naming load_reply_p95 with the
+## reference's slow_reply defect on (600 ms before every reply).
+signoff-verdicts: setup
+	$(BIN)/easymo-qa signoff --env local
+	$(BIN)/easymo-qa verdict reports/signoff.json --expect GO
+	-REFERENCE_DEFECTS=slow_reply $(BIN)/easymo-qa signoff --env local --suites smoke --skip-reliability \
+	  --skip-rollback --reports-dir reports/no-go
+	$(BIN)/easymo-qa verdict reports/no-go/signoff.json --expect NO-GO --failed load_reply_p95
+
+## The project's own checks: lint, unit tests, the smoke suite on the local stack, the cutover checks
+## (flags, rollback drill, dashboard), defect sensitivity, and the sign-off's two verdicts (its GO run
+## includes the reliability storm and the short load run).
+test: lint unit smoke cutover sensitivity signoff-verdicts
 
 lint: setup
 	$(BIN)/ruff check .

@@ -158,6 +158,27 @@ def cmd_signoff(args: argparse.Namespace) -> int:
     return code or 1
 
 
+def cmd_verdict(args: argparse.Namespace) -> int:
+    """Print a sign-off's verdict; with --expect / --failed, exit 1 unless it is the expected one."""
+    try:
+        report = json.loads(Path(args.source).read_text(encoding="utf-8"))
+        verdict, failed = str(report["verdict"]), list(report["failed_gates"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"easymo-qa: cannot read a sign-off verdict from {args.source}: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.source}: {verdict}" + (f" (failed: {', '.join(failed)})" if failed else ""))
+    problems = []
+    if args.expect and verdict != args.expect:
+        problems.append(f"expected {args.expect}")
+    missing = [gate for gate in args.failed or [] if gate not in failed]
+    if missing:
+        problems.append(f"expected failed gate(s) {', '.join(missing)}")
+    if problems:
+        print(f"easymo-qa: {'; '.join(problems)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from easymo_qa.signoff.report import ReportError, rerender
 
@@ -286,6 +307,13 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--from", dest="source", help="the sign-off JSON (default: REPORTS_DIR/signoff.json)")
     report.add_argument("--reports-dir", help="where to write (default: beside the JSON)")
     report.set_defaults(func=cmd_report)
+    verdict = commands.add_parser("verdict", help="print a sign-off's verdict; check it with --expect")
+    verdict.add_argument("source", nargs="?", default="reports/signoff.json", help="a signoff.json")
+    verdict.add_argument("--expect", choices=("GO", "NO-GO"), help="exit 1 unless the verdict is this")
+    verdict.add_argument(
+        "--failed", action="append", metavar="GATE", help="exit 1 unless this gate failed (repeatable)"
+    )
+    verdict.set_defaults(func=cmd_verdict)
     sensitivity = commands.add_parser("sensitivity", help="prove each defect switch makes its tests fail")
     sensitivity.set_defaults(func=cmd_sensitivity)
     return parser

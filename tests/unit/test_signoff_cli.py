@@ -106,3 +106,18 @@ def test_plugin_load_options(tmp_path: Path, option: str | None, verdict: str, c
         assert report["load"]["reply_p95_ms"] == 9.0
     else:
         assert report["failed_gates"] == ["load_error_rate", "load_reply_p95"]
+
+
+def test_verdict_command_checks_the_expected_verdict_and_gates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from easymo_qa.cli import main
+
+    report = tmp_path / "signoff.json"
+    report.write_text(json.dumps({"verdict": "NO-GO", "failed_gates": ["load_reply_p95"]}))
+    assert main(["verdict", str(report)]) == 0
+    assert "NO-GO (failed: load_reply_p95)" in capsys.readouterr().out
+    assert main(["verdict", str(report), "--expect", "NO-GO", "--failed", "load_reply_p95"]) == 0
+    assert main(["verdict", str(report), "--expect", "GO"]) == 1
+    assert main(["verdict", str(report), "--expect", "NO-GO", "--failed", "tests_pass"]) == 1
+    assert main(["verdict", str(tmp_path / "missing.json")]) == 2
