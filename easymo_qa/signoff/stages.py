@@ -95,12 +95,8 @@ def rollback_args(args: argparse.Namespace, env_args: list[str], reports: Path) 
         return ["--rollback-results", str(Path(args.rollback_results).resolve())]
     if args.skip_rollback or not Path(ROLLBACK_DRILL).is_file():
         return []
-    result = reports / "rollback.json"
-    result.unlink(missing_ok=True)
-    started = banner("3/5", "rollback drill (FEATURE_AI_AGENTS off and on again under traffic)")
-    _pytest([ROLLBACK_DRILL, *env_args, "--reports-dir", str(reports), "-p", "no:cacheprovider", "-q"])
-    done("3/5", started, "measured" if result.is_file() else "no result")
-    return ["--rollback-results", str(result.resolve())] if result.is_file() else []
+    what = "rollback drill (FEATURE_AI_AGENTS off and on again under traffic)"
+    return _run_alone("3/5", what, ROLLBACK_DRILL, "--rollback-results", env_args, reports / "rollback.json")
 
 
 def reliability_args(args: argparse.Namespace, env_args: list[str], reports: Path) -> list[str]:
@@ -111,12 +107,18 @@ def reliability_args(args: argparse.Namespace, env_args: list[str], reports: Pat
         return ["--skip-reliability"]
     if not Path(RELIABILITY_TEST).is_dir():
         return []
+    what = "webhook reliability storm (retries, batches, reordering)"
     result = reports / "reliability.json"
-    result.unlink(missing_ok=True)
-    started = banner("2/5", "webhook reliability storm (retries, batches, reordering)")
-    _pytest([RELIABILITY_TEST, *env_args, "--reports-dir", str(reports), "-p", "no:cacheprovider", "-q"])
-    done("2/5", started, "measured" if result.is_file() else "no result")
-    return ["--reliability-results", str(result.resolve())] if result.is_file() else []
+    return _run_alone("2/5", what, RELIABILITY_TEST, "--reliability-results", env_args, result)
+
+
+def _run_alone(step: str, what: str, suite: str, option: str, env_args: list[str], result: Path) -> list[str]:
+    """Run one pytest suite in a session of its own; ``option`` hands the result file it writes onward."""
+    result.unlink(missing_ok=True)  # a failed run must not leave an old result to be read
+    started = banner(step, what)
+    _pytest([suite, *env_args, "--reports-dir", str(result.parent), "-p", "no:cacheprovider", "-q"])
+    done(step, started, "measured" if result.is_file() else "no result")
+    return [option, str(result.resolve())] if result.is_file() else []
 
 
 def stage_args(args: argparse.Namespace, env_args: list[str], reports: Path) -> list[str]:

@@ -121,3 +121,24 @@ def test_verdict_command_checks_the_expected_verdict_and_gates(
     assert main(["verdict", str(report), "--expect", "GO"]) == 1
     assert main(["verdict", str(report), "--expect", "NO-GO", "--failed", "tests_pass"]) == 1
     assert main(["verdict", str(tmp_path / "missing.json")]) == 2
+
+
+def test_a_failed_smoke_stage_skips_the_stages_that_could_not_mean_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from easymo_qa.signoff import stages
+
+    ran: list[str] = []
+    monkeypatch.setattr(stages, "smoke_first", lambda env_args, workers: False)
+    monkeypatch.setattr(stages, "_run_alone", lambda *a, **k: ran.append("alone") or [])
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "loadtests").mkdir()
+    (tmp_path / "loadtests" / "agents.py").write_text("")
+    args = namespace(workers="2", reliability_results=None, skip_reliability=False)
+    given = stages.stage_args(args, ["--env", "local"], tmp_path / "reports")
+    assert given[:2] == ["--skip-load", "--skip-reliability"]
+    assert given[2] == "--stage-skip-reason"
+    assert "smoke stage failed" in given[3]
+    assert ran == []  # neither the storm nor the drill ran
+    kept = stages.stage_args(namespace(workers="2", load_results="runs/1"), [], tmp_path / "reports")
+    assert kept[:2] == ["--load-results", str(tmp_path / "runs" / "1")]  # a given result still counts
