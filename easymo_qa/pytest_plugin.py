@@ -299,6 +299,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+def _clip(text: str, limit: int = 4000) -> str:
+    """The head of a long failure: a journey's names the file, line, expectation and what arrived first."""
+    if text.startswith("[gw"):  # pytest-xdist's "[gw0] linux -- Python ..." header line
+        text = text.partition("\n")[2]
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"\n… ({len(text) - limit} more characters in reports/junit.xml)"
+
+
 class _OutcomeRecorder:
     """Feeds every test report into the run's results (in the xdist controller: workers' reports too)."""
 
@@ -313,7 +322,7 @@ class _OutcomeRecorder:
             message = str(report.longrepr[2]).removeprefix("Skipped: ")
         elif report.outcome == "failed":
             crash = getattr(report.longrepr, "reprcrash", None)
-            message = crash.message if crash is not None else report.longreprtext[-3000:]
+            message = crash.message if crash is not None else _clip(report.longreprtext)
         transcript = "\n".join(text for name, text in report.sections if name == "transcript")
         markers = tuple(k for k, v in report.keywords.items() if v == 1 and k.isidentifier())
         hygiene = getattr(report, "easymo_hygiene", None)
