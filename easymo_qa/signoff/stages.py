@@ -124,8 +124,8 @@ def _run_alone(step: str, what: str, suite: str, option: str, env_args: list[str
 def stage_args(args: argparse.Namespace, env_args: list[str], reports: Path) -> list[str]:
     """Run the stages before the main session; the options that hand their results to it."""
     if not smoke_first(env_args, args.workers):
-        reason = "not run: the smoke stage failed, so a storm, drill or load run could not mean anything"
-        print(f"easymo-qa: {reason}", file=sys.stderr)
+        reason = "the smoke stage failed, so a storm, drill or load run could not mean anything"
+        print(f"easymo-qa: not running the later stages: {reason}", file=sys.stderr)
         given = load_args(args, env_args, reports, run=False) or ["--skip-load"]
         return [*given, "--skip-reliability", "--stage-skip-reason", reason]
     return [
