@@ -171,3 +171,23 @@ def test_every_journey_defect_has_a_case() -> None:
         names[names.index(defects.STATION_NOT_NOTIFIED) : names.index(defects.FALLBACK_TIER_SKIPPED)]
     )
     assert journey_switches == {c[0] for c in CASES}
+
+
+def delivery_code(svc: Service, order_id: str) -> str:
+    receipt = next(t for t in svc.texts(BUYER) if order_id in t and "Delivery code:" in t)
+    return receipt.split("Delivery code: ")[1][:4]
+
+
+@run_async
+async def test_a_driver_with_two_parcels_delivers_each_by_its_own_code(tmp_path: Path) -> None:
+    async with service(tmp_path) as svc:
+        first, second = await ready_order(svc), await ready_order(svc)
+        for order_id in (first, second):
+            await svc.tap(DRIVER1, f"drv_accept:{order_id}")
+            await svc.tap(DRIVER1, f"drv_delivered:{order_id}")
+        await svc.text(DRIVER1, delivery_code(svc, first))  # the parcel tapped first, code typed first
+        assert svc.texts(DRIVER1)[-1] == f"✅ Delivery confirmed: order {first}. Thank you!"
+        assert (await svc.order(second))["state"] == "out_for_delivery"
+        await svc.text(DRIVER1, delivery_code(svc, second))
+        assert svc.texts(DRIVER1)[-1] == f"✅ Delivery confirmed: order {second}. Thank you!"
+        assert (await svc.order(first))["state"] == (await svc.order(second))["state"] == "delivered"
