@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
@@ -16,11 +15,6 @@ from easymo_qa.whatsapp.outbound import OutboundMessage
 from easymo_qa.whatsapp.replies import ReplyReader, ReplySource
 from easymo_qa.whatsapp.signing import encode_body, signed_headers
 from easymo_qa.whatsapp.transcript import Transcript, TranscriptEntry
-
-log = logging.getLogger(__name__)
-# A pooled keep-alive connection that died under the request (no answer came back). Not timeouts: a
-# webhook that hangs is a finding, never retried.
-_BROKEN_CONNECTION = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
 
 MediaKind = Literal["image", "audio", "document", "sticker", "video"]
 
@@ -77,16 +71,8 @@ class WhatsAppUser:
     # --- sending -----------------------------------------------------------------------------------
 
     def post_raw(self, body: bytes, headers: dict[str, str]) -> httpx.Response:
-        """POST exactly these bytes to the webhook (for protocol tests: bad signatures, bad JSON...).
-
-        When the connection breaks before any answer, the same bytes go once more, as Meta redelivers a
-        webhook it got no answer for; the bot dedupes by wamid, so nothing is processed twice.
-        """
-        try:
-            return self._client.post(self.target.webhook_url, content=body, headers=headers)
-        except _BROKEN_CONNECTION as exc:
-            log.warning("webhook POST for %s lost its connection (%r); delivering it again", self.phone, exc)
-            return self._client.post(self.target.webhook_url, content=body, headers=headers)
+        """POST exactly these bytes to the webhook (for protocol tests: bad signatures, bad JSON...)."""
+        return self._client.post(self.target.webhook_url, content=body, headers=headers)
 
     def post_payload(self, payload: dict[str, Any], app_secret: str | None = None) -> httpx.Response:
         """Encode and sign any webhook payload (with another secret, to test rejection) and POST it."""
