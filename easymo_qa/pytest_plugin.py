@@ -81,7 +81,10 @@ class _SessionState:
         """One keep-alive HTTP client per process; redirects are never followed (a webhook must answer)."""
         if self._client is None:
             target = self.ensure_target()
-            limits = httpx.Limits(max_connections=50, max_keepalive_connections=20)
+            # Keep-alive = max: httpcore 1.0.9's sync pool may close a surplus keep-alive connection it has
+            # just handed to another thread (encode/httpcore#1110): the rollout probe's 32 threads got
+            # "[Errno 9] Bad file descriptor" once in CI. With no surplus, that close never happens.
+            limits = httpx.Limits(max_connections=50, max_keepalive_connections=50)
             self._client = httpx.Client(timeout=target.http_seconds, limits=limits, follow_redirects=False)
         return self._client
 
