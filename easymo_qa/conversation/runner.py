@@ -5,8 +5,9 @@ No pytest in here: the e2e items and the load test both call :meth:`JourneyRunne
 
 from __future__ import annotations
 
+import os
+import random
 import re
-import secrets
 import string
 import time
 from collections.abc import Callable
@@ -93,6 +94,11 @@ class _Variables:
         return _VAR.sub(lambda m: re.escape(self._lookup(m)), value)
 
 
+# Run ids only need to differ between concurrent runs, not to be secret: a seeded PRNG, not the OS's
+# (secrets.choice was 4 % of a load worker's CPU).
+_RUN_IDS = random.Random(int.from_bytes(os.urandom(8), "big"))
+
+
 class JourneyRunner:
     """Plays every actor of a journey as a :class:`WhatsAppUser` and checks every expectation."""
 
@@ -115,7 +121,7 @@ class JourneyRunner:
         result = JourneyResult(journey, transcript=transcript if transcript is not None else Transcript())
         users: dict[str, WhatsAppUser] = {}
         # Letters only: a run id inside a product name must never read as a quantity.
-        values = {"run_id": "".join(secrets.choice(string.ascii_lowercase) for _ in range(6))}
+        values = {"run_id": "".join(_RUN_IDS.choices(string.ascii_lowercase, k=6))}
         for name, actor in journey.actors.items():
             phone = actor.phone or self.numbers.next(actor.phone_suffix or "")
             user = WhatsAppUser(
