@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from easymo_qa.envs.model import Environment
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,22 @@ class Target:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
+
+    @classmethod
+    def for_environment(cls, env: Environment, **endpoints: Any) -> Target:
+        """A target with the environment's capabilities, timeouts and number range, and these endpoints."""
+        return cls(
+            env_name=env.name,
+            capabilities=env.capabilities,
+            production=env.production,
+            reply_seconds=env.timeouts.reply_seconds,
+            no_reply_seconds=env.timeouts.no_reply_seconds,
+            http_seconds=env.timeouts.http_seconds,
+            number_prefix=env.test_numbers.prefix,
+            number_length=env.test_numbers.length,
+            sut_settings=dict(env.sut_settings),
+            **endpoints,
+        )
 
     @classmethod
     def from_json(cls, text: str) -> Target:

@@ -96,21 +96,13 @@ def target_from_file(path: Path, env: Environment) -> Target:
     if "env_name" in data:
         return Target.from_json(json.dumps(data))
     known = {f.name for f in fields(Target)}
-    base = Target(
-        env_name=env.name,
+    base = Target.for_environment(
+        env,
         webhook_url="",
         app_secret="",
         verify_token="",
         phone_number_id="",
         display_phone_number="",
-        capabilities=env.capabilities,
-        production=env.production,
-        reply_seconds=env.timeouts.reply_seconds,
-        no_reply_seconds=env.timeouts.no_reply_seconds,
-        http_seconds=env.timeouts.http_seconds,
-        number_prefix=env.test_numbers.prefix,
-        number_length=env.test_numbers.length,
-        sut_settings=dict(env.sut_settings),
     )
     values = {k: v for k, v in data.items() if k in known}
     if "defects" in values:

@@ -38,22 +38,6 @@ class RunningStack:
         self.stop()
 
 
-def _target(env: Environment, **endpoints: object) -> Target:
-    """A :class:`Target` with the environment's capabilities, timeouts and number range."""
-    return Target(
-        env_name=env.name,
-        capabilities=env.capabilities,
-        production=env.production,
-        reply_seconds=env.timeouts.reply_seconds,
-        no_reply_seconds=env.timeouts.no_reply_seconds,
-        http_seconds=env.timeouts.http_seconds,
-        number_prefix=env.test_numbers.prefix,
-        number_length=env.test_numbers.length,
-        sut_settings=dict(env.sut_settings),
-        **endpoints,  # type: ignore[arg-type]
-    )
-
-
 def _start_local(env: Environment, reports_dir: Path, attempts: int = 3) -> RunningStack:
     """The local stack; when another process took the reference service's free port before it could bind
     it (a race with any socket of the machine), everything is stopped and started again on new ports."""
@@ -132,7 +116,7 @@ def _start_local_once(env: Environment, reports_dir: Path) -> RunningStack:
             stop()
         raise
     stoppers.append(reference.stop)
-    target = _target(
+    target = Target.for_environment(
         env,
         webhook_url=webhook_url,
         app_secret=app_secret,
@@ -185,7 +169,7 @@ def _start_remote(env: Environment) -> RunningStack:
         stoppers.append(server.stop)
         graph_url, access_token = server.url, sim.access_token
     obs = env.observability
-    target = _target(
+    target = Target.for_environment(
         env,
         webhook_url=env.webhook.url or "",
         app_secret=env.webhook.app_secret or "",
