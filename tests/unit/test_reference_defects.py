@@ -20,6 +20,8 @@ from test_reference_fakes import (
     body_text,
     choice_ids,
     order_to_checkout,
+    paid_order,
+    ready_order,
     row_titles,
     run_async,
     service,
@@ -30,20 +32,6 @@ from reference import defects
 
 pytestmark = pytest.mark.unit
 Scenario = Callable[[Service], Awaitable[Any]]
-
-
-async def paid_order(svc: Service, quantity: int = 1) -> str:
-    order_id = await order_to_checkout(svc, quantity=quantity)
-    await svc.tap(BUYER, f"pay_momo:{order_id}")
-    await svc.callback(svc.payments.last()[0]["x-reference-id"])
-    return order_id
-
-
-async def ready_order(svc: Service) -> str:
-    order_id = await paid_order(svc)
-    for step in ("st_accept", "st_preparing", "st_ready"):
-        await svc.tap(KIM_STAFF, f"{step}:{order_id}")
-    return order_id
 
 
 async def station_notified(svc: Service) -> bool:

@@ -29,6 +29,8 @@ from test_reference_fakes import (
     body_text,
     choice_ids,
     order_to_checkout,
+    paid_order,
+    ready_order,
     run_async,
     service,
     tool_call,
@@ -53,20 +55,6 @@ async def fault(svc: Service, **rule: Any) -> str:
 async def past_deadline(svc: Service, seconds: float = 0.15) -> None:
     await asyncio.sleep(seconds)
     await svc.settle()
-
-
-async def paid_order(svc: Service, buyer: str = BUYER) -> str:
-    order_id = await order_to_checkout(svc, buyer=buyer, quantity=1)
-    await svc.tap(buyer, f"pay_momo:{order_id}")
-    await svc.callback(svc.payments.last()[0]["x-reference-id"])
-    return order_id
-
-
-async def ready_order(svc: Service) -> str:
-    order_id = await paid_order(svc)
-    for step in ("st_accept", "st_preparing", "st_ready"):
-        await svc.tap(KIM_STAFF, f"{step}:{order_id}")
-    return order_id
 
 
 async def no_match(svc: Service, text: str, area: str | None = None, buyer: str = BUYER) -> None:

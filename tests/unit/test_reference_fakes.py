@@ -340,6 +340,22 @@ async def order_to_checkout(
     return choice_ids(checkout)[0].partition(":")[2]
 
 
+async def paid_order(svc: Service, buyer: str = BUYER, quantity: int = 1) -> str:
+    """An order paid by MoMo (the payment callback delivered); returns its id."""
+    order_id = await order_to_checkout(svc, buyer=buyer, quantity=quantity)
+    await svc.tap(buyer, f"pay_momo:{order_id}")
+    await svc.callback(svc.payments.last()[0]["x-reference-id"])
+    return order_id
+
+
+async def ready_order(svc: Service) -> str:
+    """A paid order the Kimironko station accepted, prepared and marked ready; returns its id."""
+    order_id = await paid_order(svc)
+    for step in ("st_accept", "st_preparing", "st_ready"):
+        await svc.tap(KIM_STAFF, f"{step}:{order_id}")
+    return order_id
+
+
 # -- the fakes' own checks ------------------------------------------------------------------------------
 
 
