@@ -74,7 +74,9 @@ def cmd_stack_up(args: argparse.Namespace) -> int:
         print("easymo-qa: stack is up; Ctrl-C or SIGTERM stops it", file=sys.stderr, flush=True)
         try:
             while not stop.wait(0.5):
-                pass
+                if problem := stack.problem():  # never serve on with a dead SUT behind the URLs
+                    print(f"easymo-qa: {problem}", file=sys.stderr)
+                    return 1
         except KeyboardInterrupt:
             pass
     print("easymo-qa: stack stopped", file=sys.stderr)

@@ -76,6 +76,15 @@ class ReferenceProcess:
         self.stop()
         raise StackError(f"the reference service was not healthy within {timeout:.0f} s; see {self.log_path}")
 
+    def problem(self) -> str | None:
+        """Why the running service is gone (it exited), or None while it runs."""
+        if self._proc is None or self._proc.poll() is None:
+            return None
+        return (
+            f"the reference service exited with code {self._proc.returncode}; "
+            f"its log ({self.log_path}) ends with:\n{self._log_tail()}"
+        )
+
     def _log_tail(self, lines: int = 15) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

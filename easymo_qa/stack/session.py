@@ -22,9 +22,19 @@ LOCAL_DISPLAY_NUMBER = "250788000000"
 class RunningStack:
     """A started stack: its :class:`Target`, and how to stop everything that was started."""
 
-    def __init__(self, target: Target, stoppers: list[Callable[[], None]]) -> None:
+    def __init__(
+        self,
+        target: Target,
+        stoppers: list[Callable[[], None]],
+        problem: Callable[[], str | None] = lambda: None,
+    ) -> None:
         self.target = target
         self._stoppers = stoppers
+        self._problem = problem
+
+    def problem(self) -> str | None:
+        """Why the stack no longer works (its SUT process exited), or None while it does."""
+        return self._problem()
 
     def stop(self) -> None:
         # Stop in reverse start order: the SUT first, so it sends nothing to a closed simulator.
@@ -133,7 +143,7 @@ def _start_local_once(env: Environment, reports_dir: Path) -> RunningStack:
         payments_url=payments.url,
         maps_url=maps.url,
     )
-    return RunningStack(target, stoppers)
+    return RunningStack(target, stoppers, reference.problem)
 
 
 def _start_remote(env: Environment) -> RunningStack:
