@@ -6,14 +6,14 @@ raw samples (Locust's own statistics round response times to about two significa
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter
 
 from easymo_qa.signoff.gates import Measurement
+from easymo_qa.signoff.result_file import parse_result, read_result
 
 LOAD_SCHEMA = "easymo-qa/load/v1"
 SUMMARY_FILE = "summary.json"
@@ -76,30 +76,21 @@ class LoadSummary:
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "load summary") -> LoadSummary:
-        if not isinstance(data, dict):
-            raise LoadSummaryError(f"{where}: expected a JSON object")
-        if data.get("schema") != LOAD_SCHEMA:
-            raise LoadSummaryError(f"{where}: schema is {data.get('schema')!r}, expected {LOAD_SCHEMA!r}")
-        try:
-            return _ADAPTER.validate_python(data)
-        except ValidationError as exc:
-            problems = [f"{where}: {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
-            raise LoadSummaryError("invalid load summary:\n  " + "\n  ".join(problems)) from None
+        return parse_result(
+            data, _ADAPTER, schema=LOAD_SCHEMA, what="load summary", error=LoadSummaryError, where=where
+        )
 
     @classmethod
     def from_json(cls, path: str | Path) -> LoadSummary:
         """Read a summary file, or ``DIR/summary.json`` when given a directory."""
-        path = Path(path)
-        if path.is_dir():
-            path = path / SUMMARY_FILE
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise LoadSummaryError(f"{path}: cannot read the load summary: {exc.strerror}") from None
-        except json.JSONDecodeError as exc:
-            raise LoadSummaryError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
-        summary = cls.from_dict(data, str(path))
-        return summary if summary.source else replace(summary, source=str(path))
+        return read_result(
+            path,
+            _ADAPTER,
+            schema=LOAD_SCHEMA,
+            what="load summary",
+            error=LoadSummaryError,
+            file_name=SUMMARY_FILE,
+        )
 
     @property
     def failures(self) -> int:

@@ -8,13 +8,14 @@ for every message through the SUT's observability events. The schema is in ``doc
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter
 
 from easymo_qa.signoff.gates import Measurement
+from easymo_qa.signoff.result_file import parse_result, read_result
 
 RELIABILITY_SCHEMA = "easymo-qa/reliability/v1"
 RELIABILITY_FILE = "reliability.json"
@@ -51,34 +52,26 @@ class ReliabilityResult:
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "reliability result") -> ReliabilityResult:
-        if not isinstance(data, dict):
-            raise ReliabilityResultError(f"{where}: expected a JSON object")
-        if data.get("schema") != RELIABILITY_SCHEMA:
-            raise ReliabilityResultError(
-                f"{where}: schema is {data.get('schema')!r}, expected {RELIABILITY_SCHEMA!r}"
-            )
-        try:
-            return _ADAPTER.validate_python(data)
-        except ValidationError as exc:
-            problems = [f"{where}: {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
-            raise ReliabilityResultError("invalid reliability result:\n  " + "\n  ".join(problems)) from None
+        return parse_result(
+            data,
+            _ADAPTER,
+            schema=RELIABILITY_SCHEMA,
+            what="reliability result",
+            error=ReliabilityResultError,
+            where=where,
+        )
 
     @classmethod
     def from_json(cls, path: str | Path) -> ReliabilityResult:
         """Read a result file, or ``DIR/reliability.json`` when given a directory."""
-        path = Path(path)
-        if path.is_dir():
-            path = path / RELIABILITY_FILE
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ReliabilityResultError(
-                f"{path}: cannot read the reliability result: {exc.strerror}"
-            ) from None
-        except json.JSONDecodeError as exc:
-            raise ReliabilityResultError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
-        result = cls.from_dict(data, str(path))
-        return result if result.source else replace(result, source=str(path))
+        return read_result(
+            path,
+            _ADAPTER,
+            schema=RELIABILITY_SCHEMA,
+            what="reliability result",
+            error=ReliabilityResultError,
+            file_name=RELIABILITY_FILE,
+        )
 
     def counts_line(self) -> str:
         return (

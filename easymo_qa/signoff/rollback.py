@@ -8,13 +8,14 @@ The schema is documented in ``docs/signoff-schema.md``.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter
 
 from easymo_qa.signoff.gates import Measurement
+from easymo_qa.signoff.result_file import parse_result, read_result
 
 ROLLBACK_SCHEMA = "easymo-qa/rollback/v1"
 ROLLBACK_FILE = "rollback.json"
@@ -44,32 +45,26 @@ class RollbackResult:
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "rollback result") -> RollbackResult:
-        if not isinstance(data, dict):
-            raise RollbackResultError(f"{where}: expected a JSON object")
-        if data.get("schema") != ROLLBACK_SCHEMA:
-            raise RollbackResultError(
-                f"{where}: schema is {data.get('schema')!r}, expected {ROLLBACK_SCHEMA!r}"
-            )
-        try:
-            return _ADAPTER.validate_python(data)
-        except ValidationError as exc:
-            problems = [f"{where}: {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
-            raise RollbackResultError("invalid rollback result:\n  " + "\n  ".join(problems)) from None
+        return parse_result(
+            data,
+            _ADAPTER,
+            schema=ROLLBACK_SCHEMA,
+            what="rollback result",
+            error=RollbackResultError,
+            where=where,
+        )
 
     @classmethod
     def from_json(cls, path: str | Path) -> RollbackResult:
         """Read a result file, or ``DIR/rollback.json`` when given a directory."""
-        path = Path(path)
-        if path.is_dir():
-            path = path / ROLLBACK_FILE
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise RollbackResultError(f"{path}: cannot read the rollback result: {exc.strerror}") from None
-        except json.JSONDecodeError as exc:
-            raise RollbackResultError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
-        result = cls.from_dict(data, str(path))
-        return result if result.source else replace(result, source=str(path))
+        return read_result(
+            path,
+            _ADAPTER,
+            schema=ROLLBACK_SCHEMA,
+            what="rollback result",
+            error=RollbackResultError,
+            file_name=ROLLBACK_FILE,
+        )
 
     def measurements(self) -> dict[str, Measurement]:
         src = self.source or "rollback drill"
