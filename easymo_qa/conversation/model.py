@@ -182,6 +182,7 @@ class Journey(_Strict):
     critical: bool = False
     tags: tuple[str, ...] = ()
     defects: tuple[str, ...] = ()  # reference defect switches that must make this journey fail
+    rules: tuple[str, ...] = ()  # contract rules it holds the SUT to (R-…, docs/*-contract.md)
     requires: tuple[str, ...] = ()  # environment capabilities (faults, observability...): else not covered
     scenario: int | None = Field(default=None, ge=1, le=99)  # synthetic failure scenario number
     pattern: str | None = Field(default=None, pattern=r"^P[1-9]$")  # fallback pattern (DESIGN.md §5)
