@@ -128,8 +128,8 @@ def make_send_handler(outbox: Outbox) -> SendHandler:
         violations = validate_outbound(body)
         if violations:
             return GraphReply(400, violations_error(violations))
-        wamid = payloads.new_wamid()
         to = body["to"]
+        wamid = payloads.new_wamid(to, outbound=True)
         outbox.record_message(wamid=wamid, to=to, kind=body.get("type") or "text", body=body)
         return GraphReply(200, accepted(to, wamid))
 
@@ -174,7 +174,8 @@ def with_faults(send: SendHandler, plane: FaultPlane) -> SendHandler:
         if rule is None:
             return await send(body)
         if rule.action == "drop":
-            return GraphReply(200, accepted(str(to or ""), payloads.new_wamid()), fault=rule.id)
+            wamid = payloads.new_wamid(str(to or ""), outbound=True)
+            return GraphReply(200, accepted(str(to or ""), wamid), fault=rule.id)
         answer = await shared_answer(rule, fault_error, garbage)
         if answer is None:  # delayed; the message then goes through as usual
             return await send(body)

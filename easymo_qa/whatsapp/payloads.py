@@ -15,6 +15,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from easymo_qa.whatsapp import ids
+
 StatusName = Literal["sent", "delivered", "read", "failed"]
 
 
@@ -27,10 +29,9 @@ class BusinessPhone:
     waba_id: str = "102290129340398"
 
 
-def new_wamid() -> str:
-    """A fresh, unique message id in Meta's ``wamid.`` style."""
-    raw = b"\x15\x02\x00\x11\x18" + uuid.uuid4().bytes + uuid.uuid4().bytes[:4]
-    return "wamid." + base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+def new_wamid(phone: str = "", *, outbound: bool = False) -> str:
+    """A fresh message id in Meta's shape for the chat with ``phone`` (see :mod:`.ids`)."""
+    return ids.new_wamid(phone, outbound=outbound)
 
 
 def _now() -> str:
@@ -40,7 +41,7 @@ def _now() -> str:
 def _base(sender: str, kind: str, wamid: str | None, context_id: str | None) -> dict[str, Any]:
     message: dict[str, Any] = {
         "from": sender,
-        "id": wamid or new_wamid(),
+        "id": wamid or new_wamid(sender),
         "timestamp": _now(),
         "type": kind,
     }
