@@ -10,8 +10,16 @@ Every rule belongs to a ``scope`` (a pytest node id, say): a test deletes its ow
 so parallel tests never see each other's rules as long as they use distinct keys (phone numbers).
 
 Actions every simulator shares are answered here (:func:`shared_answer`); each simulator module handles
-its own (graph and payments ``drop``, the payment outcomes, the LLM's malformed variants) and says how its
-errors look. HTTP API (see :func:`fault_routes`): ``POST /_sim/faults``, ``GET /_sim/faults?scope=&id=``,
+its own (graph and payments ``drop``, the payment outcomes, the LLM's malformed variants, the maps
+``quota`` and ``zero_results``) and says how its errors look.
+
+``status`` (and the maps ``quota``) may carry ``retry_after`` seconds: the answer then has a
+``Retry-After`` header (whole seconds, RFC 9110 §10.2.3), and the plane *holds* that key for as long:
+every request of the same op and key inside the window gets the same answer again, as a real rate
+limiter keeps refusing a client that comes back too early. A client that ignores the header is refused
+until its retries run out; one that honours it gets through.
+
+HTTP API (see :func:`fault_routes`): ``POST /_sim/faults``, ``GET /_sim/faults?scope=&id=``,
 ``DELETE /_sim/faults?scope=`` or ``?id=``.
 """
 
@@ -19,7 +27,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import threading
+import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -40,6 +50,8 @@ Action = Literal[
     "decline",
     "slow_callback",
     "duplicate_callback",
+    "quota",
+    "zero_results",
 ]
 Variant = Literal["invalid_json", "unknown_tool", "bad_arguments"]
 
@@ -50,7 +62,7 @@ HANG_STATUS = 504
 
 # The parameters each action takes; any other parameter given is an error, so a typo cannot pass silently.
 ACTION_PARAMS: dict[str, frozenset[str]] = {
-    "status": frozenset({"status", "body", "graph_code"}),
+    "status": frozenset({"status", "body", "graph_code", "retry_after"}),
     "delay": frozenset({"seconds"}),
     "hang": frozenset({"seconds"}),
     "malformed": frozenset({"variant"}),
@@ -59,6 +71,8 @@ ACTION_PARAMS: dict[str, frozenset[str]] = {
     "decline": frozenset({"reason"}),
     "slow_callback": frozenset({"seconds"}),
     "duplicate_callback": frozenset({"seconds"}),
+    "quota": frozenset({"retry_after"}),
+    "zero_results": frozenset(),
 }
 PARAMS = frozenset().union(*ACTION_PARAMS.values())
 REQUIRED_PARAMS: dict[str, tuple[str, ...]] = {
@@ -90,6 +104,7 @@ class FaultRule(BaseModel):
     seconds: float | None = Field(default=None, ge=0, le=MAX_SECONDS)
     variant: Variant | None = None  # malformed only; None means invalid_json
     reason: str | None = Field(default=None, min_length=1)  # decline only
+    retry_after: float | None = Field(default=None, gt=0, le=MAX_SECONDS)  # status / quota: Retry-After
     times: int | None = Field(default=None, ge=1)
     hits: int = Field(default=0, ge=0)
 
@@ -136,18 +151,24 @@ class FaultPlane:
         keyed: bool = True,
         variants: Collection[str] = ("invalid_json",),
         normalise_key: Callable[[str], str] | None = None,
+        check: Callable[[FaultRule], str | None] | None = None,
     ) -> None:
         """``ops`` maps each op to the actions it supports; the first op is the default for its actions.
 
         ``keyed=False`` when the simulator's requests carry no key (then a rule with a key is refused);
-        ``normalise_key`` is applied to a rule's key when it is added (e.g. phone numbers to digits).
+        ``normalise_key`` is applied to a rule's key when it is added (e.g. phone numbers to digits) and
+        may raise ValueError for a key that cannot be one; ``check`` says what is wrong with a rule this
+        simulator cannot honour (e.g. an undocumented payment failure reason), ``None`` when it is fine.
         """
         self.simulator = simulator
         self.ops = {op: frozenset(actions) for op, actions in ops.items()}
         self.keyed = keyed
         self.variants = frozenset(variants)
         self._normalise_key = normalise_key
+        self._check = check
         self._rules: list[FaultRule] = []
+        # (op, key) -> (monotonic deadline, rule): a Retry-After window still refusing that key.
+        self._holds: dict[tuple[str, str | None], tuple[float, FaultRule]] = {}
         self._next_id = 0
         self._lock = threading.Lock()
 
@@ -193,7 +214,10 @@ class FaultPlane:
         if key is not None:
             if not self.keyed:
                 raise self._error("its requests carry no key, leave key out")
-            key = self._normalise_key(key) if self._normalise_key else key
+            try:
+                key = self._normalise_key(key) if self._normalise_key else key
+            except ValueError as exc:
+                raise self._error(f"key {rule.key!r}: {exc}") from None
             if not key:
                 raise self._error(f"key {rule.key!r} is empty once normalised")
         if rule.variant is not None and rule.variant not in self.variants:
@@ -202,6 +226,9 @@ class FaultPlane:
             )
         if rule.graph_code is not None and self.simulator != "graph":
             raise self._error("graph_code is only for the graph simulator")
+        problem = self._check(rule) if self._check else None
+        if problem is not None:
+            raise self._error(problem)
         return rule.model_copy(update={"op": op, "key": key, "hits": 0})
 
     def add(self, rule: FaultRule) -> FaultRule:
@@ -214,12 +241,26 @@ class FaultPlane:
         return fitted
 
     def take(self, op: str, key: str | None) -> FaultRule | None:
-        """The first live rule for ``op`` whose key is None or equals ``key``, its hit counted; else None."""
+        """The rule that decides this request, its hit counted; else None.
+
+        A Retry-After window still open for ``(op, key)`` decides first (even when its rule is spent);
+        otherwise the first live rule for ``op`` whose key is None or equals ``key``.
+        """
+        now = time.monotonic()
         with self._lock:
+            held = self._holds.get((op, key))
+            if held is not None:
+                until, rule = held
+                if now < until:
+                    rule.hits += 1
+                    return rule
+                del self._holds[(op, key)]
             for rule in self._rules:
                 if rule.op != op or rule.spent or (rule.key is not None and rule.key != key):
                     continue
                 rule.hits += 1
+                if rule.retry_after is not None:
+                    self._holds[(op, key)] = (now + rule.retry_after, rule)
                 return rule
         return None
 
@@ -233,6 +274,8 @@ class FaultPlane:
             ]
             removed = len(self._rules) - len(kept)
             self._rules = kept
+            live = {id(r) for r in kept}
+            self._holds = {k: held for k, held in self._holds.items() if id(held[1]) in live}
         return removed
 
     def rules(self, scope: str | None = None, rule_id: str | None = None) -> list[FaultRule]:
@@ -274,6 +317,13 @@ class FaultAnswer:
     response: Response | None = None
 
 
+def retry_after_header(rule: FaultRule) -> dict[str, str]:
+    """``{"Retry-After": whole seconds, rounded up}`` when the rule has ``retry_after``, else ``{}``."""
+    if rule.retry_after is None:
+        return {}
+    return {"Retry-After": str(max(1, math.ceil(rule.retry_after)))}
+
+
 def invalid_json(prefix: dict[str, Any]) -> Response:
     """A 200 ``application/json`` response whose body is ``prefix`` as JSON, cut off mid-way."""
     text = json.dumps(prefix)
@@ -294,6 +344,9 @@ async def shared_answer(
         case "status":
             assert rule.status is not None, "the model requires status for this action"
             body = rule.body if rule.body is not None else error_body(rule.status, rule)
+            headers = retry_after_header(rule)
+            if headers:
+                return FaultAnswer(rule.status, body, JSONResponse(body, rule.status, headers=headers))
             return FaultAnswer(rule.status, body)
         case "hang":
             await asyncio.sleep(DEFAULT_HANG_SECONDS if rule.seconds is None else rule.seconds)

@@ -1,6 +1,7 @@
 """The maps simulator: road distance and travel time between two points, computed, never looked up.
 
-``GET /v1/route?from=<lat>,<lng>&to=<lat>,<lng>`` answers ``{"distance_m", "duration_s", "url"}``:
+``GET /v1/route?from=<lat>,<lng>&to=<lat>,<lng>`` answers ``{"status": "OK", "distance_m", "duration_s",
+"url"}``:
 the great-circle (haversine) distance times :data:`ROAD_FACTOR` (Kigali's hills make roads wind), and
 the time at :data:`SPEED_KMH` (city traffic), at least :data:`MIN_DURATION_S`. Same points, same answer.
 
@@ -10,8 +11,17 @@ stays ``null`` until the call is answered, so a hanging call is counted at once.
 
 The route parses and checks the query, then hands the two points to :attr:`MapsSimulator.route`, a plain
 ``async (origin, destination) -> MapsReply`` function a fault layer can wrap. :func:`create_maps_app`
-installs the fault plane (:mod:`easymo_qa.simulators.faults`) there: op ``route``, no key (a rule with a
-key is refused); a faulted call's record carries ``fault: <rule id>``.
+installs the fault plane (:mod:`easymo_qa.simulators.faults`) there: op ``route``, key the destination
+``<lat>,<lng>`` (compared as numbers: ``-1.975,30.075`` matches ``to=-1.975000,30.075000``), so parallel
+tests with their own drop-off points never share a fault; a rule without a key hits every route. A
+faulted call's record carries ``fault: <rule id>``.
+
+Besides the shared actions, the two answers of Google's routing services that are not errors of the
+caller (Directions ``status``, as in
+https://googlemaps.github.io/google-maps-services-js/enums/DirectionsResponseStatus.html):
+``quota`` answers 429 ``{"status": "OVER_QUERY_LIMIT", "error_message"}`` (with ``Retry-After`` when the
+rule has ``retry_after``), and ``zero_results`` answers 200 ``{"status": "ZERO_RESULTS"}``: no route
+between the points, which is not a failure of the service and must not be retried.
 """
 
 from __future__ import annotations
@@ -30,7 +40,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from easymo_qa.simulators.calls import CallLog, call_log_routes
-from easymo_qa.simulators.faults import FaultPlane, FaultRule, fault_routes, invalid_json, shared_answer
+from easymo_qa.simulators.faults import (
+    FaultPlane,
+    FaultRule,
+    fault_routes,
+    invalid_json,
+    retry_after_header,
+    shared_answer,
+)
 
 EARTH_RADIUS_M = 6_371_000.0
 ROAD_FACTOR = 1.3
@@ -111,12 +128,13 @@ def route_between(origin: Point, destination: Point) -> dict[str, Any]:
 
 async def route_by_geometry(origin: Point, destination: Point) -> MapsReply:
     """The fault-free handler."""
-    return MapsReply(200, route_between(origin, destination))
+    return MapsReply(200, {"status": "OK", **route_between(origin, destination)})
 
 
 # --- faults ------------------------------------------------------------------------------------------------
 
-FAULT_OPS = {"route": ("status", "delay", "hang", "malformed", "reset")}
+FAULT_OPS = {"route": ("status", "delay", "hang", "malformed", "reset", "quota", "zero_results")}
+OVER_QUERY_LIMIT = "You have exceeded your rate-limit for this API."
 
 
 def fault_error(status: int, rule: FaultRule) -> dict[str, Any]:
@@ -127,14 +145,29 @@ def fault_error(status: int, rule: FaultRule) -> dict[str, Any]:
         return {"error": "simulated error"}
 
 
+def normalise_point(text: str) -> str:
+    """A ``lat,lng`` key in the form the simulator compares (``-1.975000,30.075`` → ``-1.975,30.075``)."""
+    return str(parse_point(text, "key"))
+
+
+def _quota(rule: FaultRule) -> MapsReply:
+    body = {"status": "OVER_QUERY_LIMIT", "error_message": OVER_QUERY_LIMIT}
+    headers = retry_after_header(rule)
+    return MapsReply(429, body, fault=rule.id, response=JSONResponse(body, 429, headers=headers))
+
+
 def with_faults(route: RouteHandler, plane: FaultPlane) -> RouteHandler:
-    """``route`` behind the fault plane (op ``route``, no key)."""
+    """``route`` behind the fault plane (op ``route``, key the destination point)."""
     garbage = invalid_json({"distance_m": 1000, "duration_s": 144, "url": ROUTE_URL})
 
     async def faulted_route(origin: Point, destination: Point) -> MapsReply:
-        rule = plane.take("route", None)
+        rule = plane.take("route", str(destination))
         if rule is None:
             return await route(origin, destination)
+        if rule.action == "quota":
+            return _quota(rule)
+        if rule.action == "zero_results":
+            return MapsReply(200, {"status": "ZERO_RESULTS"}, fault=rule.id)
         answer = await shared_answer(rule, fault_error, garbage)
         if answer is None:  # delayed, then answered as usual
             return replace(await route(origin, destination), fault=rule.id)
@@ -203,7 +236,7 @@ def create_maps_app(config: MapsSimConfig | None = None, *, calls: CallLog | Non
     Its fault plane is ``app.state.faults``, served at ``/_sim/faults``.
     """
     log = calls if calls is not None else CallLog()
-    faults = FaultPlane("maps", FAULT_OPS, keyed=False)
+    faults = FaultPlane("maps", FAULT_OPS, normalise_key=normalise_point)
     app = Starlette(
         routes=[
             Route("/_sim/health", health, methods=["GET"]),

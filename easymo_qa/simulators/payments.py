@@ -27,14 +27,22 @@ Two seams for the fault layer, both plain attributes of :class:`PaymentsSimulato
 request (wrap it for delays, 500s, ...), and :attr:`~PaymentsSimulator.decide_outcome` maps a payer
 number to an :class:`Outcome` (replace it to decline one MSISDN, slow everyone down, ...).
 
+Every outcome MoMo documents can be produced: ``SUCCESSFUL``; ``FAILED`` with any reason of
+:data:`FAILURE_REASONS`; ``PENDING`` for ever (the payer never approves); and a callback that never
+comes. MTN sends the callback once and never retries it, so a partner must poll ``GET
+/requesttopay/{referenceId}`` (https://momodeveloper.mtn.com/api-documentation/callback); each poll of a
+payment is counted in its record (``polls``).
+
 Fault rules (:mod:`easymo_qa.simulators.faults`, ``app.state.faults``, ``/_sim/faults``), key the payer
 number: op ``requesttopay`` takes the shared actions (status, delay, hang, malformed, reset: no payment is
 made unless delayed) and the outcome actions ``drop`` (202, then PENDING forever), ``decline`` (FAILED
-with ``reason``), ``slow_callback`` (SUCCESSFUL after ``seconds``) and ``duplicate_callback`` (SUCCESSFUL,
-the callback sent twice, ``seconds`` apart); op ``callback`` acts on the first callback of a resolved
-payment: ``delay`` it, ``drop`` it (the SUT must poll), or send it ``malformed`` (signed, not JSON). A
-payment touched by a rule lists the rule ids in ``faults``; a request answered by one is kept in
-``/_sim/rejections`` with ``fault``.
+with ``reason``, one of :data:`FAILURE_REASONS`, default ``APPROVAL_REJECTED``), ``slow_callback``
+(SUCCESSFUL after ``seconds``) and ``duplicate_callback`` (SUCCESSFUL, the callback sent twice,
+``seconds`` apart); op ``callback`` acts on the first callback of a resolved payment: ``delay`` it (a
+callback arriving after the SUT polled, or after a later payment's: out of order), ``drop`` it (the SUT
+must poll), or send it ``malformed`` (signed, not JSON); op ``poll`` takes the shared actions on the
+status query (a 500, a hang, a reset while the SUT polls). A payment touched by a rule lists the rule ids
+in ``faults``; a request answered by one is kept in ``/_sim/rejections`` with ``fault``.
 
 Harness API: ``GET /_sim/payments?msisdn=&external_id=``, ``POST /_sim/payments/{referenceId}/redeliver``
 (send the last callback again, byte for byte: the duplicate-callback scenario), ``DELETE /_sim/payments``,
@@ -81,6 +89,26 @@ DEFAULT_MAX_PAYMENTS = 200_000
 MAX_REJECTIONS = 10_000
 
 Status = Literal["PENDING", "SUCCESSFUL", "FAILED"]
+# The reasons a FAILED request-to-pay carries, as MTN documents them for Collections:
+# https://momodeveloper.mtn.com/api-documentation/common-error (INTERNAL_PROCESSING_ERROR, PAYEE_NOT_FOUND,
+# PAYER_NOT_FOUND, COULD_NOT_PERFORM_TRANSACTION: "not approved within 5 minutes"), the 2024 update
+# https://momodevelopercommunity.mtn.com/product-updates/reason-for-some-failed-api-responses-updated-192
+# (NOT_ENOUGH_FUNDS, PAYER_LIMIT_REACHED, SENDER_ACCOUNT_NOT_ACTIVE, NOT_ALLOWED) and the
+# RequestToPayReason enum of the Open API (APPROVAL_REJECTED, EXPIRED, SERVICE_UNAVAILABLE, ...).
+FAILURE_REASONS = (
+    "APPROVAL_REJECTED",
+    "EXPIRED",
+    "NOT_ENOUGH_FUNDS",
+    "PAYER_LIMIT_REACHED",
+    "PAYER_NOT_FOUND",
+    "PAYEE_NOT_FOUND",
+    "PAYEE_NOT_ALLOWED_TO_RECEIVE",
+    "SENDER_ACCOUNT_NOT_ACTIVE",
+    "NOT_ALLOWED",
+    "COULD_NOT_PERFORM_TRANSACTION",
+    "INTERNAL_PROCESSING_ERROR",
+    "SERVICE_UNAVAILABLE",
+)
 
 _DIGITS = re.compile(r"[0-9]+")
 _MSISDN = re.compile(r"[0-9]{9,15}")
@@ -181,6 +209,7 @@ class Payment:
     callbacks: list[dict[str, Any]] = field(default_factory=list)
     last_callback: bytes | None = None  # the exact bytes sent, so a redelivery is byte-identical
     faults: list[str] = field(default_factory=list)  # ids of the fault rules that touched this payment
+    polls: int = 0  # GET requesttopay/{referenceId} calls the SUT made for this payment
 
     @property
     def msisdn(self) -> str:
@@ -241,6 +270,7 @@ class Payment:
             "resolved_at": self.resolved_at,
             "callbacks": list(self.callbacks),
             "faults": list(self.faults),
+            "polls": self.polls,
         }
 
 
@@ -493,6 +523,7 @@ _SHARED = ("status", "delay", "hang", "malformed", "reset")
 FAULT_OPS = {
     "requesttopay": (*_SHARED, "drop", "decline", "slow_callback", "duplicate_callback"),
     "callback": ("delay", "drop", "malformed"),
+    "poll": _SHARED,
 }
 MALFORMED_CALLBACK = b'{"referenceId": "'
 _MOMO_ERRORS: dict[int, tuple[str, str]] = {
@@ -514,6 +545,14 @@ def fault_error(status: int, rule: FaultRule) -> dict[str, Any]:
     default = ("NOT_ALLOWED", "Not allowed.") if status < 500 else ("INTERNAL_PROCESSING_ERROR", "Error.")
     code, message = _MOMO_ERRORS.get(status, default)
     return {"code": code, "message": message}
+
+
+def check_rule(rule: FaultRule) -> str | None:
+    """Why this simulator cannot honour ``rule`` (an undocumented failure reason), else None."""
+    if rule.reason is not None and rule.reason not in FAILURE_REASONS:
+        valid = ", ".join(FAILURE_REASONS)
+        return f"reason {rule.reason!r} is not a documented MoMo failure reason ({valid})"
+    return None
 
 
 def fault_outcome(rule: FaultRule, config: PaymentsSimConfig) -> Outcome | None:
@@ -629,6 +668,9 @@ async def post_request_to_pay(request: Request) -> Response:
     return _reply(reply)
 
 
+_POLL_GARBAGE = invalid_json({"status": "PENDING", "externalId": "ORD-000000"})
+
+
 async def get_request_to_pay(request: Request) -> Response:
     sim = _sim(request)
     reply = _auth_error(request, sim.config.api_key)
@@ -637,7 +679,15 @@ async def get_request_to_pay(request: Request) -> Response:
         if payment is None:
             reply = momo_error(404, "RESOURCE_NOT_FOUND", "Requested resource was not found.")
         else:
-            reply = MomoReply(200, payment.status_body())
+            payment.polls += 1
+            rule = sim.fault_plane.take("poll", payment.msisdn) if sim.fault_plane else None
+            answer = await shared_answer(rule, fault_error, _POLL_GARBAGE) if rule is not None else None
+            if rule is not None:
+                payment.faults.append(rule.id or "")
+            if answer is not None:
+                reply = MomoReply(answer.status, answer.payload, fault=rule.id, response=answer.response)
+            else:  # no rule, or a delay: the status as it is now
+                reply = MomoReply(200, payment.status_body())
     return _reply(reply)
 
 
@@ -706,7 +756,7 @@ def create_payments_app(
         ],
         lifespan=lifespan,
     )
-    faults = FaultPlane("payments", FAULT_OPS, normalise_key=normalise_recipient)
+    faults = FaultPlane("payments", FAULT_OPS, normalise_key=normalise_recipient, check=check_rule)
     sim = PaymentsSimulator(config=config, callback_transport=callback_transport, fault_plane=faults)
     sim.request_to_pay = with_faults(sim.request_to_pay, sim)
     app.state.faults = faults

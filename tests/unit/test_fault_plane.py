@@ -300,7 +300,9 @@ def test_keys_are_normalised_when_asked() -> None:
         (llm_app, {"action": "reset", "hits": 3}, "hits is set by the simulator"),
         (graph_app, {"action": "malformed", "variant": "unknown_tool"}, "variant 'unknown_tool' is not"),
         (graph_app, {"action": "reset", "key": "no digits"}, "empty once normalised"),
-        (maps_app, {"action": "reset", "key": "x"}, "its requests carry no key"),
+        (maps_app, {"action": "reset", "key": "x"}, "key 'x': key must be <lat>,<lng>"),
+        (payments_app, {"action": "decline", "reason": "LOW_BALANCE"}, "not a documented MoMo failure"),
+        (llm_app, {"action": "quota"}, "action 'quota' is not available"),
         (payments_app, {"action": "decline", "op": "callback"}, "not available for op callback"),
         (payments_app, {"scope": "", "action": "drop"}, "scope: String should have at least 1 character"),
     ],
@@ -350,6 +352,7 @@ def test_http_api_adds_lists_and_deletes_by_scope_or_id() -> None:
                 "seconds": None,
                 "variant": None,
                 "reason": None,
+                "retry_after": None,
                 "times": 1,
                 "hits": 0,
                 "spent": False,
@@ -683,6 +686,60 @@ def test_maps_status_delay_hang_malformed() -> None:
     run(maps_app(), scenario)
 
 
+def test_maps_quota_and_zero_results_keyed_by_destination() -> None:
+    async def scenario(client: httpx.AsyncClient, app: Starlette) -> None:
+        # The key is compared as a point: 6-decimal spelling of the same destination matches.
+        quota = await add_fault(client, action="quota", key="-1.9556000,30.116700", times=1)
+        empty = await add_fault(client, action="zero_results", key=REMERA, times=1)
+        elsewhere = await client.get(ROUTE, params={"from": REMERA, "to": KIMIRONKO})
+        assert elsewhere.json()["status"] == "OK"  # another destination: no rule applies
+        response = await client.get(ROUTE, params={"from": KIMIRONKO, "to": REMERA})
+        assert response.status_code == 429
+        assert response.json()["status"] == "OVER_QUERY_LIMIT"
+        assert "retry-after" not in response.headers
+        response = await client.get(ROUTE, params={"from": KIMIRONKO, "to": REMERA})
+        assert (response.status_code, response.json()) == (200, {"status": "ZERO_RESULTS"})
+        calls = (await client.get("/_sim/calls")).json()["calls"]
+        assert [(c["status"], c.get("fault")) for c in calls] == [(200, None), (429, quota), (200, empty)]
+
+    run(maps_app(), scenario)
+
+
+def test_retry_after_holds_the_key_until_the_window_passes() -> None:
+    """A rule with retry_after keeps refusing the same key (a rate limiter), whatever its times."""
+
+    async def scenario(client: httpx.AsyncClient, app: Starlette) -> None:
+        query = {"from": KIMIRONKO, "to": REMERA}
+        rule_id = await add_fault(client, action="quota", key=REMERA, retry_after=0.3, times=1)
+        first = await client.get(ROUTE, params=query)
+        assert (first.status_code, first.headers["retry-after"]) == (429, "1")  # whole seconds, rounded up
+        too_early = await client.get(ROUTE, params=query)
+        assert too_early.status_code == 429
+        other = await client.get(ROUTE, params={"from": REMERA, "to": KIMIRONKO})
+        assert other.status_code == 200  # another key is not held
+        await asyncio.sleep(0.3 + EPSILON)
+        assert (await client.get(ROUTE, params=query)).status_code == 200
+        assert (await fault_view(client, rule_id))["hits"] == 2
+
+    run(maps_app(), scenario)
+
+
+def test_llm_429_with_retry_after_header() -> None:
+    async def scenario(client: httpx.AsyncClient, app: Starlette) -> None:
+        await add_fault(client, action="status", status=429, retry_after=2, key="alice", times=1)
+        response = await client.post(CHAT, json=chat(user="alice"), headers=LLM_AUTH)
+        assert (response.status_code, response.headers["retry-after"]) == (429, "2")
+        assert response.json()["error"]["code"] == "rate_limit_exceeded"
+        again = await client.post(CHAT, json=chat(user="alice"), headers=LLM_AUTH)
+        assert again.status_code == 429  # inside the window, although the rule is spent
+        assert (await client.post(CHAT, json=chat(user="bob"), headers=LLM_AUTH)).status_code == 200
+        # Removing the test's rules also ends their windows.
+        await client.delete("/_sim/faults", params={"scope": SCOPE})
+        assert (await client.post(CHAT, json=chat(user="alice"), headers=LLM_AUTH)).status_code == 200
+
+    run(llm_app(), scenario)
+
+
 # --- payments --------------------------------------------------------------------------------------------
 
 
@@ -855,6 +912,39 @@ def test_payments_callback_op_drop_delay_malformed() -> None:
             json.loads(raw)
 
     run_payments(scenario, receiver)
+
+
+@pytest.mark.parametrize("reason", ["EXPIRED", "PAYER_LIMIT_REACHED", "INTERNAL_PROCESSING_ERROR"])
+def test_payments_decline_reason_reaches_callback_and_status(reason: str) -> None:
+    receiver = Receiver()
+
+    async def scenario(client: httpx.AsyncClient, app: Starlette) -> None:
+        await add_fault(client, action="decline", reason=reason, key=USER)
+        reference = str(uuid.uuid4())
+        await client.post(PAY, json=pay_body(), headers=pay_headers(reference))
+        await wait_until(lambda: len(receiver.received) == 1)
+        assert json.loads(receiver.received[0][0])["reason"] == reason
+        status = (await client.get(f"{PAY}/{reference}", headers=pay_headers())).json()
+        assert (status["status"], status["reason"]) == ("FAILED", reason)
+
+    run_payments(scenario, receiver)
+
+
+def test_payments_polls_are_counted_and_can_be_faulted() -> None:
+    async def scenario(client: httpx.AsyncClient, app: Starlette) -> None:
+        await add_fault(client, action="drop", key=USER)  # PENDING for ever: the SUT can only poll
+        reference = str(uuid.uuid4())
+        await client.post(PAY, json=pay_body(external_id="waiting"), headers=pay_headers(reference))
+        broken = await add_fault(client, op="poll", action="status", status=500, key=USER, times=1)
+        first = await client.get(f"{PAY}/{reference}", headers=pay_headers())
+        assert (first.status_code, first.json()["code"]) == (500, "INTERNAL_PROCESSING_ERROR")
+        second = await client.get(f"{PAY}/{reference}", headers=pay_headers())
+        assert (second.status_code, second.json()["status"]) == (200, "PENDING")
+        record = await payment(client, "waiting")
+        assert record["polls"] == 2
+        assert broken in record["faults"]
+
+    run_payments(scenario, Receiver())
 
 
 # --- reset, on a real socket -----------------------------------------------------------------------------

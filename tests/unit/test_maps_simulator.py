@@ -45,7 +45,8 @@ def test_kimironko_to_remera_is_a_few_kilometres() -> None:
         response = await client.get("/v1/route", params={"from": KIMIRONKO, "to": REMERA})
         assert response.status_code == 200
         route = response.json()
-        assert set(route) == {"distance_m", "duration_s", "url"}
+        assert set(route) == {"status", "distance_m", "duration_s", "url"}
+        assert route["status"] == "OK"
         assert isinstance(route["distance_m"], int)
         assert isinstance(route["duration_s"], int)
         assert 2_000 <= route["distance_m"] <= 4_000
