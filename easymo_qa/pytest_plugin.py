@@ -217,6 +217,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "easymo: the easyMO-specific contract",
         "critical: a failure here is a critical failure for sign-off",
         "needs(capability): skip unless the environment declares the capability",
+        "rule(*ids): the contract rules (R-AREA-n, docs/*-contract.md) this test holds the SUT to",
         "e2e: end-to-end journeys (*.journey.yaml)",
         "synthetic: synthetic failure scenarios (*.scenario.yaml)",
         "rollout: feature-flag rollout shares and per-agent flags (changes the SUT's flags for everyone)",
