@@ -73,12 +73,16 @@ _TEXT_BODY = (_Text("body", 4096, "text body", required=True),)
 _MEDIA_CAPTION = _Text("caption", 1024, "media caption")
 _HEADER_TEXT = _Text("text", 60, "header text", required=True)
 _BODY_TEXT = _Text("body.text", 1024, "body text", required=True)
+# Meta's "Interactive list messages" page (updated 2025-11-03) allows a list body of 4096 characters, while
+# reply buttons keep 1024: https://developers.facebook.com/documentation/business-messaging/whatsapp/
+# messages/interactive-list-messages and .../interactive-reply-buttons-messages
+_LIST_BODY_TEXT = _Text("body.text", 4096, "body text", required=True)
 _FOOTER_TEXT = _Text("footer.text", 60, "footer text")
 
 # Texts of each interactive type, relative to the ``interactive`` object.
 _INTERACTIVE_TEXTS: dict[str, tuple[_Text, ...]] = {
     "button": (_BODY_TEXT, _FOOTER_TEXT),
-    "list": (_BODY_TEXT, _FOOTER_TEXT, _Text("action.button", 20, "list button text", required=True)),
+    "list": (_LIST_BODY_TEXT, _FOOTER_TEXT, _Text("action.button", 20, "list button text", required=True)),
     "cta_url": (
         _Text("body.text", 1024, "body text"),
         _FOOTER_TEXT,

@@ -184,6 +184,15 @@ BROKEN = [
         "1025",
     ),
     case(
+        "list body 4097",
+        LIST,
+        {"interactive.body.text": "b" * 4097},
+        INVALID,
+        "interactive.body.text",
+        "4096",
+        "4097",
+    ),
+    case(
         "header 61",
         buttons(),
         {"interactive.header.text": "h" * 61},
@@ -408,3 +417,9 @@ def test_non_object_body_is_an_invalid_parameter(garbage: Any) -> None:
 )
 def test_unhashable_enum_values_do_not_crash(field: str, value: Any) -> None:
     assert validate_outbound(edited(buttons(), {field: value}))
+
+
+def test_list_body_may_be_4096_characters_where_buttons_stop_at_1024() -> None:
+    # Meta's list page allows 4096 since 2025; reply buttons keep 1024 (see rules.py).
+    assert validate_outbound(edited(LIST, {"interactive.body.text": "é" * 4096})) == []
+    assert validate_outbound(edited(buttons(), {"interactive.body.text": "é" * 1025}))
