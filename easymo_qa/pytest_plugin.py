@@ -6,6 +6,7 @@ workers through ``workerinput``; without xdist the stack boots on first use, so 
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ from easymo_qa.envs import (
     resolve_environment_path,
 )
 from easymo_qa.pytest_hygiene import REDACT_KEY, hygiene_observer
+from easymo_qa.rerun import Invocation, set_invocation
 from easymo_qa.safety import READONLY_MARKER, refusal, unsafe_selection
 from easymo_qa.signoff.assess import SignoffInputError, sign_off
 from easymo_qa.signoff.reliability import RELIABILITY_FILE
@@ -171,6 +173,20 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         help="leave the reliability gates out of the verdict; the report says so",
     )
     group.addoption(
+        "--stage-runs",
+        dest="easymo_stage_runs",
+        default=None,
+        metavar="FILE",
+        help="what each stage of `easymo-qa signoff` did (reports/stages.json; set by easymo-qa signoff)",
+    )
+    group.addoption(
+        "--outcomes-file",
+        dest="easymo_outcomes_file",
+        default=None,
+        metavar="FILE",
+        help="write this session's test outcomes there as JSON (a sign-off stage's evidence)",
+    )
+    group.addoption(
         "--stage-skip-reason",
         dest="easymo_stage_skip_reason",
         default=None,
@@ -242,6 +258,26 @@ def pytest_configure(config: pytest.Config) -> None:
         state.redactor.add(*state.target.secrets())
     config.pluginmanager.register(_OutcomeRecorder(state.results), "easymo-qa-outcomes")
     config.add_cleanup(state.stop)
+    set_invocation(_invocation(config, env))
+    config.add_cleanup(lambda: set_invocation(None))
+
+
+def _invocation(config: pytest.Config, env: Environment) -> Invocation:
+    """What an exact re-run of one of this session's tests needs (see :mod:`easymo_qa.rerun`)."""
+    env_file = config.getoption("easymo_env_file")
+    options = []
+    hygiene = config.getoption("easymo_hygiene", "fail")
+    if hygiene != "fail":
+        options.append(f"--hygiene={hygiene}")
+    if config.getoption("easymo_allow_production"):
+        options.append("--allow-production")
+    return Invocation(
+        rootdir=config.rootpath,
+        env_name=config.getoption("easymo_env") or os.environ.get("EASYMO_QA_ENV") or "local",
+        env_file=(config.invocation_params.dir / env_file) if env_file else None,
+        defects=tuple(d.strip() for d in env.reference_defects.split(",") if d.strip()),
+        options=tuple(options),
+    )
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -345,7 +381,10 @@ class _OutcomeRecorder:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
-    if hasattr(config, "workerinput") or not config.getoption("easymo_signoff"):
+    if hasattr(config, "workerinput"):
+        return
+    _write_outcomes(config)
+    if not config.getoption("easymo_signoff"):
         return
     state = config.stash[STATE_KEY]
     defects = state.target.defects if state.target else ()
@@ -354,6 +393,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         state.started_at,
         command="pytest " + " ".join(config.invocation_params.args),
         defects=defects,
+        invocation=_invocation(config, state.env),
     )
     load_results = config.getoption("easymo_load_results")
     rollback_results = config.getoption("easymo_rollback_results")
@@ -373,6 +413,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             reliability_results=reliability_results,
             skip_reliability=skip_reliability,
             skip_reason=config.getoption("easymo_stage_skip_reason"),
+            stage_runs=config.rootpath / stage_runs if (stage_runs := config.getoption("easymo_stage_runs")) else None,
         )
     except SignoffInputError as exc:
         raise pytest.UsageError(f"easymo-qa: {exc}") from None
@@ -382,6 +423,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state.verdict_line = f"QA sign-off: {verdict.decision}{failed}; report: {paths[0]}{warnings}"
     if not verdict.go and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _write_outcomes(config: pytest.Config) -> None:
+    """``--outcomes-file``: this session's outcomes, for the sign-off that ran it as a stage."""
+    target = config.getoption("easymo_outcomes_file")
+    if not target:
+        return
+    state = config.stash[STATE_KEY]
+    path = config.rootpath / target
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(state.results.to_dict(), indent=2, ensure_ascii=False)
+    path.write_text(state.redactor(text) + "\n", encoding="utf-8")
 
 
 def _reliability_results(config: pytest.Config, state: _SessionState) -> Path | None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import platform
-import shlex
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import UndefinedError
 
 from easymo_qa import __version__
+from easymo_qa.rerun import Invocation, pytest_command
 from easymo_qa.signoff.gates import STAGES, GateResult
 from easymo_qa.signoff.render import render_html, render_markdown
 from easymo_qa.signoff.results import OTHER_SUITE, OUTCOMES, SUITES, RunResults, TestOutcome
@@ -43,6 +43,13 @@ class RunInfo:
     finished_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     command: str = ""
     defects: tuple[str, ...] = ()
+    # How the session was started, for exact re-run commands (environment file, defects, options).
+    invocation: Invocation | None = None
+
+    def rerun(self, nodeid: str) -> str:
+        """The command that re-runs one test as this run did (from the session's rootdir)."""
+        inv = self.invocation or Invocation(Path.cwd(), self.environment, defects=self.defects)
+        return pytest_command(nodeid, invocation=inv)
 
 
 def _git(*args: str) -> str | None:
@@ -168,7 +175,6 @@ def _uses(uses: list[WaiverUse], state: str) -> list[dict[str, Any]]:
 
 def build_report(a: Assessment, results: RunResults, info: RunInfo) -> dict[str, Any]:
     counts = results.counts()
-    env = shlex.quote(info.environment)
     return {
         "schema": SCHEMA,
         "verdict": a.verdict.decision,
@@ -196,7 +202,7 @@ def build_report(a: Assessment, results: RunResults, info: RunInfo) -> dict[str,
                 "suite": o.suite,
                 "message": o.message,
                 "transcript": o.transcript,
-                "rerun": f"pytest {shlex.quote(o.nodeid)} --env {env}",
+                "rerun": info.rerun(o.nodeid),
             }
             for o in results.failures()
         ],

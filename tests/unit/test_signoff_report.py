@@ -181,7 +181,8 @@ def test_json_has_every_documented_field(tmp_path: Path) -> None:
     assert {t["status"] for t in suites["synthetic"]["tests"]} == {"pass", "fail"}
     [failure] = data["failures"]
     assert failure["test"].endswith("::scenario-11")
-    assert failure["rerun"] == "pytest fixtures/synthetic/11.scenario.yaml::scenario-11 --env staging"
+    assert failure["rerun"].startswith("REFERENCE_DEFECTS=no_dedupe ")  # the defects in force
+    assert failure["rerun"].endswith("pytest fixtures/synthetic/11.scenario.yaml::scenario-11 --env staging")
     assert "Bearer ***" in failure["transcript"]
     [nc] = data["not_covered"]
     assert (nc["waived"], nc["waiver"]["owner"]) == (True, "platform")
