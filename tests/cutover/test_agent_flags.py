@@ -24,6 +24,7 @@ def search(user: WhatsAppUser) -> str:
     return served_by(user.expect_reply())
 
 
+@pytest.mark.rule("R-FLAG-1")
 def test_buyer_agent_off_sends_free_text_to_the_legacy_flow(
     flags: FlagClient, new_user: Callable[..., WhatsAppUser]
 ) -> None:
@@ -39,6 +40,7 @@ def test_buyer_agent_off_sends_free_text_to_the_legacy_flow(
     assert search(buyer) == AI, "with FEATURE_BUYER_AGENT back on the same search must get offers"
 
 
+@pytest.mark.rule("R-FLAG-2")
 def test_ai_agents_off_sends_everyone_to_the_legacy_flow(
     flags: FlagClient, new_user: Callable[..., WhatsAppUser]
 ) -> None:
@@ -49,6 +51,7 @@ def test_ai_agents_off_sends_everyone_to_the_legacy_flow(
     user.expect_reply("list", rows=["buyer_search"])  # no agent answers: the keyword is free text
 
 
+@pytest.mark.rule("R-FLAG-3")
 def test_marketplace_agent_stays_off_unless_turned_on(
     flags: FlagClient, new_user: Callable[..., WhatsAppUser]
 ) -> None:

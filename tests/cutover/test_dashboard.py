@@ -85,6 +85,7 @@ def pay_an_order_from_the_wallet(buyer: WhatsAppUser) -> int:
     return 6
 
 
+@pytest.mark.rule("R-OBS-3")
 def test_dashboard_shows_live_numbers(
     page: Page,
     target: Target,

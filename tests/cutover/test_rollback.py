@@ -37,6 +37,7 @@ def pace(target: Target) -> float:
     return FASTEST_INTERVAL if limit <= 0 else max(FASTEST_INTERVAL, 1.25 * window / limit)
 
 
+@pytest.mark.rule("R-ROLL-3", "R-FLAG-2")
 def test_rollback_drill_under_load(
     flags: FlagClient,
     target: Target,

@@ -75,6 +75,7 @@ def problems(answers: dict[str, Served], percentage: int) -> list[str]:
 
 
 @pytest.mark.parametrize("percentage", PERCENTAGES)
+@pytest.mark.rule("R-ROLL-1")
 def test_share_of_ai_users_matches_the_rollout_percentage(
     flags: FlagClient,
     rollout_users: list[WhatsAppUser],
@@ -97,6 +98,7 @@ def test_share_of_ai_users_matches_the_rollout_percentage(
     )
 
 
+@pytest.mark.rule("R-ROLL-2")
 def test_a_users_bucket_is_stable_across_runs(flags: FlagClient, rollout_users: list[WhatsAppUser]) -> None:
     first = served_at(flags, rollout_users, 50)
     second = served_at(flags, rollout_users, 50)

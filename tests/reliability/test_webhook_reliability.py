@@ -132,6 +132,7 @@ def counts_table(result: ReliabilityResult, seed: int) -> str:
     return "\n".join(lines)
 
 
+@pytest.mark.rule("R-DEDUPE-1", "R-DEDUPE-2", "R-DEDUPE-3", "R-ID-5", "R-OBS-1", "R-PAY-4")
 def test_webhook_reliability(
     target: Target,
     http_client: httpx.Client,

@@ -21,6 +21,7 @@ MAX_BODY = 256 * 1024
 
 @pytest.mark.critical
 @pytest.mark.readonly  # one of the only tests run against production
+@pytest.mark.rule("R-HEALTH-1")
 def test_health(http_client: httpx.Client, target: Target) -> None:
     if not target.health_url:
         pytest.skip(f"not covered: environment {target.env_name!r} declares no webhook.health_url")
@@ -30,6 +31,7 @@ def test_health(http_client: httpx.Client, target: Target) -> None:
 
 
 @pytest.mark.critical
+@pytest.mark.rule("R-HOME-1", "R-HOME-2", "R-ID-6")
 def test_greeting_gets_the_home_menu(new_user) -> None:
     user = new_user(name="Aimée Uwase 🌍")
     user.send_text("hi")
@@ -38,16 +40,19 @@ def test_greeting_gets_the_home_menu(new_user) -> None:
 
 
 @pytest.mark.parametrize("word", ["home", "menu", "MENU", " Home "])
+@pytest.mark.rule("R-GUARD-1")
 def test_home_words_show_the_home_menu(user: WhatsAppUser, word: str) -> None:
     user.send_text(word)
     user.expect_reply("list", rows=HOME_ROWS)
 
 
+@pytest.mark.rule("R-GUARD-1")
 def test_back_home_button_shows_the_home_menu(user: WhatsAppUser) -> None:
     user.tap_button("back_home", "🏠 Home")
     user.expect_reply("list", rows=HOME_ROWS)
 
 
+@pytest.mark.rule("R-OPTOUT-1")
 def test_stop_opts_out_until_start(user: WhatsAppUser) -> None:
     user.send_text("STOP")
     user.expect_reply("text", text=r"\bstart\b")
@@ -57,23 +62,27 @@ def test_stop_opts_out_until_start(user: WhatsAppUser) -> None:
     user.expect_replies([Expectation("text", r"opt|welcome"), Expectation("list", rows=HOME_ROWS)])
 
 
+@pytest.mark.rule("R-HTTP-2")
 def test_oversized_body_is_refused_with_413(user: WhatsAppUser) -> None:
     message = payloads.text(user.phone, "x" * (MAX_BODY + 1024))
     response = user.post_payload(user.webhook_for([message]))
     assert response.status_code == 413, f"a {MAX_BODY // 1024} KiB+ body answered {response.status_code}"
 
 
+@pytest.mark.rule("R-HTTP-3")
 def test_bad_json_with_valid_signature_is_refused_with_400(user: WhatsAppUser) -> None:
     body = b'{"object": "whatsapp_business_account", "entry": ['
     response = user.post_raw(body, signed_headers(body, user.target.app_secret))
     assert response.status_code == 400, f"signed invalid JSON answered {response.status_code}"
 
 
+@pytest.mark.rule("R-HTTP-1")
 def test_other_methods_are_refused_with_405(http_client: httpx.Client, target: Target) -> None:
     response = http_client.put(target.webhook_url, content=b"{}")
     assert response.status_code == 405, f"PUT answered {response.status_code}"
 
 
+@pytest.mark.rule("R-ID-2", "R-HTTP-4")
 def test_message_for_another_phone_number_id_is_ignored(user: WhatsAppUser) -> None:
     payload = user.webhook_for([payloads.text(user.phone, "hi")], phone_number_id="999999999999999")
     response = user.post_payload(payload)
@@ -83,6 +92,7 @@ def test_message_for_another_phone_number_id_is_ignored(user: WhatsAppUser) -> N
     user.expect_no_reply()
 
 
+@pytest.mark.rule("R-ID-5")
 def test_batch_of_two_users_answers_both(new_user) -> None:
     first, second = new_user(), new_user()
     payload = first.webhook_for([payloads.text(first.phone, "hi"), payloads.text(second.phone, "menu")])

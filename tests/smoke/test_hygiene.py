@@ -38,6 +38,7 @@ def open_home(user: WhatsAppUser) -> OutboundMessage:
     return user.expect_reply("list", rows=["support_help"])
 
 
+@pytest.mark.rule("R-MSG-1", "R-HOME-1")
 def test_every_home_menu_option_answers_cleanly(
     new_user: Callable[..., WhatsAppUser], hygiene: HygieneLog
 ) -> None:
@@ -59,6 +60,7 @@ def test_every_home_menu_option_answers_cleanly(
     assert_clean(hygiene, user)
 
 
+@pytest.mark.rule("R-MSG-1", "R-SUP-1")
 def test_help_and_escalation_answer_cleanly(
     new_user: Callable[..., WhatsAppUser], hygiene: HygieneLog
 ) -> None:
@@ -75,6 +77,7 @@ def test_help_and_escalation_answer_cleanly(
 
 
 @pytest.mark.parametrize("kind", ["button", "row"])
+@pytest.mark.rule("R-MSG-1")
 def test_unknown_tap_answers_cleanly(
     new_user: Callable[..., WhatsAppUser], hygiene: HygieneLog, kind: str
 ) -> None:

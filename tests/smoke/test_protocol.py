@@ -27,6 +27,7 @@ def _verify(
 
 
 @pytest.mark.critical
+@pytest.mark.rule("R-VERIFY-1")
 def test_verify_handshake_echoes_the_challenge(http_client: httpx.Client, target: Target) -> None:
     challenge = str(secrets.randbelow(10**9))
     response = _verify(http_client, target, "subscribe", target.verify_token, challenge)
@@ -44,6 +45,7 @@ def test_verify_handshake_echoes_the_challenge(http_client: httpx.Client, target
         pytest.param("unsubscribe", "right token", id="wrong-mode"),
     ],
 )
+@pytest.mark.rule("R-VERIFY-2")
 def test_verify_handshake_refuses(
     http_client: httpx.Client, target: Target, mode: str, token_kind: str
 ) -> None:
@@ -76,6 +78,7 @@ def _sha1_style(body: bytes) -> dict[str, str]:
 @pytest.mark.parametrize(
     "headers", [_unsigned, _garbage, _other_secret, _sha1_style], ids=lambda f: f.__name__.strip("_")
 )
+@pytest.mark.rule("R-SIG-1")
 def test_badly_signed_message_is_rejected_and_not_answered(user: WhatsAppUser, headers) -> None:
     body = encode_body(user.webhook_for([payloads.text(user.phone, "hi")]))
     response = user.post_raw(body, headers(body))
@@ -86,6 +89,7 @@ def test_badly_signed_message_is_rejected_and_not_answered(user: WhatsAppUser, h
 
 
 @pytest.mark.critical
+@pytest.mark.rule("R-HTTP-4", "R-ID-4", "R-KIND-1", "R-OUT-1")
 def test_signed_text_gets_a_valid_reply(user: WhatsAppUser) -> None:
     user.send_text("hi")
     # The Graph API simulator only records messages that pass the Cloud API rules; invalid ones are listed
@@ -93,6 +97,7 @@ def test_signed_text_gets_a_valid_reply(user: WhatsAppUser) -> None:
     user.expect_reply()
 
 
+@pytest.mark.rule("R-DEDUPE-1", "R-HTTP-4")
 def test_same_wamid_delivered_twice_is_answered_once(user: WhatsAppUser) -> None:
     message = user.send_text("hello")
     user.expect_reply()
@@ -104,6 +109,7 @@ def test_same_wamid_delivered_twice_is_answered_once(user: WhatsAppUser) -> None
     user.expect_no_reply()
 
 
+@pytest.mark.rule("R-STATUS-1", "R-HTTP-4")
 def test_status_callbacks_are_acknowledged_without_reply(user: WhatsAppUser) -> None:
     user.send_text("hi")
     reply = user.expect_reply()
@@ -118,6 +124,7 @@ def test_status_callbacks_are_acknowledged_without_reply(user: WhatsAppUser) -> 
     ["Café crème ☕ 😀", "Muraho neza! Amakuru y'uyu munsi? Ndashaka amazi", "مرحبا، أريد طلب ماء"],
     ids=["emoji-accents", "kinyarwanda", "arabic"],
 )
+@pytest.mark.rule("R-SIG-2")
 def test_non_ascii_text_is_accepted_and_answered(user: WhatsAppUser, text: str) -> None:
     # Meta escapes non-ASCII as \\uXXXX and signs those exact bytes: a bot must verify the raw body.
     user.send_text(text)
