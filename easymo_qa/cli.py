@@ -53,7 +53,13 @@ def cmd_stack_up(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with start_stack(env, Path(args.reports_dir)) as stack:
+    # Killed any way, even SIGKILL, this process takes the reference service with it (stack/lifeline.py).
+    try:
+        stack = start_stack(env, Path(args.reports_dir))
+    except KeyboardInterrupt:  # Ctrl-C while booting: start_stack stopped what it had started
+        print("easymo-qa: stack up INTERRUPTED while starting; nothing left running", file=sys.stderr)
+        return 130
+    with stack:
         t = stack.target
         info = {
             "environment": env.name,

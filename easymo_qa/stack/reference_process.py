@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 import easymo_qa
+from easymo_qa.stack.lifeline import Lifeline
 
 
 class StackError(RuntimeError):
@@ -50,15 +51,31 @@ class ReferenceProcess:
         self.log_path = log_path
         self._env = {**os.environ, **env, "REFERENCE_HOST": "127.0.0.1", "REFERENCE_PORT": str(port)}
         self._proc: subprocess.Popen[bytes] | None = None
+        self._lifeline: Lifeline | None = None
 
     def start(self, timeout: float = 15.0) -> None:
+        """Start and wait until healthy; on any failure or interruption (Ctrl-C) nothing is left running."""
         root = find_reference_root()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "reference"], cwd=root, env=self._env, stdout=log, stderr=log
-        )
-        log.close()
+        # The service dies with this process, even when this process is SIGKILLed (see lifeline.py).
+        self._lifeline = Lifeline()
+        with self.log_path.open("ab") as log:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "easymo_qa.stack.guarded", "reference"],
+                cwd=root,
+                stdout=log,
+                stderr=log,
+                **self._lifeline.popen_kwargs(self._env),  # type: ignore[arg-type]
+            )
+        self._lifeline.started()
+        try:
+            self._wait_healthy(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_healthy(self, timeout: float) -> None:
+        assert self._proc is not None
         deadline = time.monotonic() + timeout
         with httpx.Client(timeout=1.0) as client:
             while time.monotonic() < deadline:
@@ -73,7 +90,6 @@ class ReferenceProcess:
                 except httpx.TransportError:
                     pass
                 time.sleep(0.05)
-        self.stop()
         raise StackError(f"the reference service was not healthy within {timeout:.0f} s; see {self.log_path}")
 
     def problem(self) -> str | None:
@@ -92,11 +108,15 @@ class ReferenceProcess:
             return "(no log)"
 
     def stop(self, timeout: float = 5.0) -> None:
-        if self._proc is None or self._proc.poll() is not None:
-            return
-        self._proc.terminate()
         try:
-            self._proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait(timeout)
+            if self._proc is None or self._proc.poll() is not None:
+                return
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(timeout)
+        finally:
+            if self._lifeline is not None:
+                self._lifeline.close()
