@@ -240,8 +240,8 @@ def cmd_hygiene_rules(args: argparse.Namespace) -> int:
 def cmd_sensitivity(args: argparse.Namespace) -> int:
     from easymo_qa.sensitivity import main as sensitivity_main
 
-    print("Harness sensitivity: each defect switch must make its tests fail")
-    return sensitivity_main()
+    print("Harness sensitivity: each defect switch must make its tests fail, at the step it names")
+    return sensitivity_main(workers=args.workers, report=Path(args.report), defects=tuple(args.defect or ()))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -323,6 +323,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verdict.set_defaults(func=cmd_verdict)
     sensitivity = commands.add_parser("sensitivity", help="prove each defect switch makes its tests fail")
+    sensitivity.add_argument(
+        "--defect", action="append", metavar="NAME", help="only this defect switch's probes (repeatable)"
+    )
+    sensitivity.add_argument("--workers", type=int, default=2, help="pytest runs side by side (default 2)")
+    sensitivity.add_argument(
+        "--report", default="reports/sensitivity.json", help="where the evidence goes (JSON)"
+    )
     sensitivity.set_defaults(func=cmd_sensitivity)
     return parser
 
