@@ -29,6 +29,7 @@ class Target:
     production: bool = False
     reply_seconds: float = 5.0
     no_reply_seconds: float = 1.0
+    reply_budget_seconds: float = 1.0  # default latency budget of each expected reply in journeys
     http_seconds: float = 10.0
     number_prefix: str = "25079"
     number_length: int = 12
@@ -60,6 +61,7 @@ class Target:
             production=env.production,
             reply_seconds=env.timeouts.reply_seconds,
             no_reply_seconds=env.timeouts.no_reply_seconds,
+            reply_budget_seconds=env.timeouts.reply_budget_seconds,
             http_seconds=env.timeouts.http_seconds,
             number_prefix=env.test_numbers.prefix,
             number_length=env.test_numbers.length,

@@ -43,7 +43,16 @@ def _validation_error(exc: ValidationError, lines: LineMap) -> JourneyError:
 
 def _check_references(journey: Journey, lines: LineMap) -> None:
     actors = set(journey.actors)
+    named: set[str] = set()
     for i, step in enumerate(journey.steps):
+        for j, expect in enumerate(step.expect):
+            if expect.since is not None and expect.since not in named | {step.name}:
+                raise JourneyError(
+                    f"{lines.where(('steps', i, 'expect', j, 'since'))}: no step named '{expect.since}' "
+                    f"before this one (named so far: {', '.join(sorted(named)) or 'none'})"
+                )
+        if step.name is not None:
+            named.add(step.name)
         if step.actor and step.actor not in actors:
             raise JourneyError(
                 f"{lines.where(('steps', i, 'actor'))}: unknown actor '{step.actor}'; "
@@ -63,6 +72,14 @@ def _check_references(journey: Journey, lines: LineMap) -> None:
         for who in step.expect_silence:
             if who not in actors:
                 raise JourneyError(f"{lines.where(('steps', i, 'expect_silence'))}: unknown actor '{who}'")
+        for j, allowed in enumerate(step.ignore):
+            if allowed.to is not None and allowed.to not in actors:
+                raise JourneyError(
+                    f"{lines.where(('steps', i, 'ignore', j, 'to'))}: unknown actor '{allowed.to}'"
+                )
+    for j, allowed in enumerate(journey.ignore):
+        if allowed.to is not None and allowed.to not in actors:
+            raise JourneyError(f"{lines.where(('ignore', j, 'to'))}: unknown actor '{allowed.to}'")
 
 
 def load_journey(path: str | Path) -> Journey:

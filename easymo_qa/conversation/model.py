@@ -64,6 +64,8 @@ class Capture(_Strict):
 
 
 class Expect(_Strict):
+    """One message an actor must receive after the step's action, within its latency budget."""
+
     to: str | None = None  # actor name; default: the actor who acted
     kind: str | None = None  # text | buttons | list | location | image ...
     text: str | None = None  # regex, ${vars} substituted (escaped)
@@ -71,8 +73,23 @@ class Expect(_Strict):
     buttons: tuple[str, ...] = ()
     rows: tuple[str, ...] = ()
     count: int = Field(default=1, ge=1, le=1000)  # this many distinct replies must match
+    # Latency budget from the step's action: the reply must arrive no later than ``within`` (default: the
+    # journey's reply_budget) and, for deadline-driven replies, no sooner than ``after``.
     within: Duration | None = None
+    after: Duration | None = None
+    since: str | None = None  # measure the window from the action of the step with this ``name``
     capture: dict[str, Capture] = {}
+
+
+class Ignore(_Strict):
+    """A message an actor may receive without failing the journey (strict conversations allow nothing else).
+
+    Every given field must match; ``to`` defaults to any actor. Use sparingly, with a comment saying why.
+    """
+
+    to: str | None = None
+    kind: str | None = None
+    text: str | None = None  # regex, ${vars} substituted (escaped)
 
 
 class Inject(BaseModel):
@@ -136,6 +153,7 @@ class Check(_Strict):
 
 
 class Step(_Strict):
+    name: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]*$")  # for an expectation's since
     actor: str | None = None
     send: str | None = None
     tap: str | None = None
@@ -146,6 +164,8 @@ class Step(_Strict):
     repeat: int = Field(default=1, ge=1, le=500)  # send the action this many times, as fast as possible
     inject: list[Inject] = []
     expect: list[Expect] = []
+    any_order: bool = False  # this step's expectations of one actor may arrive in any order
+    ignore: list[Ignore] = []  # messages that may arrive during this step (besides the expected ones)
     expect_silence: tuple[str, ...] = ()  # actors that must get nothing (within the env's no-reply wait)
     check: list[Check] = []
     note: str = ""
@@ -159,7 +179,7 @@ class Step(_Strict):
     @classmethod
     def _single_entries_to_lists(cls, data: object) -> object:
         if isinstance(data, dict):
-            for key in ("expect", "inject", "check"):
+            for key in ("expect", "inject", "check", "ignore"):
                 if isinstance(data.get(key), dict):
                     data = {**data, key: [data[key]]}
         return data
@@ -186,9 +206,25 @@ class Journey(_Strict):
     requires: tuple[str, ...] = ()  # environment capabilities (faults, observability...): else not covered
     scenario: int | None = Field(default=None, ge=1, le=99)  # synthetic failure scenario number
     pattern: str | None = Field(default=None, pattern=r"^P[1-9]$")  # fallback pattern (DESIGN.md §5)
+    # Strict conversations: the default latency budget of every expected reply (else the environment's),
+    # messages any actor may receive at any time, and events a happy-path journey may record.
+    reply_budget: Duration | None = None
+    ignore: list[Ignore] = []
+    allow_events: tuple[str, ...] = ()
     actors: dict[str, Actor]
     steps: list[Step] = Field(min_length=1)
     source: Path | None = None
 
     def roles(self) -> list[str]:
         return sorted({a.role for a in self.actors.values()})
+
+    def happy_path(self) -> bool:
+        """No synthetic scenario and no fault injected: nothing should fall back, retry or fail."""
+        return self.scenario is None and not any(step.inject for step in self.steps)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_ignore_to_list(cls, data: object) -> object:
+        if isinstance(data, dict) and isinstance(data.get("ignore"), dict):
+            data = {**data, "ignore": [data["ignore"]]}
+        return data

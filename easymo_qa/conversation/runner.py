@@ -12,6 +12,7 @@ import string
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 import httpx
 
@@ -66,9 +67,11 @@ class JourneyStepFailed(AssertionError):
         self.journey, self.index, self.step, self.detail = journey, index, step, detail
         where = f"{journey.source}:{step.line}" if journey.source else f"step {index + 1}"
         self.location = where
+        from easymo_qa.rerun import pytest_command  # the env file, defects and venv of this session
+
         super().__init__(
             f"journey '{journey.journey}' failed at step {index + 1} ({where})\n{detail}\n"
-            f"Reproduce with: pytest {journey.source or ''} --env {env_name}"
+            f"Reproduce with: {pytest_command(journey.source or journey.journey, env_name=env_name)}"
         )
 
 
@@ -110,16 +113,22 @@ class JourneyRunner:
         *,
         on_step: Callable[[StepResult], None] | None = None,
         on_reply: Callable[[OutboundMessage], object] | None = None,
+        strict: bool = True,
     ) -> None:
         self.target = target
         self.client = client
         self.numbers = numbers
         self.on_step = on_step
         self.on_reply = on_reply  # sees every reply any actor receives (message hygiene)
+        # Strict conversations (the functional suites): every message to any actor must be expected, in
+        # order, within its latency budget. The load test runs loose: seeded staff are shared by every
+        # concurrent user there, and latency has its own gates.
+        self.strict = strict
 
     def run(self, journey: Journey, transcript: Transcript | None = None) -> JourneyResult:
         result = JourneyResult(journey, transcript=transcript if transcript is not None else Transcript())
         users: dict[str, WhatsAppUser] = {}
+        pinned = {name for name, actor in journey.actors.items() if actor.phone}
         # Letters only: a run id inside a product name must never read as a quantity.
         values = {"run_id": "".join(_RUN_IDS.choices(string.ascii_lowercase, k=6))}
         for name, actor in journey.actors.items():
@@ -140,29 +149,50 @@ class JourneyRunner:
         values.update({f"setting.{k}": v for k, v in self.target.sut_settings.items()})
         variables = _Variables(values)
         result.variables = values
+        guard = _Strictness(journey, pinned, variables) if self.strict else None
+        if guard is not None:
+            guard.start_seq = {user.phone: user.cursor for user in users.values()}
         # Faults are scoped to this run, so parallel journeys never see each other's; cleared even on failure.
         faults = FaultInjector(self.target, self.client, scope=f"{journey.journey}:{values['run_id']}")
+        self._action_times: dict[str, float] = {}  # a named step's action time, for expectations' since
         try:
             for index, step in enumerate(journey.steps):
+                if guard is not None and index > 0:
+                    previous = journey.steps[index - 1]
+                    try:  # nothing unexpected since the last step's expectations were met
+                        guard.no_strays(users, previous, 0.0)
+                    except ReplyError as exc:
+                        self._fail(result, index - 1, previous, exc)
                 try:
-                    step_result = self._run_step(index, step, users, variables, faults)
+                    step_result = self._run_step(index, step, users, variables, faults, guard)
                 except (ReplyError, CheckFailed, InjectionError, KeyError, ValueError) as exc:
-                    detail = exc.args[0] if isinstance(exc, KeyError) else str(exc)
-                    failed = StepResult(
-                        index, step.line, step.actor, _describe(step), None, None, None, False, detail
-                    )
-                    if self.on_step:
-                        self.on_step(failed)
-                    if isinstance(exc, CheckFailed):
-                        detail += "\n  transcript:\n" + _indent_lines(result.transcript.render())
-                    detail = _indent(detail, step)
-                    raise JourneyStepFailed(journey, index, step, detail, self.target.env_name) from None
+                    self._fail(result, index, step, exc)
                 result.steps.append(step_result)
                 if self.on_step:
                     self.on_step(step_result)
+            if guard is not None:
+                last = len(journey.steps) - 1
+                try:
+                    # Stragglers: an extra message often comes a moment after the expected one.
+                    guard.no_strays(users, journey.steps[last], self.target.no_reply_seconds)
+                    guard.no_refusals(users, journey.steps[last])
+                    if journey.happy_path() and self.target.has("observability"):
+                        guard.no_trouble_events(CheckContext(self.target, self.client, variables.text), users)
+                except (ReplyError, CheckFailed) as exc:
+                    self._fail(result, last, journey.steps[last], exc)
         finally:
             faults.clear()
         return result
+
+    def _fail(self, result: JourneyResult, index: int, step: Step, exc: Exception) -> NoReturn:
+        detail = exc.args[0] if isinstance(exc, KeyError) else str(exc)
+        failed = StepResult(index, step.line, step.actor, _describe(step), None, None, None, False, detail)
+        if self.on_step:
+            self.on_step(failed)
+        if isinstance(exc, CheckFailed):
+            detail += "\n  transcript:\n" + _indent_lines(result.transcript.render())
+        detail = _indent(detail, step)
+        raise JourneyStepFailed(result.journey, index, step, detail, self.target.env_name) from None
 
     def _run_step(
         self,
@@ -171,6 +201,7 @@ class JourneyRunner:
         users: dict[str, WhatsAppUser],
         variables: _Variables,
         faults: FaultInjector,
+        guard: _Strictness | None = None,
     ) -> StepResult:
         for inject in step.inject:
             faults.add(inject, variables.text)
@@ -196,7 +227,9 @@ class JourneyRunner:
                     arrived=[],
                     transcript=user.transcript.render(),
                 )
-        reply_ms = self._check(step, users, variables, sent_at)
+        if action is not None and step.name is not None:
+            self._action_times[step.name] = sent_at
+        reply_ms = self._check(step, users, variables, sent_at, guard)
         for name in step.expect_silence:
             users[name].expect_no_reply()
         if step.check:
@@ -233,18 +266,22 @@ class JourneyRunner:
         return user.send(message, clear_pending=clear_pending)
 
     def _check(
-        self, step: Step, users: dict[str, WhatsAppUser], variables: _Variables, sent_at: float
+        self,
+        step: Step,
+        users: dict[str, WhatsAppUser],
+        variables: _Variables,
+        sent_at: float,
+        guard: _Strictness | None = None,
     ) -> float | None:
         if not step.expect:
             return None
         by_actor: dict[str, list[Expect]] = {}
         for expect in step.expect:
             by_actor.setdefault(expect.to or step.actor or "", []).append(expect)
-        within = max(
-            duration_seconds(variables.text(str(e.within))) if e.within else self.target.reply_seconds
-            for e in step.expect
-        )
-        deadline = time.monotonic() + within
+        budgets = {id(e): self._budget(e, variables, guard) for e in step.expect}
+        # Wait long enough to see a late reply arrive (and say how late), not only until its budget.
+        wait = max([self.target.reply_seconds, *(b[1] for b in budgets.values())])
+        deadline = time.monotonic() + wait
         latest = sent_at
         for name, expects in by_actor.items():
             user = users[name]
@@ -259,13 +296,160 @@ class JourneyRunner:
                 for e in expects
                 for _ in range(e.count)
             ]
-            found = user.expect_replies(wanted, within=max(0.0, deadline - time.monotonic()))
+            remaining = max(0.0, deadline - time.monotonic())
+            if guard is None:
+                found = user.expect_replies(wanted, within=remaining)
+            else:
+                found = user.expect_replies(
+                    wanted,
+                    within=remaining,
+                    ordered=not step.any_order,
+                    strict=True,
+                    may_skip=guard.skipper(name, step),
+                )
+                flat = [e for e in expects for _ in range(e.count)]
+                for expect, expectation, message in zip(flat, wanted, found, strict=True):
+                    start = self._action_times.get(expect.since, sent_at) if expect.since else sent_at
+                    _within_budget(user, expectation, message, start, budgets[id(expect)])
             firsts = [e for e in expects for i in range(e.count) if i == 0]
             found = [m for i, m in enumerate(found) if i in _first_indexes(expects)]
             for expect, message in zip(firsts, found, strict=True):
                 _capture(expect, message, variables)
                 latest = max(latest, message.received_at)
         return (latest - sent_at) * 1000
+
+    def _budget(
+        self, expect: Expect, variables: _Variables, guard: _Strictness | None
+    ) -> tuple[float, float]:
+        """(not before, not after) in seconds after the action."""
+        if expect.within is not None:
+            high = duration_seconds(variables.text(str(expect.within)))
+        elif guard is not None and guard.journey.reply_budget is not None:
+            high = duration_seconds(variables.text(str(guard.journey.reply_budget)))
+        else:
+            high = self.target.reply_budget_seconds if guard is not None else self.target.reply_seconds
+        low = duration_seconds(variables.text(str(expect.after))) if expect.after is not None else 0.0
+        return low, high
+
+
+def _within_budget(
+    user: WhatsAppUser,
+    expectation: Expectation,
+    message: OutboundMessage,
+    sent_at: float,
+    budget: tuple[float, float],
+) -> None:
+    """A reply that came, but outside its window, fails as surely as one that never came."""
+    low, high = budget
+    latency = message.received_at - sent_at
+    if low <= latency <= high:
+        return
+    window = f"between {low:.3f} s and {high:.3f} s" if low else f"within {high:.3f} s"
+    raise ReplyError(
+        f"a reply arrived {'too late' if latency > high else 'too early'}: {latency:.3f} s after the "
+        f"action, expected {window}",
+        actor=user.label,
+        expected=[f"{expectation.describe()} {window}"],
+        arrived=[message],
+        transcript=user.transcript.render(),
+    )
+
+
+# Ids a conversation is about (ORD-7F3K2Q, QR-…): a message to shared seeded staff that names only other
+# conversations' ids belongs to another test running at the same time.
+_REFERENCE_ID = re.compile(r"\b[A-Z]{1,4}-[A-Z0-9]{4,}\b")
+# What a happy path must never record: fallbacks, re-dispatches, retries and failures of any kind.
+TROUBLE_EVENTS = (
+    "fallback_triggered",
+    "driver_redispatched",
+    "message_failed",
+    "job_failed",
+    "reply_failed",
+    "notification_failed",
+    "payment_request_failed",
+    "checkout_failed",
+    "station_unreachable",
+    "payment_pending_notified",
+    "duplicate_ignored",
+)
+
+
+class _Strictness:
+    """Strict conversations: whatever any actor receives must be expected, allowed, or someone else's."""
+
+    def __init__(self, journey: Journey, pinned: set[str], variables: _Variables) -> None:
+        self.journey, self.pinned, self.variables = journey, pinned, variables
+        self.start_seq: dict[str, int] = {}
+
+    def skipper(self, actor: str, step: Step) -> Callable[[OutboundMessage], str | None]:
+        allowed = [i for i in (*self.journey.ignore, *step.ignore) if i.to in (None, actor)]
+        patterns = [
+            (i, re.compile(self.variables.pattern(i.text), re.I | re.S) if i.text is not None else None)
+            for i in allowed
+        ]
+
+        def skip(message: OutboundMessage) -> str | None:
+            for rule, pattern in patterns:
+                if (rule.kind is None or rule.kind == message.kind) and (
+                    pattern is None or pattern.search(message.visible_text)
+                ):
+                    return "allowed by the journey's ignore"
+            if actor in self.pinned:
+                said = " ".join((message.visible_text, *message.button_ids, *message.row_ids))
+                ids = set(_REFERENCE_ID.findall(said))
+                ours = set(self.variables.values.values())
+                if ids and not ids & ours and self.variables.values["run_id"] not in said.lower():
+                    return f"another conversation's ({', '.join(sorted(ids))})"
+            return None
+
+        return skip
+
+    def no_strays(self, users: dict[str, WhatsAppUser], step: Step, wait: float) -> None:
+        """Fail on any message an actor received that no expectation claimed (waiting ``wait`` s first)."""
+        deadline = time.monotonic() + wait
+        for name, user in users.items():
+            user.drain(max(0.0, deadline - time.monotonic()))
+            strays = user.unexpected(self.skipper(name, step))
+            if strays:
+                raise ReplyError(
+                    "the bot sent a message nobody expected",
+                    actor=user.label,
+                    expected=["nothing (every expected message had already arrived)"],
+                    arrived=strays,
+                    transcript=user.transcript.render(),
+                )
+
+    def no_refusals(self, users: dict[str, WhatsAppUser], step: Step) -> None:
+        """Fail when the Graph API refused a message the bot sent an actor (bad format, over a limit)."""
+        for user in users.values():
+            refused = user.refused_since(self.start_seq.get(user.phone, 0))
+            if refused:
+                raise ReplyError(
+                    "the Graph API refused a message the bot sent",
+                    actor=user.label,
+                    expected=["every message valid for the Cloud API"],
+                    arrived=[],
+                    transcript=user.transcript.render(),
+                    rejected=refused,
+                )
+
+    def no_trouble_events(self, context: CheckContext, users: dict[str, WhatsAppUser]) -> None:
+        """A happy path records no fallback, retry, re-dispatch or failure for its own users and orders."""
+        phones = [u.phone for name, u in users.items() if name not in self.pinned]
+        orders = sorted({v for v in self.variables.values.values() if _REFERENCE_ID.fullmatch(v)})
+        found: list[str] = []
+        for key, value in [("phone", p) for p in phones] + [("order_id", o) for o in orders]:
+            body = context.admin("/admin/events", **{key: value}, limit=1000) or {}
+            for event in body.get("events", []):
+                name = event.get("name", "")
+                if name in TROUBLE_EVENTS and name not in self.journey.allow_events:
+                    found.append(f"{name} ({key} {value}): {event.get('data', {})}")
+        if found:
+            listed = "\n".join(f"    - {line}" for line in dict.fromkeys(found))
+            raise CheckFailed(
+                "a happy-path journey recorded trouble events (list them under allow_events if intended):\n"
+                + listed
+            )
 
 
 def _first_indexes(expects: list[Expect]) -> set[int]:

@@ -48,6 +48,9 @@ class ObservabilitySettings(_Strict):
 class Timeouts(_Strict):
     reply_seconds: float = Field(default=5.0, gt=0, le=600)
     no_reply_seconds: float = Field(default=1.0, gt=0, le=60)
+    # The latency budget of each expected reply in a journey (a journey's reply_budget or an
+    # expectation's within overrides it): a reply that comes, but later, fails like one that never came.
+    reply_budget_seconds: float = Field(default=1.0, gt=0, le=600)
     http_seconds: float = Field(default=10.0, gt=0, le=120)
 
 

@@ -67,6 +67,12 @@ class ReplyReader:
         response.raise_for_status()
         return int(response.json()["sut_status"])
 
+    def refused(self, to: str, after: int = 0) -> list[str]:
+        """Like :meth:`rejections`, without those a fault rule decided (the test asked for them)."""
+        response = self._client.get(f"{self._base}/_sim/rejections", params={"to": to, "after": after})
+        response.raise_for_status()
+        return describe_rejections([r for r in response.json().get("rejections", []) if not r.get("fault")])
+
 
 def describe_rejections(items: list[dict[str, Any]]) -> list[str]:
     """``/_sim/rejections`` records as one line each: the message type and the Graph error's details."""

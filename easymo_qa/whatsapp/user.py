@@ -151,6 +151,16 @@ class WhatsAppUser:
 
     # --- receiving ---------------------------------------------------------------------------------
 
+    @property
+    def cursor(self) -> int:
+        """The sequence number of the last reply this user has read."""
+        return self._cursor
+
+    def refused_since(self, after: int) -> list[str]:
+        """Messages to this user the Graph API simulator refused for what they were (not by a fault rule)."""
+        refused = getattr(self._replies, "refused", None)
+        return list(refused(self.phone, after)) if refused is not None else []
+
     def skip_history(self) -> None:
         """Ignore everything sent to this number so far (a seeded number shared with other conversations)."""
         self._cursor = self._replies.last_seq()
@@ -173,19 +183,28 @@ class WhatsAppUser:
                 self.on_reply(message)
 
     def expect_replies(
-        self, expectations: Sequence[Expectation], within: float | None = None
+        self,
+        expectations: Sequence[Expectation],
+        within: float | None = None,
+        *,
+        ordered: bool = False,
+        strict: bool = False,
+        may_skip: Callable[[OutboundMessage], str | None] | None = None,
     ) -> list[OutboundMessage]:
-        """Wait until every expectation is matched by a distinct reply, in any order."""
+        """Wait until every expectation is matched by a distinct reply (by default in any order).
+
+        ``ordered``: the replies must arrive in the expectations' order. ``strict``: every reply that
+        arrives meanwhile must be expected, or skippable (``may_skip`` returns why, e.g. "ignored by the
+        journey"); anything else fails at once as unexpected, without waiting out the time.
+        """
         within = self.target.reply_seconds if within is None else within
         deadline = time.monotonic() + within
         matched: list[OutboundMessage | None] = [None] * len(expectations)
         while True:
-            for i, expectation in enumerate(expectations):
-                if matched[i] is None:
-                    hit = next((m for m in self._pending if expectation.matches(m)), None)
-                    if hit is not None:
-                        matched[i] = hit
-                        self._pending.remove(hit)
+            if strict:
+                self._match_strictly(expectations, matched, ordered, may_skip)
+            else:
+                self._match_loosely(expectations, matched)
             if all(m is not None for m in matched):
                 found = [m for m in matched if m is not None]
                 self.last_reply = max(found, key=lambda m: m.seq)
@@ -204,6 +223,68 @@ class WhatsAppUser:
             transcript=self.transcript.render(),
             rejected=self._replies.rejections(self.phone),
         )
+
+    def _match_loosely(
+        self, expectations: Sequence[Expectation], matched: list[OutboundMessage | None]
+    ) -> None:
+        for i, expectation in enumerate(expectations):
+            if matched[i] is None:
+                hit = next((m for m in self._pending if expectation.matches(m)), None)
+                if hit is not None:
+                    matched[i] = hit
+                    self._pending.remove(hit)
+
+    def _match_strictly(
+        self,
+        expectations: Sequence[Expectation],
+        matched: list[OutboundMessage | None],
+        ordered: bool,
+        may_skip: Callable[[OutboundMessage], str | None] | None,
+    ) -> None:
+        for message in sorted(self._pending, key=lambda m: m.seq):
+            open_ = [i for i, m in enumerate(matched) if m is None]
+            fits = [i for i in open_ if expectations[i].matches(message)]
+            if fits and (not ordered or fits[0] == open_[0]):
+                matched[fits[0]] = message
+                self._pending.remove(message)
+                continue
+            reason = may_skip(message) if may_skip is not None else None
+            if reason is not None:
+                self._pending.remove(message)
+                self.transcript.note(self.label, f"skipped seq {message.seq}: {reason}")
+                continue
+            if fits:  # ordered, and it matches a later expectation than the next one
+                title = "a reply arrived out of order"
+                expected = [f"next: {expectations[open_[0]].describe()}"]
+            else:
+                title = "the bot sent a message nobody expected"
+                expected = [e.describe() for i, e in enumerate(expectations) if matched[i] is None]
+                expected = expected or ["nothing more in this step"]
+            raise ReplyError(
+                title,
+                actor=self.label,
+                expected=expected,
+                arrived=[message],
+                transcript=self.transcript.render(),
+            )
+
+    def unexpected(
+        self, may_skip: Callable[[OutboundMessage], str | None] | None = None
+    ) -> list[OutboundMessage]:
+        """Replies received and not matched by any expectation (nor skippable); they stay pending."""
+        strays = []
+        for message in sorted(self._pending, key=lambda m: m.seq):
+            reason = may_skip(message) if may_skip is not None else None
+            if reason is None:
+                strays.append(message)
+            else:
+                self._pending.remove(message)
+                self.transcript.note(self.label, f"skipped seq {message.seq}: {reason}")
+        return strays
+
+    def drain(self, wait: float = 0.0) -> None:
+        """Fetch whatever has arrived (waiting up to ``wait`` s for a first message), without matching it."""
+        self._fetch(wait)
 
     def expect_reply(
         self,
