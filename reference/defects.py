@@ -50,6 +50,10 @@ MAPS_FAILURE_BREAKS_NAVIGATION = "maps_failure_breaks_navigation"
 NO_INPUT_VALIDATION = "no_input_validation"
 RATE_LIMIT_DROPS_MESSAGES = "rate_limit_drops_messages"
 NO_GRAPH_BACKOFF = "no_graph_backoff"
+# Strict conversations: an extra message, the right message to the wrong actor, the right one late.
+STATUS_UPDATE_TWICE = "status_update_twice"
+RECEIPT_TO_STATION = "receipt_to_station"
+LATE_BUYER_UPDATE = "late_buyer_update"
 # Message hygiene (tests/smoke/test_hygiene.py): bugs the real easyMO shipped.
 RAW_I18N_KEY = "raw_i18n_key"
 STACK_TRACE_LEAK = "stack_trace_leak"
@@ -101,6 +105,9 @@ DEFECTS: dict[str, str] = {
     NO_INPUT_VALIDATION: "no input length check: a 5000-character text goes to the LLM instead of 'too long'",
     RATE_LIMIT_DROPS_MESSAGES: "messages over RATE_LIMIT_PER_USER are dropped instead of queued",
     NO_GRAPH_BACKOFF: "a Graph 429 / code 130429 is not retried: the reply is lost",
+    STATUS_UPDATE_TWICE: "every order-status notice to the buyer (accepted, preparing...) is sent twice",
+    RECEIPT_TO_STATION: "the buyer's receipt, delivery code included, also goes to the station's staff",
+    LATE_BUYER_UPDATE: "order-status notices to the buyer go out 1 s late (a blocking call before sending)",
 }
 
 

@@ -11,6 +11,7 @@ notice about no order, those to the key itself.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -101,7 +102,10 @@ class Notifier:
             m.Button(f"st_accept:{order.id}", "✅ Accept"),
             m.Button(f"st_reject:{order.id}", "❌ Reject"),
         ]
-        return await self.station(order, lambda to: m.buttons(to, body, choices), corr)
+        reached = await self.station(order, lambda to: m.buttons(to, body, choices), corr)
+        if self._settings.has_defect(defects.RECEIPT_TO_STATION):
+            await self.station_text(order, receipt(order), corr)
+        return reached
 
     async def station(self, order: Order, build: Any, corr: str) -> int:
         """Send to every staff phone of the order's station; return how many got it."""
@@ -120,7 +124,12 @@ class Notifier:
     async def buyer_update(self, order: Order, corr: str, *, driver: str = "") -> bool:
         vendor = self._seed.vendor(order.vendor_id)
         body = tracking(order, vendor=vendor.name if vendor else "", driver=driver)
-        return await self.text(order.buyer, body, corr, order_id=order.id)
+        if self._settings.has_defect(defects.LATE_BUYER_UPDATE):
+            await asyncio.sleep(1.0)
+        sent = await self.text(order.buyer, body, corr, order_id=order.id)
+        if self._settings.has_defect(defects.STATUS_UPDATE_TWICE):
+            await self.text(order.buyer, body, corr, order_id=order.id)
+        return sent
 
     async def offer_to_drivers(self, order: Order, corr: str) -> int:
         """The delivery job, to every driver on duty (first to accept wins)."""

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import UndefinedError
 
-from easymo_qa import __version__
+from easymo_qa import __version__, contract_rules
 from easymo_qa.rerun import Invocation, pytest_command
 from easymo_qa.signoff.gates import STAGES, GateResult
 from easymo_qa.signoff.render import render_html, render_markdown
@@ -231,6 +231,7 @@ def build_report(a: Assessment, results: RunResults, info: RunInfo) -> dict[str,
             "total_violations": len(results.hygiene_violations),
             "known": results.hygiene_known[:MAX_HYGIENE_LISTED],
         },
+        "contract": contract_rules.report_section({o.nodeid: o.status for o in results.outcomes.values()}),
     }
 
 
@@ -259,6 +260,8 @@ def _write(
             redact(json.dumps(report, indent=2, ensure_ascii=False)) + "\n", encoding="utf-8"
         )
         written.append(json_path)
+        if (report.get("contract") or {}).get("rules"):  # beside the report, not among its files
+            contract_rules.write_matrix(report["contract"], directory)
     md_path.write_text(redact(render_markdown(report)), encoding="utf-8")
     html_path.write_text(redact(render_html(report)), encoding="utf-8")
     return [*written, md_path, html_path]

@@ -43,7 +43,7 @@ INFO = RunInfo("staging", START, START + timedelta(seconds=42.5), "pytest --sign
 TOP_LEVEL = {
     "schema", "verdict", "failed_gates", "skipped_stages", "warnings", "environment", "reference_defects",
     "command", "timing", "git_commit", "git_dirty", "versions", "stages", "gates", "tests", "suites",
-    "failures", "not_covered", "waivers", "load", "reliability", "hygiene",
+    "failures", "not_covered", "waivers", "load", "reliability", "hygiene", "contract",
 }  # fmt: skip
 GATE_FIELDS = {
     "id", "title", "metric", "stage", "op", "threshold", "unit", "critical", "report_only", "measured",
