@@ -295,7 +295,8 @@ def _belongs(node_id: str, test_id: str) -> bool:
 
 
 def mutants_killed_by(mutation: Mapping[str, Any] | list[Any]) -> list[list[str]]:
-    """For each killed mutant, the tests that killed it (``killed_by`` / ``tests`` / ``failing_tests``)."""
+    """For each killed mutant, the tests that killed it: ``killed_by`` / ``failing_tests`` / ``tests``, or
+    the node id that starts ``detail`` (``easymo-qa mutation`` writes "<node id> (<when>, <where>): …")."""
     mutants = mutation.get("mutants", []) if isinstance(mutation, Mapping) else mutation
     out = []
     for mutant in mutants if isinstance(mutants, list) else []:
@@ -309,6 +310,10 @@ def mutants_killed_by(mutation: Mapping[str, Any] | list[Any]) -> list[list[str]
             if killers:
                 out.append(list(killers))
                 break
+        else:
+            first = str(mutant.get("detail") or "").split(" (", 1)[0].strip()
+            if "::" in first:
+                out.append([first])
     return out
 
 

@@ -207,6 +207,8 @@ def test_mutation_results_are_read_leniently(tmp_path: Path) -> None:
                 "mutants": [
                     {"status": "killed", "killed_by": ["tests/smoke/test_x.py::test_a"]},
                     {"outcome": "KILLED", "failing_tests": ["j.yaml::j"]},
+                    {"outcome": "killed", "detail": "tests/smoke/t.py::test_c[x] (call, t.py:9): assert"},
+                    {"outcome": "killed", "detail": "the baseline timed out"},
                     {"status": "survived", "killed_by": ["tests/smoke/test_x.py::test_b"]},
                     "not a mutant",
                 ]
@@ -214,7 +216,11 @@ def test_mutation_results_are_read_leniently(tmp_path: Path) -> None:
         ),
         encoding="utf-8",
     )
-    assert cr.load_mutation(path) == [["tests/smoke/test_x.py::test_a"], ["j.yaml::j"]]
+    assert cr.load_mutation(path) == [
+        ["tests/smoke/test_x.py::test_a"],
+        ["j.yaml::j"],
+        ["tests/smoke/t.py::test_c[x]"],
+    ]
     assert cr.load_mutation(tmp_path / "absent.json") is None
 
 
