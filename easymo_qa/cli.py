@@ -226,6 +226,31 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_contract_matrix(args: argparse.Namespace) -> int:
+    """Rule → tests → defect switches; exit 1 when a rule has no test or a test names an unknown rule."""
+    from easymo_qa import contract_rules
+
+    root = contract_rules.find_root()
+    if root is None:
+        print(f"easymo-qa: no {' / '.join(contract_rules.CONTRACTS)} here or above", file=sys.stderr)
+        return 2
+    try:
+        matrix = contract_rules.matrix_for(root, args.mutation)
+    except contract_rules.ContractRulesError as exc:
+        print(f"easymo-qa: {exc}", file=sys.stderr)
+        return 2
+    paths = contract_rules.write_matrix(matrix.to_dict(), args.reports_dir)
+    counts = matrix.counts()
+    print(f"{len(matrix.rows)} contract rules: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    for row in matrix.rows:
+        if row.status != "covered":
+            print(f"  {row.status:<9}  {row.rule.id:<11}  {row.rule.where}")
+    for problem in matrix.problems():
+        print(f"  ! {problem}")
+    print(f"Contract matrix: {paths[0]} ({paths[1]})")
+    return 1 if matrix.problems() else 0
+
+
 def cmd_hygiene_rules(args: argparse.Namespace) -> int:
     from easymo_qa.hygiene import describe_rules
 
@@ -311,6 +336,12 @@ def build_parser() -> argparse.ArgumentParser:
     cleanup.set_defaults(func=cmd_cleanup)
     rules = commands.add_parser("hygiene-rules", help="list the message hygiene rules")
     rules.set_defaults(func=cmd_hygiene_rules)
+    matrix = commands.add_parser(
+        "contract-matrix", help="contract rules → tests → defect switches (covered / weak / uncovered)"
+    )
+    matrix.add_argument("--reports-dir", type=Path, default=Path("reports"), help="default: reports")
+    matrix.add_argument("--mutation", type=Path, help="mutation results (default: reports/mutation.json)")
+    matrix.set_defaults(func=cmd_contract_matrix)
     report = commands.add_parser("report", help="re-render signoff.md and signoff.html from signoff.json")
     report.add_argument("--from", dest="source", help="the sign-off JSON (default: REPORTS_DIR/signoff.json)")
     report.add_argument("--reports-dir", help="where to write (default: beside the JSON)")
