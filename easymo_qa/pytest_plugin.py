@@ -336,6 +336,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     transcript = item.stash.get(TRANSCRIPT_KEY, None)
     if transcript is not None and transcript.entries and report.when == "call":
         report.sections.append(("transcript", item.config.stash[STATE_KEY].redactor(transcript.render())))
+    if transcript is not None and report.when == "call":
+        # A plain attribute travels with the report from xdist workers to the controller.
+        env = item.config.stash.get(ENV_KEY, None)
+        report.easymo_latency = {
+            "samples_ms": list(transcript.reply_latencies_ms),
+            "timed_out": transcript.replies_timed_out,
+            "censor_ms": 1000 * (env.timeouts.reply_seconds if env is not None else 5.0),
+        }
     return report
 
 
@@ -368,6 +376,9 @@ class _OutcomeRecorder:
         hygiene = getattr(report, "easymo_hygiene", None)
         if isinstance(hygiene, dict):
             self.results.record_hygiene(report.nodeid, hygiene)
+        latency = getattr(report, "easymo_latency", None)
+        if isinstance(latency, dict):
+            self.results.record_latency(latency)
         self.results.record(
             report.nodeid,
             report.when,
@@ -398,6 +409,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     load_results = config.getoption("easymo_load_results")
     rollback_results = config.getoption("easymo_rollback_results")
     skip_reliability = config.getoption("easymo_skip_reliability")
+    stage_runs = config.getoption("easymo_stage_runs")
     reliability_results = None if skip_reliability else _reliability_results(config, state)
     try:
         assessment, paths = sign_off(
@@ -413,12 +425,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             reliability_results=reliability_results,
             skip_reliability=skip_reliability,
             skip_reason=config.getoption("easymo_stage_skip_reason"),
-            stage_runs=config.rootpath / stage_runs if (stage_runs := config.getoption("easymo_stage_runs")) else None,
+            stage_runs=config.rootpath / stage_runs if stage_runs else None,
         )
     except SignoffInputError as exc:
         raise pytest.UsageError(f"easymo-qa: {exc}") from None
     verdict = assessment.verdict
     failed = f" (failed gates: {', '.join(verdict.failed_gates)})" if verdict.failed_gates else ""
+    if verdict.go and verdict.waived_gates:
+        failed = f" (waived gates: {', '.join(verdict.waived_gates)})"
     warnings = "".join(f"; {w.upper()}" for w in assessment.warnings)
     state.verdict_line = f"QA sign-off: {verdict.decision}{failed}; report: {paths[0]}{warnings}"
     if not verdict.go and session.exitstatus == 0:

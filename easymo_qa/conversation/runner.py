@@ -298,7 +298,7 @@ class JourneyRunner:
             ]
             remaining = max(0.0, deadline - time.monotonic())
             if guard is None:
-                found = user.expect_replies(wanted, within=remaining)
+                found = user.expect_replies(wanted, within=remaining, record_latency=False)
             else:
                 found = user.expect_replies(
                     wanted,
@@ -306,10 +306,14 @@ class JourneyRunner:
                     ordered=not step.any_order,
                     strict=True,
                     may_skip=guard.skipper(name, step),
+                    record_latency=False,
                 )
                 flat = [e for e in expects for _ in range(e.count)]
                 for expect, expectation, message in zip(flat, wanted, found, strict=True):
                     start = self._action_times.get(expect.since, sent_at) if expect.since else sent_at
+                    if expect.after is None and expect.since is None and step.action() is not None:
+                        # A reply to this action (a deadline's message is no reply latency).
+                        user.transcript.latency((message.received_at - start) * 1000)
                     _within_budget(user, expectation, message, start, budgets[id(expect)])
             firsts = [e for e in expects for i in range(e.count) if i == 0]
             found = [m for i, m in enumerate(found) if i in _first_indexes(expects)]

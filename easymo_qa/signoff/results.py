@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
@@ -61,6 +62,11 @@ class RunResults:
     hygiene_checked: int = 0
     hygiene_violations: list[dict[str, Any]] = field(default_factory=list)
     hygiene_known: list[dict[str, Any]] = field(default_factory=list)  # known issues: listed, not counted
+    # Functional reply latency: every expected reply of smoke, journeys and scenarios (ms), and the
+    # expected replies that never came within the wait (censored at censor_ms, never averaged).
+    reply_latencies_ms: list[float] = field(default_factory=list)
+    replies_timed_out: int = 0
+    reply_censor_ms: float = 0.0
 
     def record(
         self,
@@ -94,6 +100,34 @@ class RunResults:
         self.hygiene_checked += int(hygiene.get("checked", 0))
         self.hygiene_violations += [{**v, "test": nodeid} for v in hygiene.get("violations", [])]
         self.hygiene_known += [{**v, "test": nodeid} for v in hygiene.get("known", [])]
+
+    def record_latency(self, latency: dict[str, Any]) -> None:
+        """One test's reply latencies: ``{samples_ms, timed_out, censor_ms}`` (from its transcript)."""
+        self.reply_latencies_ms += [float(v) for v in latency.get("samples_ms", [])]
+        self.replies_timed_out += int(latency.get("timed_out", 0))
+        self.reply_censor_ms = max(self.reply_censor_ms, float(latency.get("censor_ms", 0.0)))
+
+    def latency_measurements(self) -> dict[str, Measurement]:
+        """p95 and max reply latency of the functional suites; timed-out replies make them censored."""
+        done, lost = sorted(self.reply_latencies_ms), self.replies_timed_out
+        total = len(done) + lost
+        bound = f"≥ {self.reply_censor_ms:.0f} ms"
+        lost_note = f", {lost} timed out" if lost else ""
+        if not total:
+            return {
+                "functional.reply_p95_ms": Measurement(None, 0, "no reply measured"),
+                "functional.reply_max_ms": Measurement(None, 0, "no reply measured"),
+            }
+        rank = max(1, math.ceil(0.95 * total))  # nearest rank; timed-out replies rank above every other
+        if rank <= len(done):
+            p95 = Measurement(done[rank - 1], total, f"{total} replies{lost_note}")
+        else:
+            p95 = Measurement(self.reply_censor_ms, total, f"censored: {bound}{lost_note} of {total}")
+        if lost:
+            worst = Measurement(self.reply_censor_ms, total, f"censored: {bound}{lost_note} of {total}")
+        else:
+            worst = Measurement(done[-1], total, f"{total} replies")
+        return {"functional.reply_p95_ms": p95, "functional.reply_max_ms": worst}
 
     def counts(self) -> Counter[str]:
         return Counter(o.outcome for o in self.outcomes.values())
@@ -139,6 +173,7 @@ class RunResults:
                 len(self.outcomes),
                 "skipped tests" + (f" ({waived} more waived)" if waived else ""),
             ),
+            **self.latency_measurements(),
             **self._marked("synthetic", "synthetic", "synthetic scenarios"),
             **self._marked("e2e", "e2e", "journeys"),
             "hygiene.violations": Measurement(
@@ -150,6 +185,21 @@ class RunResults:
             ),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunResults:
+        """The inverse of :meth:`to_dict` (a stage's outcomes file, written by its own pytest session)."""
+        results = cls()
+        for t in data.get("tests", []):
+            outcome = TestOutcome(**{**t, "markers": tuple(t.get("markers", ()))})
+            results.outcomes[outcome.nodeid] = outcome
+        hygiene = data.get("hygiene", {})
+        results.hygiene_checked = int(hygiene.get("checked", 0))
+        results.hygiene_violations = list(hygiene.get("violations", []))
+        results.hygiene_known = list(hygiene.get("known", []))
+        latency = data.get("reply_latency", {})
+        results.record_latency(latency)
+        return results
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "counts": dict(self.counts()),
@@ -158,5 +208,10 @@ class RunResults:
                 "checked": self.hygiene_checked,
                 "violations": self.hygiene_violations,
                 "known": self.hygiene_known,
+            },
+            "reply_latency": {
+                "samples_ms": [round(v, 1) for v in self.reply_latencies_ms],
+                "timed_out": self.replies_timed_out,
+                "censor_ms": self.reply_censor_ms,
             },
         }

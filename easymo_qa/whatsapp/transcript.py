@@ -24,9 +24,19 @@ class Transcript:
 
     started_at: float = field(default_factory=time.time)
     entries: list[TranscriptEntry] = field(default_factory=list)
+    # Reply latency of every expected reply (ms from the message that caused it), and how many expected
+    # replies never came (censored samples: "at least the wait", never a number to average).
+    reply_latencies_ms: list[float] = field(default_factory=list)
+    replies_timed_out: int = 0
 
     def add(self, entry: TranscriptEntry) -> None:
         self.entries.append(entry)
+
+    def latency(self, ms: float) -> None:
+        self.reply_latencies_ms.append(max(0.0, ms))
+
+    def timed_out(self, count: int = 1) -> None:
+        self.replies_timed_out += count
 
     def note(self, actor: str, text: str) -> None:
         self.add(TranscriptEntry(time.time(), actor, "note", text))

@@ -190,12 +190,15 @@ class WhatsAppUser:
         ordered: bool = False,
         strict: bool = False,
         may_skip: Callable[[OutboundMessage], str | None] | None = None,
+        record_latency: bool = True,
     ) -> list[OutboundMessage]:
         """Wait until every expectation is matched by a distinct reply (by default in any order).
 
         ``ordered``: the replies must arrive in the expectations' order. ``strict``: every reply that
         arrives meanwhile must be expected, or skippable (``may_skip`` returns why, e.g. "ignored by the
         journey"); anything else fails at once as unexpected, without waiting out the time.
+        ``record_latency``: log each reply's latency from this user's last message in the transcript
+        (the journey runner logs its own, from the step's action).
         """
         within = self.target.reply_seconds if within is None else within
         deadline = time.monotonic() + within
@@ -208,12 +211,16 @@ class WhatsAppUser:
             if all(m is not None for m in matched):
                 found = [m for m in matched if m is not None]
                 self.last_reply = max(found, key=lambda m: m.seq)
+                if record_latency:
+                    for message in found:
+                        self.transcript.latency((message.received_at - self._last_sent_at) * 1000)
                 return found
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             self._fetch(remaining)
         missing = [e.describe() for e, m in zip(expectations, matched, strict=True) if m is None]
+        self.transcript.timed_out(len(missing))
         arrived = [m for m in matched if m is not None] + self._pending
         raise ReplyError(
             f"no reply matching what was expected within {within:.1f} s",

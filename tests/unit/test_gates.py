@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from easymo_qa.signoff import Gate, Measurement, decide, evaluate, load_gates
+from easymo_qa.signoff import Gate, Measurement, Verdict, decide, evaluate, load_gates
 from easymo_qa.signoff.gates import GatesFileError
 from easymo_qa.signoff.results import RunResults
 
@@ -121,7 +121,7 @@ def test_report_only_gate_is_shown_but_never_blocks() -> None:
     assert decide([fast]).decision == "NO-GO"  # report-only gates alone are no evidence for GO
 
 
-def test_a_skipped_stage_is_not_run_and_not_counted() -> None:
+def test_a_skipped_stage_is_not_run_and_blocks_unless_waived() -> None:
     tests = Gate(id="tests", title="t", metric="tests.pass_rate", op=">=", threshold=100)
     load_p95 = REPLY_P95.model_copy(update={"stage": "load"})
     results = evaluate(
@@ -130,8 +130,10 @@ def test_a_skipped_stage_is_not_run_and_not_counted() -> None:
         skipped_stages={"load": "skipped by --skip-load"},
     )
     assert results[1].status == "not run"
-    assert results[1].reason == "not run (skipped by --skip-load)"
-    assert decide(results).go
+    assert results[1].reason == (
+        "not run (skipped by --skip-load): a gate not run blocks GO unless a waiver names it"
+    )
+    assert decide(results) == Verdict("NO-GO", ("load_reply_p95",))  # fail closed
     # Not skipped: the same missing evidence fails the gate.
     assert decide(
         evaluate([tests, load_p95], {"tests.pass_rate": Measurement(100, 3, "x")})
@@ -150,6 +152,8 @@ def test_shipped_gates_cover_the_cutover_plan() -> None:
     assert (gates["load_reply_p95"].op, gates["load_reply_p95"].threshold) == ("<", 500)
     assert gates["load_ack_p95"].report_only
     assert gates["rollback_time"].report_only
+    assert not gates["rollback_lost"].report_only
+    assert not gates["rollback_duplicated"].report_only
     assert {g.stage for g in gates.values() if g.metric.startswith("load.")} == {"load"}
     assert gates["rollback_time"].stage == "rollback"
 
@@ -182,3 +186,25 @@ def test_synthetic_and_e2e_measurements_count_marked_tests() -> None:
     assert results.measurements(waived_tests={"s3"})["tests.not_covered"].value == 0
     empty = RunResults().measurements()
     assert empty["synthetic.passed"].samples == 0  # no synthetic scenarios ran: the gate has no evidence
+
+
+def test_functional_reply_latency_is_censored_when_replies_time_out() -> None:
+    from easymo_qa.signoff.results import RunResults
+
+    r = RunResults()
+    r.record_latency({"samples_ms": [float(v) for v in range(1, 20)], "timed_out": 0, "censor_ms": 5000})
+    got = r.latency_measurements()
+    assert got["functional.reply_p95_ms"].value == 19.0  # nearest rank 19 of 19
+    assert got["functional.reply_max_ms"].value == 19.0
+    # One reply of 20 never came: it ranks above every other, so p95 (rank 19) is still a real time...
+    r.record_latency({"samples_ms": [], "timed_out": 1, "censor_ms": 5000})
+    got = r.latency_measurements()
+    assert got["functional.reply_p95_ms"].value == 19.0
+    # ...but the max is censored: "at least the wait", never a measured time.
+    assert got["functional.reply_max_ms"].value == 5000
+    assert "censored: ≥ 5000 ms, 1 timed out" in got["functional.reply_max_ms"].source
+    # Two of 21 lost: the p95 itself is censored.
+    r.record_latency({"samples_ms": [], "timed_out": 1, "censor_ms": 5000})
+    got = r.latency_measurements()
+    assert got["functional.reply_p95_ms"].value == 5000
+    assert got["functional.reply_p95_ms"].source.startswith("censored")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from signoff_evidence import rollback, stage_runs
 
 from easymo_qa.envs import Redactor
 from easymo_qa.signoff import (
@@ -99,6 +100,7 @@ def reliability() -> ReliabilityResult:
 def results(*, failing: bool = True) -> RunResults:
     r = RunResults()
     r.record_hygiene("tests/smoke/test_hygiene.py::test_walk", {"checked": 40, "violations": []})
+    r.record_latency({"samples_ms": [40.0, 55.0, 80.0, 120.0], "timed_out": 0, "censor_ms": 5000.0})
 
     def test(
         nodeid: str, outcome: str, markers: tuple[str, ...], message: str = "", transcript: str = ""
@@ -127,7 +129,11 @@ def results(*, failing: bool = True) -> RunResults:
 
 
 def report(
-    *, failing: bool = True, load: LoadSummary | None = None, skip_load: bool = False
+    *,
+    failing: bool = True,
+    load: LoadSummary | None = None,
+    skip_load: bool = False,
+    more_waivers: tuple[Waiver, ...] = (),
 ) -> dict[str, Any]:
     waivers = Waivers(
         (
@@ -139,6 +145,7 @@ def report(
                 where="w:2",
             ),
             Waiver("old tier", "qa-harness", date(2026, 11, 1), gate="load_reply_p95", where="w:6"),
+            *more_waivers,
         ),
         "waivers.yaml",
     )
@@ -147,9 +154,11 @@ def report(
         load_gates(REPO / "signoff.yaml"),
         waivers=waivers,
         load=load,
+        rollback=rollback(),
         reliability=reliability(),
         skipped_stages={"load": "skipped by --skip-load"} if skip_load else None,
         today=TODAY,
+        stage_runs=stage_runs(),
     )
     return build_report(a, results(failing=failing), INFO)
 
@@ -195,7 +204,11 @@ def test_json_has_every_documented_field(tmp_path: Path) -> None:
     gates = {g["id"]: g for g in data["gates"]}
     assert gates["load_reply_p95"]["margin"] == 410
     assert gates["load_reply_p95"]["samples"] == 597
-    assert gates["rollback_time"]["status"] == "report only"
+    assert (gates["rollback_time"]["report_only"], gates["rollback_time"]["status"]) == (True, "pass")
+    assert data["stages"]["rollback"] == {
+        "status": "run", "reason": "passed", "command": ".venv/bin/python -m pytest rollback",
+        "exit_code": 0, "seconds": 0.0,
+    }  # fmt: skip
 
 
 def test_html_shows_the_verdict_gates_and_charts(tmp_path: Path) -> None:
@@ -246,16 +259,36 @@ def test_without_load_the_page_says_so(tmp_path: Path) -> None:
     assert data["stages"]["load"] == {"status": "missing", "reason": "no evidence given to this sign-off"}
 
 
-def test_skipped_load_is_go_and_says_loudly_what_it_does_not_cover(tmp_path: Path) -> None:
+def test_skipped_load_is_no_go_and_says_loudly_what_it_does_not_cover(tmp_path: Path) -> None:
     data = report(failing=False, skip_load=True)
     files = written(tmp_path, data)
     warning = "Load stage skipped: this verdict does not cover performance"
-    assert (data["verdict"], data["skipped_stages"], data["warnings"]) == ("GO", ["load"], [warning])
+    assert (data["verdict"], data["skipped_stages"], data["warnings"]) == ("NO-GO", ["load"], [warning])
+    assert data["failed_gates"] == ["load_error_rate", "load_reply_p95"]  # not run blocks (fail closed)
     assert {g["status"] for g in data["gates"] if g["stage"] == "load"} == {"not run"}
     assert re.search(
-        r'class="banner go".*</header>\s*<div class="warning"[^>]*>⚠ ' + warning, files[".html"], re.S
+        r'class="banner nogo".*</header>\s*<div class="warning"[^>]*>⚠ ' + warning, files[".html"], re.S
     )
     assert f"> **{warning}**" in files[".md"]
+
+
+def test_skipped_load_waived_is_go_with_waivers_and_lists_them(tmp_path: Path) -> None:
+    load_waiver = Waiver("no load rig on staging", "ops", date(2026, 12, 31), gate="load_*", where="w:9")
+    data = report(failing=False, skip_load=True, more_waivers=(load_waiver,))
+    files = written(tmp_path, data)
+    assert (data["verdict"], data["failed_gates"]) == ("GO with waivers", [])
+    statuses = {g["id"]: g["status"] for g in data["gates"] if g["stage"] == "load"}
+    assert statuses == {"load_error_rate": "waived", "load_reply_p95": "waived", "load_ack_p95": "not run"}
+    [applied] = [w for w in data["waivers"]["applied"] if w["gate"] == "load_*"]
+    assert applied["applies_to"] == ["load_error_rate", "load_reply_p95"]
+    banner = files[".html"][: files[".html"].index("</header>")]
+    assert 'class="banner waived"' in banner
+    assert "GO with waivers" in banner
+    assert "<code>load_error_rate, load_reply_p95</code> by ops until 2026-12-31" in banner
+    assert files[".md"].startswith("# QA sign-off: **GO with waivers**\n\nWaivers applied:\n")
+    assert (
+        "- `load_error_rate, load_reply_p95` by ops until 2026-12-31: no load rig on staging" in files[".md"]
+    )
 
 
 def test_markdown_report(tmp_path: Path) -> None:
@@ -327,6 +360,8 @@ def test_sign_off_reads_its_inputs_and_writes_three_files(tmp_path: Path) -> Non
     (tmp_path / "load").mkdir()
     (tmp_path / "load" / "summary.json").write_text(json.dumps(load_summary().to_dict()))
     reliability().write(tmp_path / "reliability.json")
+    rollback().write(tmp_path / "rollback.json")
+    stage_runs().write(tmp_path / "stages.json")
     (tmp_path / "waivers.yaml").write_text(
         "- test: test_faults_hook\n  reason: no fault hook\n  owner: platform\n  expires: 2026-12-31\n"
     )
@@ -339,9 +374,11 @@ def test_sign_off_reads_its_inputs_and_writes_three_files(tmp_path: Path) -> Non
         info=INFO,
         load_results=tmp_path / "load",
         reliability_results=tmp_path / "reliability.json",
+        rollback_results=tmp_path / "rollback.json",
+        stage_runs=tmp_path / "stages.json",
         today=TODAY,
     )
-    assert assessment.verdict.go
+    assert assessment.verdict.decision == "GO with waivers"  # a not-covered test was waived
     assert [p.name for p in paths] == ["signoff.json", "signoff.md", "signoff.html"]
     data = json.loads(paths[0].read_text())
     assert data["stages"]["load"]["status"] == "run"
