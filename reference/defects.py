@@ -50,6 +50,9 @@ MAPS_FAILURE_BREAKS_NAVIGATION = "maps_failure_breaks_navigation"
 NO_INPUT_VALIDATION = "no_input_validation"
 RATE_LIMIT_DROPS_MESSAGES = "rate_limit_drops_messages"
 NO_GRAPH_BACKOFF = "no_graph_backoff"
+# Webhook contract rules no journey walks through (tests/smoke/test_contract_edges.py).
+ANY_OBJECT_PROCESSED = "any_object_processed"
+BAD_MESSAGE_DROPS_BATCH = "bad_message_drops_batch"
 # Strict conversations: an extra message, the right message to the wrong actor, the right one late.
 STATUS_UPDATE_TWICE = "status_update_twice"
 RECEIPT_TO_STATION = "receipt_to_station"
@@ -105,6 +108,8 @@ DEFECTS: dict[str, str] = {
     NO_INPUT_VALIDATION: "no input length check: a 5000-character text goes to the LLM instead of 'too long'",
     RATE_LIMIT_DROPS_MESSAGES: "messages over RATE_LIMIT_PER_USER are dropped instead of queued",
     NO_GRAPH_BACKOFF: "a Graph 429 / code 130429 is not retried: the reply is lost",
+    ANY_OBJECT_PROCESSED: "a webhook whose object is not whatsapp_business_account is processed, answered",
+    BAD_MESSAGE_DROPS_BATCH: "a message without id, from or type drops the rest of its webhook's messages",
     STATUS_UPDATE_TWICE: "every order-status notice to the buyer (accepted, preparing...) is sent twice",
     RECEIPT_TO_STATION: "the buyer's receipt, delivery code included, also goes to the station's staff",
     LATE_BUYER_UPDATE: "order-status notices to the buyer go out 1 s late (a blocking call before sending)",

@@ -92,7 +92,10 @@ class Envelope:
 
 def parse(payload: Any, settings: Settings, request_id: str) -> Envelope:
     out = Envelope()
-    if not isinstance(payload, dict) or payload.get("object") != "whatsapp_business_account":
+    other_object = isinstance(payload, dict) and payload.get("object") != "whatsapp_business_account"
+    if other_object and settings.has_defect(defects.ANY_OBJECT_PROCESSED):
+        other_object = False
+    if not isinstance(payload, dict) or other_object:
         kind = payload.get("object") if isinstance(payload, dict) else type(payload).__name__
         out.notes.append(
             Note(PAYLOAD_IGNORED, None, {"reason": "not_whatsapp_business_account", "object": kind})
@@ -115,6 +118,10 @@ def parse(payload: Any, settings: Settings, request_id: str) -> Envelope:
                 continue
             names = _profile_names(value.get("contacts"))
             for item in _list(value.get("messages")):
+                if settings.has_defect(defects.BAD_MESSAGE_DROPS_BATCH) and not all(
+                    _str(_dict(item).get(key)) for key in ("id", "from", "type")
+                ):
+                    return out  # as when one message throws: the rest of the batch is never claimed
                 _add_message(out, _dict(item), names, request_id, seen if dedupe else None)
             for item in _list(value.get("statuses")):
                 _add_status(out, _dict(item))
