@@ -13,13 +13,14 @@ from easymo_qa.whatsapp.outbound import OutboundMessage
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [(2, 2.0), ("400ms + 1500ms", 1.9), ("1.5s", 1.5), ("3 + 250ms", 3.25)]
+    ("text", "seconds"),
+    [(2, 2.0), ("400ms + 1500ms", 1.9), ("1.5s", 1.5), ("3 + 250ms", 3.25), ("3s - 300ms", 2.7)],
 )
 def test_durations(text: float | str, seconds: float) -> None:
     assert duration_seconds(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["soon", "1h", "-1s", "0ms"])
+@pytest.mark.parametrize("text", ["soon", "1h", "-1s", "0ms", "1s - 2s", "1s -"])
 def test_bad_durations_say_what_is_accepted(text: str) -> None:
     with pytest.raises(ValueError, match="duration"):
         duration_seconds(text)
