@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from easymo_qa.envs import (
@@ -20,7 +21,7 @@ from easymo_qa.envs import (
 )
 from easymo_qa.envs.model import Environment
 from easymo_qa.safety import ALLOW_FLAG, refusal
-from easymo_qa.signoff.stages import banner, done, stage_args
+from easymo_qa.signoff.stages import STEPS, banner, done, stage_args, step
 from easymo_qa.stack import start_stack
 from easymo_qa.stack.reference_process import StackError, find_reference_root
 
@@ -129,6 +130,9 @@ def cmd_signoff(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 4
+    if (problem := _signoff_inputs_problem()) is not None:
+        print(f"easymo-qa: {problem}", file=sys.stderr)
+        return 2
     env_args = ["--env-file", args.env_file] if args.env_file else ["--env", args.env]
     if args.allow_production:
         env_args.append(ALLOW_FLAG)
@@ -144,26 +148,52 @@ def cmd_signoff(args: argparse.Namespace) -> int:
         "--clean-alluredir",
         "-p",
         "no:cacheprovider",
-        *stage_args(args, env_args, reports),
+        *stage_args(args, env_args, reports, redact=_redactor(path)),
     ]
     report = reports / "signoff.json"
     report.unlink(missing_ok=True)  # a failed run must not leave an old verdict to be read below
     if args.workers and args.workers != "0":
         pytest_args += ["-n", args.workers]
     # A child process, so pytest imports (and assertion-rewrites) everything itself.
-    started = banner("5/5", f"tests ({', '.join(args.suites)}) and the report")
+    started = banner(step(STEPS), f"tests ({', '.join(args.suites)}) and the report")
     code = subprocess.run([sys.executable, "-m", "pytest", *pytest_args], check=False).returncode
-    done("5/5", started, f"pytest exit code {code}")
+    done(step(STEPS), started, f"pytest exit code {code}")
     if report.is_file():
         verdict = json.loads(report.read_text(encoding="utf-8"))
         failed = verdict["failed_gates"]
         print(f"\n{verdict['verdict']}{' (failed: ' + ', '.join(failed) + ')' if failed else ''}")
+        for waiver in verdict.get("waivers", {}).get("applied", []):
+            print(
+                f"WAIVED: {', '.join(waiver['applies_to'])} by {waiver['owner']} until {waiver['expires']}: "
+                f"{waiver['reason']} ({waiver['where']})"
+            )
         for warning in verdict.get("warnings", []):
             print(f"WARNING: {warning}")
         others = " and ".join(str(report.with_suffix(s).resolve()) for s in (".md", ".html"))
         print(f"Sign-off report: {report.resolve()} ({others})")
-        return 0 if verdict["verdict"] == "GO" else max(code, 1)
+        return 0 if verdict["verdict"] in ("GO", "GO with waivers") else max(code, 1)
     return code or 1
+
+
+def _signoff_inputs_problem() -> str | None:
+    """signoff.yaml and waivers.yaml, checked before any stage runs (the final session reads them again)."""
+    from easymo_qa.signoff.assess import SignoffInputError, check_inputs
+
+    try:
+        check_inputs(Path("signoff.yaml"), Path("waivers.yaml"))
+    except SignoffInputError as exc:
+        return f"{exc}\n(nothing was run: fix the sign-off's inputs first)"
+    return None
+
+
+def _redactor(path: Path) -> Callable[[str], str]:
+    """Masks the environment file's secrets in what the stages record (their output tails)."""
+    from easymo_qa.envs import Redactor
+
+    try:
+        return Redactor(load_environment(path).secrets())
+    except EnvironmentError_:
+        return Redactor()
 
 
 def cmd_verdict(args: argparse.Namespace) -> int:
@@ -302,14 +332,23 @@ def build_parser() -> argparse.ArgumentParser:
     load = signoff.add_mutually_exclusive_group()
     load.add_argument("--load-results", metavar="DIR", help="use an existing load run's DIR/summary.json")
     load.add_argument(
-        "--skip-load", action="store_true", help="leave performance out of the verdict (the report says so)"
+        "--skip-load",
+        action="store_true",
+        help="don't run the load test (its gates are not run: they block GO unless waived)",
     )
     rollback = signoff.add_mutually_exclusive_group()
     rollback.add_argument(
         "--rollback-results", metavar="FILE", help="use an existing rollback drill's result (rollback.json)"
     )
     rollback.add_argument(
-        "--skip-rollback", action="store_true", help="don't run the rollback drill (its gate is report-only)"
+        "--skip-rollback",
+        action="store_true",
+        help="don't run the rollback drill (its gates are not run: they block GO unless waived)",
+    )
+    signoff.add_argument(
+        "--skip-cutover",
+        action="store_true",
+        help="don't run the cutover suite (rollout, agent flags, dashboard; its gates block unless waived)",
     )
     reliability = signoff.add_mutually_exclusive_group()
     reliability.add_argument(
@@ -318,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     reliability.add_argument(
         "--skip-reliability",
         action="store_true",
-        help="don't run the webhook reliability storm (the report says its gates were not run)",
+        help="don't run the webhook reliability storm (its gates are not run: they block GO unless waived)",
     )
     signoff.add_argument(
         ALLOW_FLAG,
@@ -348,7 +387,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=cmd_report)
     verdict = commands.add_parser("verdict", help="print a sign-off's verdict; check it with --expect")
     verdict.add_argument("source", nargs="?", default="reports/signoff.json", help="a signoff.json")
-    verdict.add_argument("--expect", choices=("GO", "NO-GO"), help="exit 1 unless the verdict is this")
+    verdict.add_argument(
+        "--expect",
+        choices=("GO", "GO with waivers", "NO-GO"),
+        help="exit 1 unless the verdict is exactly this",
+    )
     verdict.add_argument(
         "--failed", action="append", metavar="GATE", help="exit 1 unless this gate failed (repeatable)"
     )

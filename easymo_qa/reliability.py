@@ -9,8 +9,11 @@
 - :func:`account`: after the SUT settles, each distinct message must have exactly one outcome, read from
   the SUT's observability events (its contract, ``GET /admin/events``): ``message_received`` (wamid →
   correlation id), then ``reply_sent`` with that correlation id, or a recorded reason for no reply
-  (``reply_suppressed``, ``message_failed``…); every extra delivery a ``duplicate_ignored``. The replies
-  the Graph API simulator recorded per user are counted too, so a reply sent without an event still shows.
+  (``reply_suppressed``, ``opted_out``…); every extra delivery a ``duplicate_ignored``. A message whose
+  handling failed (``message_failed``, ``reply_failed``, ``job_failed``, the names the reference service
+  logs in ``reference/observability.py``) is a failure, never a "reason", even when an apology went out.
+  The replies the Graph API simulator recorded per user are counted too, so a reply sent without an event
+  still shows.
 """
 
 from __future__ import annotations
@@ -32,10 +35,10 @@ from easymo_qa.whatsapp import payloads
 from easymo_qa.whatsapp.signing import encode_body, signed_headers
 
 HOME_WORDS = ("hi", "menu", "home", "hello", "Menu", "HOME", "hey", "muraho", "bonjour")
-# Events that explain why a message got no reply.
-NO_REPLY_REASONS = frozenset(
-    {"reply_suppressed", "message_failed", "reply_failed", "reaction_ignored", "opted_out", "job_failed"}
-)
+# Events that explain why a message got no reply, on purpose.
+NO_REPLY_REASONS = frozenset({"reply_suppressed", "reaction_ignored", "opted_out"})
+# Events that say the SUT failed to handle a message (or its background work): failures, not reasons.
+FAILURE_EVENTS = frozenset({"message_failed", "reply_failed", "job_failed"})
 TERMINAL_EVENTS = frozenset({"message_handled", "message_failed"})
 EVENTS_PAGE = 1000
 MAX_PROBLEMS = 20
@@ -223,10 +226,12 @@ class Accounting:
     replied: int = 0
     no_reply_with_reason: int = 0
     lost: int = 0
+    failed_handling: int = 0
     duplicates_sent: int = 0
     duplicates_suppressed: int = 0
     duplicate_replies: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
+    failures: Counter[str] = field(default_factory=Counter)  # failure event → messages it hit
     problems: list[str] = field(default_factory=list)
 
     def problem(self, text: str) -> None:
@@ -266,12 +271,17 @@ def account(
             replies = sum(1 for e in related if e["name"] == "reply_sent")
             notices = sum(1 for e in related if e["name"] == "rate_limited")  # a notice is a reply too
             reasons = sorted({e["name"] for e in related if e["name"] in NO_REPLY_REASONS})
+            failures = sorted({e["name"] for e in [*mine, *related] if e["name"] in FAILURE_EVENTS})
             event_replies += replies
             extra = max(0, replies - 1 - notices)
             if extra:
                 acc.duplicate_replies += extra
                 acc.problem(f"{phone} {wamid[:24]}…: {replies} replies to one message")
-            if replies:
+            if failures:  # even when an apology (a reply) went out after the failure
+                acc.failed_handling += 1
+                acc.failures.update(failures)
+                acc.problem(f"{phone} {wamid[:24]}… handling failed: {', '.join(failures)}")
+            elif replies:
                 acc.replied += 1
             elif reasons:
                 acc.no_reply_with_reason += 1
@@ -287,3 +297,8 @@ def account(
             acc.duplicate_replies += unexplained
             acc.problem(f"{phone}: the simulator recorded {seen} replies, the events explain {event_replies}")
     return acc
+
+
+def failure_events(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The failure events among ``events`` (say, a buyer's whole purchase)."""
+    return [e for e in events if e["name"] in FAILURE_EVENTS]

@@ -60,6 +60,8 @@ LATE_BUYER_UPDATE = "late_buyer_update"
 # Message hygiene (tests/smoke/test_hygiene.py): bugs the real easyMO shipped.
 RAW_I18N_KEY = "raw_i18n_key"
 STACK_TRACE_LEAK = "stack_trace_leak"
+# Webhook reliability (tests/reliability): a failed reply must count as a failure, not as a "reason".
+FRENCH_HEADER_TOO_LONG = "french_header_too_long"
 
 # name -> one line on what it breaks (printed by ``python -m reference --list-defects``).
 DEFECTS: dict[str, str] = {
@@ -86,6 +88,9 @@ DEFECTS: dict[str, str] = {
     MARKETPLACE_AGENT_ON: "the marketplace agent answers although FEATURE_MARKETPLACE_AGENT is off",
     RAW_I18N_KEY: "the help reply shows the raw translation key 'agent.not_available' instead of its text",
     STACK_TRACE_LEAK: "a tap on an unknown button or row id answers with the Python traceback",
+    FRENCH_HEADER_TOO_LONG: (
+        "'bonjour' / 'salut' get a home menu whose French header passes 60 characters: Graph refuses it"
+    ),
     FALLBACK_TIER_SKIPPED: "an LLM failure jumps straight to the graceful-failure apology (no ranked offers)",
     NO_LLM_TIMEOUT: "the LLM call waits with no deadline: a hanging LLM leaves the buyer waiting",
     RAW_LLM_OUTPUT_SHOWN: "a malformed LLM answer (raw tool call / content, parse error) reaches the buyer",

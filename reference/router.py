@@ -46,6 +46,8 @@ __all__ = ["GREETINGS", "HOME_SECTION", "Handler", "Route", "Router", "Turn", "h
 STOP_WORDS = frozenset({"stop", "unsubscribe"})
 START_WORD = "start"
 GREETINGS = ("hi", "hello", "hey", "muraho", "bonjour", "salut")
+FRENCH_GREETINGS = ("bonjour", "salut")
+FRENCH_WELCOME_HEADER = "easyMO — Bienvenue ! Commandez, payez et faites-vous livrer en un message"
 
 OPTED_OUT_TEXT = "You're opted out of easyMO messages. Reply START to opt back in."
 OPTED_IN_TEXT = "Welcome back! You're opted in again."
@@ -94,6 +96,9 @@ class Router:
         self._text: Route | None = None
         for word in ("home", "menu", *GREETINGS):
             self.on_keyword(word, home)
+        if settings.has_defect(defects.FRENCH_HEADER_TOO_LONG):
+            for word in FRENCH_GREETINGS:
+                self.on_keyword(word, _home_with_french_header)
         self.on_id(m.BACK_HOME_ID, home)
 
     def on_keyword(self, word: str, handler: Handler, agent: str | None = None) -> None:
@@ -277,11 +282,21 @@ class Router:
 async def home(turn: Turn) -> None:
     """The home menu; it also ends whatever journey was in progress."""
     turn.state.clear()
+    await turn.send(_home_menu(turn))
+
+
+def _home_menu(turn: Turn) -> dict[str, Any]:
     fixed = len(_GREETING.format(name=""))
     name = m.truncate(turn.display_name, m.BODY_MAX - fixed)
-    await turn.send(
-        m.list_message(turn.phone, _GREETING.format(name=name), "Open", [HOME_SECTION], header="easyMO")
-    )
+    return m.list_message(turn.phone, _GREETING.format(name=name), "Open", [HOME_SECTION], header="easyMO")
+
+
+async def _home_with_french_header(turn: Turn) -> None:
+    """The french_header_too_long defect: a translated header set after the builder's truncation."""
+    turn.state.clear()
+    message = _home_menu(turn)
+    message["interactive"]["header"]["text"] = FRENCH_WELCOME_HEADER
+    await turn.send(message)
 
 
 async def _default(turn: Turn, *, leak_traces: bool = False) -> None:

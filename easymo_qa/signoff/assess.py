@@ -1,5 +1,9 @@
 """From a run's evidence to a verdict: measurements, waivers, skipped stages, gates; then the reports.
 
+Fail closed: a gate not run blocks GO unless a waiver names it, and a stage that failed its own
+assertions or wrote no result (``stages.json``) fails its ``<stage>_checks`` gate and is listed among
+the failures.
+
 The pytest plugin calls :func:`sign_off` at the end of a ``--signoff`` session; tests call :func:`assess`
 directly with a chosen ``today``.
 """
@@ -17,14 +21,18 @@ from easymo_qa.signoff.reliability import ReliabilityResult, ReliabilityResultEr
 from easymo_qa.signoff.report import RunInfo, build_report, write_reports
 from easymo_qa.signoff.results import RunResults
 from easymo_qa.signoff.rollback import RollbackResult, RollbackResultError
+from easymo_qa.signoff.stage_runs import StageProblem, StageRuns, StageRunsError
 from easymo_qa.signoff.verdict import Verdict, decide
 from easymo_qa.signoff.waivers import Waiver, Waivers, WaiversFileError, WaiverUse, describe_use, load_waivers
 
 SKIPPED_BY_FLAG = {"load": "skipped by --skip-load", "reliability": "skipped by --skip-reliability"}
 SKIP_WARNINGS = {
+    "smoke": "Smoke stage not run: nothing showed the bot was up before the other stages",
     "load": "Load stage skipped: this verdict does not cover performance",
     "rollback": "Rollback stage skipped: this verdict does not cover the feature-flag rollback",
     "reliability": "Reliability stage skipped: this verdict does not cover webhook reliability",
+    "cutover": "Cutover stage skipped: this verdict does not cover rollout shares, per-agent flags or the "
+    "dashboard",
 }
 # Errors in the sign-off's inputs; each message names the file (and line, where there is one).
 SignoffInputError = (
@@ -33,6 +41,7 @@ SignoffInputError = (
     LoadSummaryError,
     RollbackResultError,
     ReliabilityResultError,
+    StageRunsError,
 )
 
 
@@ -51,10 +60,16 @@ class Assessment:
     load: LoadSummary | None = None
     today: date = field(default_factory=utc_today)
     reliability: ReliabilityResult | None = None
+    stage_runs: StageRuns | None = None
 
     @property
     def warnings(self) -> list[str]:
         return [SKIP_WARNINGS.get(s, f"{s.capitalize()} stage skipped") for s in self.skipped_stages]
+
+    @property
+    def stage_problems(self) -> list[StageProblem]:
+        """Stages that failed their own assertions, exited non-zero or wrote no result."""
+        return self.stage_runs.problems() if self.stage_runs is not None else []
 
 
 def assess(
@@ -67,6 +82,7 @@ def assess(
     reliability: ReliabilityResult | None = None,
     skipped_stages: Mapping[str, str] | None = None,
     today: date | None = None,
+    stage_runs: StageRuns | None = None,
 ) -> Assessment:
     today = today or utc_today()
     waivers = waivers or Waivers()
@@ -85,6 +101,9 @@ def assess(
     if reliability is not None:
         measurements.update(reliability.measurements())
     skipped = dict(skipped_stages or {})
+    if stage_runs is not None:
+        measurements.update(stage_runs.measurements())
+        skipped.update(stage_runs.skipped)
     gate_results = evaluate(gates, measurements, waivers=active, skipped_stages=skipped)
     uses = describe_use(
         waivers.waivers,
@@ -96,7 +115,7 @@ def assess(
     )
     return Assessment(
         gate_results,
-        decide(gate_results),
+        decide(gate_results, waived_tests=len(waived_tests)),
         uses,
         waivers.source,
         waived_tests,
@@ -104,7 +123,17 @@ def assess(
         load,
         today,
         reliability=reliability,
+        stage_runs=stage_runs,
     )
+
+
+def check_inputs(gates_path: Path, waivers_path: Path) -> tuple[list[Gate], Waivers]:
+    """Read and cross-check ``signoff.yaml`` and ``waivers.yaml``; `easymo-qa signoff` calls it before any
+    stage runs. Errors (``SignoffInputError``) name the file and line."""
+    gates = load_gates(gates_path)
+    waivers = load_waivers(waivers_path)
+    waivers.check_gate_ids(g.id for g in gates)
+    return gates, waivers
 
 
 def sign_off(
@@ -122,12 +151,12 @@ def sign_off(
     skip_reliability: bool = False,
     skip_reason: str | None = None,
     today: date | None = None,
+    stage_runs: Path | None = None,
 ) -> tuple[Assessment, list[Path]]:
     """Read the inputs, decide, write ``signoff.{json,md,html}``; input errors raise ``SignoffInputError``."""
     if load_results is not None and skip_load:
         raise LoadSummaryError("--load-results and --skip-load contradict each other: give one")
-    gates = load_gates(gates_path)
-    waivers = load_waivers(waivers_path)
+    gates, waivers = check_inputs(gates_path, waivers_path)
     load = LoadSummary.from_json(load_results) if load_results is not None else None
     if reliability_results is not None and skip_reliability:
         raise ReliabilityResultError(
@@ -137,6 +166,7 @@ def sign_off(
     reliability = (
         ReliabilityResult.from_json(reliability_results) if reliability_results is not None else None
     )
+    runs = StageRuns.from_json(stage_runs) if stage_runs is not None else None
     skipped = {"load": skip_reason or SKIPPED_BY_FLAG["load"]} if skip_load else {}
     if skip_reliability:
         skipped["reliability"] = skip_reason or SKIPPED_BY_FLAG["reliability"]
@@ -149,6 +179,7 @@ def sign_off(
         reliability=reliability,
         skipped_stages=skipped,
         today=today,
+        stage_runs=runs,
     )
     report = build_report(assessment, results, info)
     return assessment, write_reports(report, reports_dir, redact)

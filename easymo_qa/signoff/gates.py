@@ -1,9 +1,11 @@
 """Gates: a threshold on one measured metric. A gate with zero samples fails.
 
-A gate belongs to a *stage* of the sign-off (``tests``, ``load``, ``rollback``, ``reliability``). A stage
-the caller skipped on purpose (``--skip-load``) leaves its gates "not run": shown, never counted. A
-``report_only`` gate is measured and shown but never blocks GO. A failed gate with a valid waiver is
-"waived": it passes, and the report says who waived it, why and until when.
+A gate belongs to the *stage* of the sign-off that produces its metric (``signoff/metrics.py``). Fail
+closed: a stage that did not run (``--skip-load``, or skipped after a failed smoke stage) leaves its gates
+"not run", and a gate that was not run blocks GO like a failed one unless a waiver names it. A
+``report_only`` gate is measured and shown but never blocks GO. A failed or not-run gate with a valid
+waiver is "waived": the verdict is then "GO with waivers", and the report says who waived it, why and
+until when.
 """
 
 from __future__ import annotations
@@ -16,14 +18,15 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from easymo_qa.signoff.metrics import METRICS
+from easymo_qa.signoff.metrics import STAGES as STAGES  # re-exported: the report lists stages in order
 from easymo_qa.yaml_source import YamlSourceError, load_yaml_file
 
 if TYPE_CHECKING:
     from easymo_qa.signoff.waivers import Waiver
 
 Op = Literal["<", "<=", ">", ">=", "=="]
-Stage = Literal["tests", "load", "rollback", "reliability"]
-STAGES: tuple[str, ...] = ("tests", "load", "rollback", "reliability")
+Stage = Literal["smoke", "reliability", "rollback", "cutover", "load", "tests"]
 Status = Literal["pass", "fail", "waived", "not run", "report only"]
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -78,7 +81,7 @@ class GateResult:
     margin: float | None  # how far from the threshold, positive = on the good side
     reason: str
     waiver: Waiver | None = None  # the valid waiver that turned this failure into "waived"
-    not_run: bool = False  # the gate's stage was skipped on purpose
+    not_run: bool = False  # the gate's stage did not run (skipped on purpose, or after a failed smoke)
 
     @property
     def waived(self) -> bool:
@@ -86,17 +89,17 @@ class GateResult:
 
     @property
     def blocking(self) -> bool:
-        """Does this gate stop a GO?"""
-        return not (self.passed or self.waived or self.not_run or self.gate.report_only)
+        """Does this gate stop a GO? Fail closed: a gate not run blocks unless it is waived."""
+        return not (self.passed or self.waived or self.gate.report_only)
 
     @property
     def status(self) -> Status:
+        if self.waived:
+            return "waived"
         if self.not_run:
             return "not run"
         if self.passed:
             return "pass"
-        if self.waived:
-            return "waived"
         return "report only" if self.gate.report_only else "fail"
 
 
@@ -118,10 +121,26 @@ def load_gates(path: str | Path) -> list[Gate]:
         ]
         raise GatesFileError("invalid sign-off gates:\n  " + "\n  ".join(problems)) from None
     seen: set[str] = set()
+    problems = []
     for i, gate in enumerate(gates):
         if gate.id in seen:
             raise GatesFileError(f"{lines.where(('gates', i))}: gate id {gate.id!r} is used twice")
         seen.add(gate.id)
+        producer = METRICS.get(gate.metric)
+        if producer is None:
+            problems.append(
+                f"{lines.where(('gates', i, 'metric'))}: gates.{i}.metric: no stage produces a metric "
+                f"{gate.metric!r} (gate {gate.id}; metrics: docs/signoff-schema.md)"
+            )
+        elif "stage" not in gate.model_fields_set:
+            gates[i] = gate.model_copy(update={"stage": producer})
+        elif gate.stage != producer:
+            problems.append(
+                f"{lines.where(('gates', i, 'stage'))}: gates.{i}.stage: {gate.metric!r} is measured by the "
+                f"{producer} stage, not {gate.stage} (gate {gate.id}; drop `stage` or write {producer})"
+            )
+    if problems:
+        raise GatesFileError("invalid sign-off gates:\n  " + "\n  ".join(problems))
     return gates
 
 
@@ -146,15 +165,21 @@ def evaluate(
 ) -> list[GateResult]:
     """Each gate against its metric.
 
-    ``waivers`` must already be the valid (unexpired) ones; ``skipped_stages`` maps a stage the caller
-    skipped on purpose to why (e.g. ``{"load": "skipped by --skip-load"}``).
+    ``waivers`` must already be the valid (unexpired) ones; ``skipped_stages`` maps a stage that did not
+    run to why (e.g. ``{"load": "skipped by --skip-load"}``). A gate not run blocks unless waived.
     """
     skipped = skipped_stages or {}
     results = []
     for gate in gates:
         if gate.stage in skipped:
             m = measurements.get(gate.metric, Measurement(None, 0, f"{gate.stage} stage not run"))
-            results.append(GateResult(gate, m, False, None, f"not run ({skipped[gate.stage]})", not_run=True))
+            reason = f"not run ({skipped[gate.stage]})"
+            waiver = None if gate.report_only else next((w for w in waivers if w.covers(gate.id)), None)
+            if waiver is not None:
+                reason += f"; waived by {waiver.owner} until {waiver.expires.isoformat()}: {waiver.reason}"
+            elif not gate.report_only:
+                reason += ": a gate not run blocks GO unless a waiver names it"
+            results.append(GateResult(gate, m, False, None, reason, waiver=waiver, not_run=True))
             continue
         m = measurements.get(gate.metric, Measurement(None, 0, "not measured in this run"))
         passed, margin, reason = _measure(gate, m)
@@ -164,7 +189,7 @@ def evaluate(
             reason += ": a gate without evidence fails"
         waiver = None
         if not passed and not gate.report_only:
-            waiver = next((w for w in waivers if w.gate == gate.id), None)
+            waiver = next((w for w in waivers if w.covers(gate.id)), None)
         if waiver is not None:
             reason = f"{reason}; waived by {waiver.owner} until {waiver.expires.isoformat()}: {waiver.reason}"
         results.append(GateResult(gate, m, passed, margin, reason, waiver=waiver))

@@ -32,7 +32,7 @@ class ReliabilityResult:
     sent: Count  # distinct messages (wamids) sent
     accepted: Count  # distinct messages at least one delivery of which was answered HTTP 200
     replied: Count  # distinct messages that got a reply
-    no_reply_with_reason: Count  # distinct messages the SUT recorded a reason for not answering
+    no_reply_with_reason: Count  # distinct messages the SUT chose not to answer, with a recorded reason
     lost: Count  # distinct messages with no outcome at all: no reply and no recorded reason
     duplicates_sent: Count  # extra deliveries of an already delivered wamid (Meta-style retries)
     duplicates_suppressed: Count  # of those, recorded by the SUT as ignored duplicates
@@ -42,6 +42,9 @@ class ReliabilityResult:
     out_of_order: Count = 0  # messages whose timestamp is older than the one sent before them
     orders_checked: Count = 0  # duplicated order / payment steps checked for their effects
     duplicate_effects: Count = 0  # extra orders, payment requests or ledger entries
+    # Distinct messages whose handling failed (message_failed, reply_failed, job_failed), whatever was
+    # sent after, plus failures in the purchase cohort's background work: failures, not "reasons".
+    failed_handling: Count = 0
     seconds: float = 0.0
     reasons: dict[str, int] = field(default_factory=dict)  # recorded reasons for no reply → count
     problems: list[str] = field(default_factory=list)  # the first few problems, one line each
@@ -76,7 +79,8 @@ class ReliabilityResult:
     def counts_line(self) -> str:
         return (
             f"{self.sent} sent, {self.accepted} accepted, {self.replied} replied, "
-            f"{self.no_reply_with_reason} not answered with a reason, {self.duplicates_suppressed} of "
+            f"{self.no_reply_with_reason} not answered with a reason, {self.failed_handling} failed, "
+            f"{self.duplicates_suppressed} of "
             f"{self.duplicates_sent} duplicates suppressed, {self.duplicate_replies} duplicate replies, "
             f"{self.lost} lost"
         )
@@ -92,6 +96,7 @@ class ReliabilityResult:
                 f"{self.source or 'webhook reliability test'}: {self.orders_checked} duplicated order and "
                 f"payment steps, {self.duplicate_effects} extra orders, payment requests or ledger entries",
             ),
+            "reliability.failed_handling": Measurement(float(self.failed_handling), self.sent, src),
         }
 
     def to_dict(self) -> dict[str, Any]:

@@ -23,6 +23,7 @@ RELIABILITY_COUNTS = (
     ("accepted", "accepted (HTTP 200)"),
     ("replied", "replied"),
     ("no_reply_with_reason", "no reply, reason recorded"),
+    ("failed_handling", "failed handling"),
     ("duplicates_sent", "duplicates sent"),
     ("duplicates_suppressed", "duplicates suppressed"),
     ("duplicate_replies", "duplicate replies"),
@@ -73,6 +74,13 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
 def render_markdown(report: dict[str, Any]) -> str:
     t = report["timing"]
     lines = [f"# QA sign-off: **{report['verdict']}**", ""]
+    if applied := report["waivers"]["applied"]:
+        lines += ["Waivers applied:", ""]
+        lines += [
+            f"- `{', '.join(w['applies_to'])}` by {w['owner']} until {w['expires']}: {w['reason']}"
+            for w in applied
+        ]
+        lines += [""]
     if report["failed_gates"]:
         titles = {g["id"]: g["title"] for g in report["gates"]}
         failed = ", ".join(f"{titles.get(i, i)} (`{i}`)" for i in report["failed_gates"])
@@ -120,9 +128,12 @@ def render_markdown(report: dict[str, Any]) -> str:
     if report["failures"]:
         lines += ["", "## Failures"]
         for f in report["failures"]:
-            lines += ["", f"### `{f['test']}`", "", *_fence(f["message"] or "(no message)")]
+            stage = f.get("stage") or "tests"
+            where = f"[{stage} stage] " if stage != "tests" else ""
+            lines += ["", f"### {where}`{f['test']}`", "", *_fence(f["message"] or "(no message)")]
             if f["transcript"]:
-                lines += ["", "Transcript:", "", *_fence(f["transcript"])]
+                label = "Transcript or output tail:" if stage != "tests" else "Transcript:"
+                lines += ["", label, "", *_fence(f["transcript"])]
             lines += ["", f"Re-run: `{f['rerun']}`"]
     if report["not_covered"]:
         lines += ["", "## Not covered", ""]

@@ -150,12 +150,25 @@ def _suites(results: RunResults, waived: dict[str, Waiver]) -> list[dict[str, An
     return out
 
 
-def _stages(a: Assessment) -> dict[str, dict[str, str]]:
-    stages = {}
+def _stages(a: Assessment) -> dict[str, dict[str, Any]]:
+    stages: dict[str, dict[str, Any]] = {}
+    runs = {r.stage: r for r in a.stage_runs.stages} if a.stage_runs is not None else {}
     for stage in STAGES:
         gates = [r for r in a.gates if r.gate.stage == stage]
+        run = runs.get(stage)
         if stage in a.skipped_stages:
             stages[stage] = {"status": "skipped", "reason": a.skipped_stages[stage]}
+        elif run is not None and run.status == "ran":
+            problems = len(run.problems())
+            stages[stage] = {
+                "status": "failed" if problems else "run",
+                "reason": f"{problems} problem(s), listed under failures" if problems else "passed",
+                "command": run.command,
+                "exit_code": run.exit_code,
+                "seconds": run.seconds,
+            }
+        elif run is not None and run.status == "given":
+            stages[stage] = {"status": "given", "reason": run.reason}
         elif stage == "load" and a.load is not None:
             stages[stage] = {"status": "run", "reason": f"load summary {a.load.source}"}
         elif stage == "reliability" and a.reliability is not None:
@@ -167,6 +180,21 @@ def _stages(a: Assessment) -> dict[str, dict[str, str]]:
         else:
             stages[stage] = {"status": "missing", "reason": "no evidence given to this sign-off"}
     return stages
+
+
+def _stage_failures(a: Assessment) -> list[dict[str, Any]]:
+    """Stages that failed their own assertions, exited non-zero or wrote no result, with the output tail."""
+    return [
+        {
+            "test": p.test,
+            "suite": p.stage,
+            "stage": p.stage,
+            "message": p.message,
+            "transcript": p.transcript,
+            "rerun": p.rerun,
+        }
+        for p in a.stage_problems
+    ]
 
 
 def _uses(uses: list[WaiverUse], state: str) -> list[dict[str, Any]]:
@@ -197,14 +225,18 @@ def build_report(a: Assessment, results: RunResults, info: RunInfo) -> dict[str,
         "tests": {**{k: counts[k] for k in OUTCOMES}, "total": sum(counts.values())},
         "suites": _suites(results, a.waived_tests),
         "failures": [
-            {
-                "test": o.nodeid,
-                "suite": o.suite,
-                "message": o.message,
-                "transcript": o.transcript,
-                "rerun": info.rerun(o.nodeid),
-            }
-            for o in results.failures()
+            *_stage_failures(a),
+            *(
+                {
+                    "test": o.nodeid,
+                    "suite": o.suite,
+                    "stage": "tests",
+                    "message": o.message,
+                    "transcript": o.transcript,
+                    "rerun": info.rerun(o.nodeid),
+                }
+                for o in results.failures()
+            ),
         ],
         "not_covered": [
             {

@@ -73,10 +73,23 @@ class RollbackResult:
             f"{src}: {self.flag}=false → all {self.users} users on the legacy flow; restored in {restore}; "
             f"{self.messages} messages, {self.lost} lost"
         )
+        during = f"{src}: {self.messages} messages from {self.users} users across both flips"
         return {
             "rollback.seconds": Measurement(
                 self.rollback_seconds, max(self.users, 1) if self.rollback_seconds is not None else 0, detail
-            )
+            ),
+            # Lost and duplicated messages during the flip count, not only its time.
+            "rollback.lost": Measurement(
+                float(self.lost), self.messages, f"{during}: {self.lost} got no reply"
+            ),
+            "rollback.duplicated": Measurement(
+                float(self.duplicated), self.messages, f"{during}: {self.duplicated} extra replies"
+            ),
+            "rollback.unexpected": Measurement(
+                float(self.unexpected),
+                self.messages,
+                f"{during}: {self.unexpected} replies from neither the AI agents nor the legacy flow",
+            ),
         }
 
     def to_dict(self) -> dict[str, Any]:

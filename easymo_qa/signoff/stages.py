@@ -1,28 +1,44 @@
 """The sign-off's stages, in order: smoke first, then the stages that only mean something on a bot that
-answers (reliability storm, rollback drill, load), then the main pytest session (smoke, journeys,
-synthetic) that writes the report with every stage's result.
+answers (reliability storm, rollback drill, cutover suite, load), then the main pytest session (smoke,
+journeys, synthetic) that writes the report with every stage's result.
 
-Each stage is a child process of its own: the storm and the drill flip or flood the SUT for everyone,
-and Locust needs its own gevent process. A stage that produced no result file leaves its gates with
-zero samples, and a gate with zero samples fails: nothing is assumed.
+Each stage is a child process of its own: the storm, the drill and the cutover suite flip or flood the
+SUT for everyone, and Locust needs its own gevent process. Each one's output is shown live and its tail
+kept; what each stage did goes to ``reports/stages.json`` (:mod:`easymo_qa.signoff.stage_runs`), which
+the main session reads. Fail closed: a stage that fails its own assertions or writes no result blocks
+GO, and a stage that did not run leaves its gates "not run", which block GO unless waived.
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from easymo_qa.signoff.stage_runs import STAGE_RUNS_FILE, StageRun, StageRuns
 
 LOAD_TEST = "loadtests/agents.py"
 LOAD_PROFILES = "loadtests/profiles"
 SMOKE_SUITE = "tests/smoke"
 # The rollback drill flips the SUT's flags for everyone, so it runs in a pytest session of its own.
 ROLLBACK_DRILL = "tests/cutover/test_rollback.py"
+# The rest of the cutover suite (rollout shares, per-agent flags, dashboard): flags again, a session alone.
+CUTOVER_SUITE = "tests/cutover"
+CUTOVER_SELECTION = ["-m", "not rollback"]  # the drill is a stage of its own
 # The reliability storm (1000+ messages) runs alone too: it would skew the timing of the suites beside it.
 RELIABILITY_TEST = "tests/reliability"
+STEPS = 6  # smoke, reliability, rollback, cutover, load, and the main session
+TAIL_LINES = 60  # of a stage's output, kept for the report's failures section
+SMOKE_FAILED = "the smoke stage failed, so a storm, drill, cutover or load run could not mean anything"
+
+
+def step(n: int) -> str:
+    return f"{n}/{STEPS}"
 
 
 def banner(step: str, what: str) -> float:
@@ -35,101 +51,221 @@ def done(step: str, started: float, outcome: str) -> None:
     print(f"==> sign-off {step}: {outcome} in {time.perf_counter() - started:.0f} s", flush=True)
 
 
-def _pytest(arguments: Sequence[str]) -> int:
-    return subprocess.run([sys.executable, "-m", "pytest", *arguments], check=False).returncode
+def run_streamed(command: Sequence[str]) -> tuple[int, str]:
+    """Run ``command``, echo its output as it comes, return its exit code and the last lines of output."""
+    tail: deque[str] = deque(maxlen=TAIL_LINES)
+    pipe, merged = subprocess.PIPE, subprocess.STDOUT
+    with subprocess.Popen(
+        list(command), stdout=pipe, stderr=merged, text=True, errors="replace", bufsize=1
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            sys.stdout.write(line)
+            tail.append(line)
+        sys.stdout.flush()
+        return process.wait(), "".join(tail)
 
 
-def smoke_first(env_args: list[str], workers: str) -> bool:
-    """The smoke suite alone, stopping at the first failure: is there a bot worth loading at all?
-
-    It runs again inside the main session (8 s on the local stack), where its results reach the report.
-    """
-    if not Path(SMOKE_SUITE).is_dir():
-        return True
-    started = banner("1/5", "smoke (is the bot up and speaking the webhook protocol?)")
-    command = [SMOKE_SUITE, *env_args, "-q", "-x", "-p", "no:cacheprovider"]
-    if workers and workers != "0":
-        command += ["-n", workers]
-    ok = _pytest(command) == 0
-    done("1/5", started, "passed" if ok else "FAILED")
-    return ok
+def _shown(command: Sequence[str]) -> str:
+    return " ".join(shlex.quote(part) for part in command)
 
 
-def load_args(args: argparse.Namespace, env_args: list[str], reports: Path, *, run: bool = True) -> list[str]:
-    """The load stage: a given result, skipped on purpose, else Locust run now with the chosen profile."""
-    if args.load_results:
-        return ["--load-results", str(Path(args.load_results).resolve())]
-    if args.skip_load:
-        return ["--skip-load"]
-    if not Path(LOAD_TEST).is_file():
-        print(
-            f"easymo-qa: no load stage here ({LOAD_TEST} does not exist): signing off with --skip-load; "
-            "this verdict does not cover performance",
-            file=sys.stderr,
+def _pytest_stage(
+    stage: str,
+    n: int,
+    what: str,
+    arguments: Sequence[str],
+    reports: Path,
+    result: Path | None = None,
+    run: Callable[[Sequence[str]], tuple[int, str]] | None = None,
+) -> StageRun:
+    """One pytest session as a stage: its outcomes (``--outcomes-file``), exit code and output tail."""
+    outcomes = reports / "stages" / f"{stage}.outcomes.json"
+    for stale in (outcomes, result):
+        if stale is not None:
+            stale.unlink(missing_ok=True)  # a failed run must not leave an old result to be read
+    command = [sys.executable, "-m", "pytest", *arguments, "--outcomes-file", str(outcomes.resolve())]
+    started = banner(step(n), what)
+    code, tail = (run or run_streamed)(command)
+    written = result is None or result.is_file()
+    done(step(n), started, "passed" if code == 0 and written else f"FAILED (exit code {code})")
+    recorded = StageRuns.load_outcomes(outcomes)
+    return StageRun(
+        stage,
+        "ran",
+        command=_shown(command),
+        exit_code=code,
+        seconds=round(time.perf_counter() - started, 3),
+        result_file=str(result.resolve()) if result is not None else None,
+        result_written=written,
+        output_tail=tail,
+        outcomes=recorded,
+    )
+
+
+class Stages:
+    """Runs the stages before the main session; collects what each did and the options for the main one."""
+
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        env_args: list[str],
+        reports: Path,
+        run: Callable[[Sequence[str]], tuple[int, str]] | None = None,
+        redact: Callable[[str], str] = lambda text: text,
+    ) -> None:
+        self.args, self.env_args, self.reports, self.redact = args, env_args, reports, redact
+        self.run = run or run_streamed
+        self.runs: list[StageRun] = []
+        self.options: list[str] = []
+
+    def _opt(self, name: str, default: object = None) -> object:
+        return getattr(self.args, name, default)
+
+    def _alone(self, suite: str) -> list[str]:
+        return [suite, *self.env_args, "--reports-dir", str(self.reports), "-p", "no:cacheprovider", "-q"]
+
+    def smoke(self) -> bool:
+        """The smoke suite alone, stopping at the first failure: is there a bot worth loading at all?
+
+        It runs again inside the main session (8 s on the local stack), where its results reach the report.
+        """
+        if not Path(SMOKE_SUITE).is_dir():
+            self.runs.append(StageRun("smoke", "skipped", f"no {SMOKE_SUITE} here"))
+            return True
+        arguments = [*self._alone(SMOKE_SUITE), "-x"]
+        workers = str(self._opt("workers", "0") or "0")
+        if workers != "0":
+            arguments += ["-n", workers]
+        what = "smoke (is the bot up and speaking the webhook protocol?)"
+        run = _pytest_stage("smoke", 1, what, arguments, self.reports, run=self.run)
+        self.runs.append(run)
+        return run.exit_code == 0
+
+    def _given(self, stage: str, option: str, path: str, pytest: bool = True) -> None:
+        resolved = str(Path(path).resolve())
+        self.options += [option, resolved]
+        self.runs.append(StageRun(stage, "given", f"result given: {resolved}", pytest=pytest))
+
+    def _skipped(self, stage: str, reason: str, pytest: bool = True) -> None:
+        self.runs.append(StageRun(stage, "skipped", reason, pytest=pytest))
+
+    def reliability(self) -> None:
+        if given := self._opt("reliability_results"):
+            return self._given("reliability", "--reliability-results", str(given))
+        if self._opt("skip_reliability"):
+            return self._skipped("reliability", "skipped by --skip-reliability")
+        if not Path(RELIABILITY_TEST).is_dir():
+            return self._skipped("reliability", f"no {RELIABILITY_TEST} here")
+        result = self.reports / "reliability.json"
+        what = "webhook reliability storm (retries, batches, reordering)"
+        run = _pytest_stage(
+            "reliability", 2, what, self._alone(RELIABILITY_TEST), self.reports, result, self.run
         )
-        return ["--skip-load"]
-    if not run:
-        return []
-    profile = getattr(args, "profile", "ci")
-    out = reports / "load"
-    summary = out / "summary.json"
-    summary.unlink(missing_ok=True)  # a failed run must not leave an old summary to be read
-    started = banner("4/5", f"load ({profile} profile: {LOAD_PROFILES}/{profile}.conf)")
-    command = [
-        sys.executable, "-m", "locust", "-f", LOAD_TEST, "--config", f"{LOAD_PROFILES}/{profile}.conf",
-        *env_args, "--reports-root", str(reports),
-        "--csv", str(out / profile), "--html", str(out / f"{profile}.html"),
-    ]  # fmt: skip
-    code = subprocess.run(command, check=False).returncode
-    done("4/5", started, "load gates passed" if code == 0 else f"exit code {code} (see the report)")
-    return ["--load-results", str(summary.resolve())] if summary.is_file() else []
+        self._ran(run, "--reliability-results", result)
+
+    def rollback(self) -> None:
+        if given := self._opt("rollback_results"):
+            return self._given("rollback", "--rollback-results", str(given))
+        if self._opt("skip_rollback"):
+            return self._skipped("rollback", "skipped by --skip-rollback")
+        if not Path(ROLLBACK_DRILL).is_file():
+            return self._skipped("rollback", f"no {ROLLBACK_DRILL} here")
+        result = self.reports / "rollback.json"
+        what = "rollback drill (FEATURE_AI_AGENTS off and on again under traffic)"
+        run = _pytest_stage("rollback", 3, what, self._alone(ROLLBACK_DRILL), self.reports, result, self.run)
+        self._ran(run, "--rollback-results", result)
+
+    def cutover(self) -> None:
+        if self._opt("skip_cutover"):
+            return self._skipped("cutover", "skipped by --skip-cutover")
+        if not Path(CUTOVER_SUITE).is_dir():
+            return self._skipped("cutover", f"no {CUTOVER_SUITE} here")
+        what = "cutover suite (rollout shares, per-agent flags, dashboard)"
+        arguments = [*self._alone(CUTOVER_SUITE), *CUTOVER_SELECTION]
+        self.runs.append(_pytest_stage("cutover", 4, what, arguments, self.reports, run=self.run))
+
+    def _ran(self, run: StageRun, option: str, result: Path) -> None:
+        self.runs.append(run)
+        if result.is_file():
+            self.options += [option, str(result.resolve())]
+
+    def load(self) -> None:
+        """The load stage: a given result, skipped on purpose, else Locust run now with the chosen profile."""
+        if given := self._opt("load_results"):
+            return self._given("load", "--load-results", str(given), pytest=False)
+        if self._opt("skip_load"):
+            return self._skipped("load", "skipped by --skip-load", pytest=False)
+        if not Path(LOAD_TEST).is_file():
+            print(
+                f"easymo-qa: no load stage here ({LOAD_TEST} does not exist): "
+                "this verdict does not cover performance",
+                file=sys.stderr,
+            )
+            return self._skipped("load", f"no {LOAD_TEST} here", pytest=False)
+        profile = str(self._opt("profile", "ci"))
+        out = self.reports / "load"
+        summary = out / "summary.json"
+        summary.unlink(missing_ok=True)  # a failed run must not leave an old summary to be read
+        started = banner(step(5), f"load ({profile} profile: {LOAD_PROFILES}/{profile}.conf)")
+        command = [
+            sys.executable, "-m", "locust", "-f", LOAD_TEST, "--config", f"{LOAD_PROFILES}/{profile}.conf",
+            *self.env_args, "--reports-root", str(self.reports),
+            "--csv", str(out / profile), "--html", str(out / f"{profile}.html"),
+        ]  # fmt: skip
+        code, tail = self.run(command)
+        done(step(5), started, "load gates passed" if code == 0 else f"exit code {code} (see the report)")
+        self.runs.append(
+            StageRun(
+                "load",
+                "ran",
+                command=_shown(command),
+                exit_code=code,
+                seconds=round(time.perf_counter() - started, 3),
+                result_file=str(summary.resolve()),
+                result_written=summary.is_file(),
+                output_tail=tail,
+                pytest=False,
+            )
+        )
+        if summary.is_file():
+            self.options += ["--load-results", str(summary.resolve())]
+        return None
+
+    def after_failed_smoke(self) -> None:
+        """Every later stage is skipped (a given result file still counts)."""
+        print(f"easymo-qa: not running the later stages: {SMOKE_FAILED}", file=sys.stderr)
+        for stage, option, pytest in (
+            ("reliability", "reliability_results", True),
+            ("rollback", "rollback_results", True),
+            ("cutover", None, True),
+            ("load", "load_results", False),
+        ):
+            given = self._opt(option) if option else None
+            if given:
+                self._given(stage, f"--{option.replace('_', '-')}", str(given), pytest=pytest)
+            else:
+                self._skipped(stage, SMOKE_FAILED, pytest=pytest)
+
+    def write(self) -> Path:
+        return StageRuns(self.runs).write(self.reports / STAGE_RUNS_FILE, self.redact)
 
 
-def rollback_args(args: argparse.Namespace, env_args: list[str], reports: Path) -> list[str]:
-    """The rollback stage: a given drill result, else the drill run now.
-
-    Without a result (the environment has no flag control, or the drill failed before measuring) the
-    report-only ``rollback_time`` gate shows no samples.
-    """
-    if args.rollback_results:
-        return ["--rollback-results", str(Path(args.rollback_results).resolve())]
-    if args.skip_rollback or not Path(ROLLBACK_DRILL).is_file():
-        return []
-    what = "rollback drill (FEATURE_AI_AGENTS off and on again under traffic)"
-    return _run_alone("3/5", what, ROLLBACK_DRILL, "--rollback-results", env_args, reports / "rollback.json")
-
-
-def reliability_args(args: argparse.Namespace, env_args: list[str], reports: Path) -> list[str]:
-    """The reliability stage: a given result, skipped on purpose, else the storm run now."""
-    if args.reliability_results:
-        return ["--reliability-results", str(Path(args.reliability_results).resolve())]
-    if args.skip_reliability:
-        return ["--skip-reliability"]
-    if not Path(RELIABILITY_TEST).is_dir():
-        return []
-    what = "webhook reliability storm (retries, batches, reordering)"
-    result = reports / "reliability.json"
-    return _run_alone("2/5", what, RELIABILITY_TEST, "--reliability-results", env_args, result)
-
-
-def _run_alone(step: str, what: str, suite: str, option: str, env_args: list[str], result: Path) -> list[str]:
-    """Run one pytest suite in a session of its own; ``option`` hands the result file it writes onward."""
-    result.unlink(missing_ok=True)  # a failed run must not leave an old result to be read
-    started = banner(step, what)
-    _pytest([suite, *env_args, "--reports-dir", str(result.parent), "-p", "no:cacheprovider", "-q"])
-    done(step, started, "measured" if result.is_file() else "no result")
-    return [option, str(result.resolve())] if result.is_file() else []
-
-
-def stage_args(args: argparse.Namespace, env_args: list[str], reports: Path) -> list[str]:
-    """Run the stages before the main session; the options that hand their results to it."""
-    if not smoke_first(env_args, args.workers):
-        reason = "the smoke stage failed, so a storm, drill or load run could not mean anything"
-        print(f"easymo-qa: not running the later stages: {reason}", file=sys.stderr)
-        given = load_args(args, env_args, reports, run=False) or ["--skip-load"]
-        return [*given, "--skip-reliability", "--stage-skip-reason", reason]
-    return [
-        *reliability_args(args, env_args, reports),
-        *rollback_args(args, env_args, reports),
-        *load_args(args, env_args, reports),
-    ]
+def stage_args(
+    args: argparse.Namespace,
+    env_args: list[str],
+    reports: Path,
+    run: Callable[[Sequence[str]], tuple[int, str]] | None = None,
+    redact: Callable[[str], str] = lambda text: text,
+) -> list[str]:
+    """Run the stages before the main session; write ``stages.json``; the options that hand it over."""
+    stages = Stages(args, env_args, reports, run, redact)
+    if not stages.smoke():
+        stages.after_failed_smoke()
+    else:
+        stages.reliability()
+        stages.rollback()
+        stages.cutover()
+        stages.load()
+    record = stages.write()
+    return [*stages.options, "--stage-runs", str(record.resolve())]

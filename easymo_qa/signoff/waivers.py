@@ -1,7 +1,8 @@
 """Waivers: a dated, owned exception to one gate, or to the not-covered tests matching a node id.
 
-``waivers.yaml`` is a list of ``{gate: ID | test: SUBSTRING, reason, owner, expires: YYYY-MM-DD}``. A
-waiver counts through its expiry date (inclusive, compared with the run's UTC date); after that it is
+``waivers.yaml`` is a list of ``{gate: ID | test: SUBSTRING, reason, owner, expires: YYYY-MM-DD}``; a gate
+id may be a shell-style pattern (``load_*``) that names every gate it matches. A waiver counts through
+its expiry date (inclusive, compared with the run's UTC date); after that it is
 listed as expired and no longer counts. Every waiver, used or not, is printed in the sign-off report.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Literal
 
@@ -59,6 +61,10 @@ class Waiver:
     def matches_test(self, nodeid: str) -> bool:
         return self.test is not None and self.test in nodeid
 
+    def covers(self, gate_id: str) -> bool:
+        """Does this waiver name the gate (its id, or a pattern such as ``load_*`` matching it)?"""
+        return self.gate is not None and fnmatchcase(gate_id, self.gate)
+
 
 @dataclass(frozen=True)
 class WaiverUse:
@@ -84,7 +90,7 @@ class Waivers:
         """A waiver for a gate that does not exist is a typo that would silently waive nothing."""
         known = set(gate_ids)
         for w in self.waivers:
-            if w.gate is not None and w.gate not in known:
+            if w.gate is not None and not any(w.covers(g) for g in known):
                 raise WaiversFileError(
                     f"{w.where}: waiver for unknown gate {w.gate!r} (gates: {', '.join(sorted(known))})"
                 )
@@ -136,10 +142,9 @@ def describe_use(
     uses = []
     for w in waivers:
         if w.expired(today):
-            would = [w.gate] if w.gate in failed else [t for t in skipped if w.matches_test(t)]
-            uses.append(WaiverUse(w, "expired", tuple(x for x in would if x)))
+            would = [g for g in sorted(failed) if w.covers(g)] or [t for t in skipped if w.matches_test(t)]
+            uses.append(WaiverUse(w, "expired", tuple(would)))
             continue
-        hits = [w.gate] if w.gate in gates_done else [t for t in tests_done if w.matches_test(t)]
-        hits = [h for h in hits if h]
+        hits = [g for g in sorted(gates_done) if w.covers(g)] or [t for t in tests_done if w.matches_test(t)]
         uses.append(WaiverUse(w, "applied" if hits else "unused", tuple(hits)))
     return uses

@@ -4,8 +4,9 @@
 are delivered twice with the same wamid (racing, later, or twice in one payload), about 10 % travel in
 multi-message webhooks, about 10 % carry a timestamp older than the one before. Meanwhile a few buyers
 top up, order and pay with every effectful step delivered twice at once. Afterwards every message must
-have exactly one outcome (a reply, or a reason the SUT recorded), with no duplicate reply and no duplicate
-order, payment request or ledger entry. The counts go to ``reports/reliability.json`` for the sign-off's
+have exactly one outcome (a reply, or a reason the SUT recorded), with no duplicate reply, no failed
+handling (``message_failed``, ``reply_failed``, ``job_failed``) and no duplicate order, payment request or
+ledger entry. The counts go to ``reports/reliability.json`` for the sign-off's
 ``reliability_*`` gates. Black box: the webhook, the Graph API simulator and ``GET /admin/events``.
 
 Replay a run with ``RELIABILITY_SEED=<seed printed in the table>``.
@@ -27,7 +28,14 @@ import httpx
 import pytest
 
 from easymo_qa.hygiene import HygieneLog
-from easymo_qa.reliability import EventReader, build_plan, send_plan, users_needed, wait_until_settled
+from easymo_qa.reliability import (
+    EventReader,
+    build_plan,
+    failure_events,
+    send_plan,
+    users_needed,
+    wait_until_settled,
+)
 from easymo_qa.reliability import account as account_for
 from easymo_qa.signoff.reliability import RELIABILITY_FILE, ReliabilityResult
 from easymo_qa.target import Target
@@ -118,6 +126,7 @@ def counts_table(result: ReliabilityResult, seed: int) -> str:
         ("accepted (HTTP 200)", result.accepted),
         ("replied", result.replied),
         ("no reply, reason recorded", result.no_reply_with_reason),
+        ("failed handling", result.failed_handling),
         ("duplicates sent", result.duplicates_sent),
         ("duplicates suppressed", result.duplicates_suppressed),
         ("duplicate replies", result.duplicate_replies),
@@ -175,8 +184,14 @@ def test_webhook_reliability(
     problems += [f"purchase failed: {e.splitlines()[0][:200]}" for e in purchase_errors]
 
     duplicate_effects = 0
+    failed_handling = acc.failed_handling
     for buyer in buyers:
-        found = effects(reader.refresh(buyer.phone))
+        events = reader.refresh(buyer.phone)
+        if failed := failure_events(events):
+            failed_handling += len(failed)
+            names = ", ".join(sorted({e["name"] for e in failed}))
+            problems.append(f"buyer {buyer.phone}: handling failed during the purchase: {names}")
+        found = effects(events)
         extra = (
             max(0, found["orders"] - 1)
             + max(0, found["payment_requests"] - 1)
@@ -195,6 +210,7 @@ def test_webhook_reliability(
         replied=acc.replied,
         no_reply_with_reason=acc.no_reply_with_reason,
         lost=acc.lost,
+        failed_handling=failed_handling,
         duplicates_sent=acc.duplicates_sent,
         duplicates_suppressed=acc.duplicates_suppressed,
         duplicate_replies=acc.duplicate_replies,
@@ -220,6 +236,7 @@ def test_webhook_reliability(
     assert result.accepted == result.sent, f"not every message was accepted with HTTP 200\n{table}"
     assert all_settled, f"some messages never reached an end (handled or failed)\n{table}"
     assert (result.lost, result.duplicate_replies) == (0, 0), table
+    assert result.failed_handling == 0, f"the SUT failed to handle some messages\n{table}"
     assert result.duplicates_suppressed == result.duplicates_sent, f"duplicates not all suppressed\n{table}"
     assert not not_home, f"{len(not_home)} replies were not the home menu\n{table}"
     assert not purchase_errors, "\n".join(purchase_errors)

@@ -161,18 +161,23 @@ def test_bad_rollback_files_name_the_field(tmp_path: Path, fields: dict[str, Any
 def test_cli_rollback_stage_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import argparse
 
-    from easymo_qa.signoff.stages import rollback_args as _rollback_args
+    from easymo_qa.signoff.stages import Stages
 
-    def args(**kw: object) -> argparse.Namespace:
-        return argparse.Namespace(**{"rollback_results": None, "skip_rollback": False, **kw})
+    def stages(**kw: object) -> Stages:
+        args = argparse.Namespace(**{"rollback_results": None, "skip_rollback": False, **kw})
+        return Stages(args, ["--env", "local"], tmp_path / "reports", run=lambda c: pytest.fail(str(c)))
 
-    monkeypatch.chdir(tmp_path)  # no drill here: nothing to run
-    assert _rollback_args(args(), ["--env", "local"], tmp_path / "reports") == []
-    given = _rollback_args(args(rollback_results="r/rollback.json"), [], tmp_path)
-    assert given == ["--rollback-results", str(tmp_path / "r" / "rollback.json")]
+    monkeypatch.chdir(tmp_path)  # no drill here: nothing to run, and the stage says it did not run
+    (none := stages()).rollback()
+    assert (none.options, none.runs[0].status, none.runs[0].reason) == (
+        [], "skipped", "no tests/cutover/test_rollback.py here"
+    )  # fmt: skip
+    (given := stages(rollback_results="r/rollback.json")).rollback()
+    assert given.options == ["--rollback-results", str(tmp_path / "r" / "rollback.json")]
     (tmp_path / "tests" / "cutover").mkdir(parents=True)
     (tmp_path / "tests" / "cutover" / "test_rollback.py").write_text("")
-    assert _rollback_args(args(skip_rollback=True), [], tmp_path / "reports") == []
+    (skipped := stages(skip_rollback=True)).rollback()
+    assert (skipped.options, skipped.runs[0].reason) == ([], "skipped by --skip-rollback")
 
 
 def test_plugin_reads_rollback_results(tmp_path: Path) -> None:

@@ -106,6 +106,11 @@ async def unknown_tap_reply(svc: Service) -> bool:
     return "Traceback (most recent call last)" in body_text(svc.last(BUYER))
 
 
+async def french_greeting_header_fits(svc: Service) -> bool:
+    await svc.text(BUYER, "bonjour")
+    return len(svc.last(BUYER)["interactive"]["header"]["text"]) <= 60  # Cloud API's header limit
+
+
 CASES: list[tuple[str, Scenario, Any, Any]] = [
     (defects.STATION_NOT_NOTIFIED, station_notified, True, False),
     (defects.DELIVERY_CODE_NOT_CHECKED, state_after_wrong_code, "out_for_delivery", "delivered"),
@@ -128,6 +133,7 @@ CASES: list[tuple[str, Scenario, Any, Any]] = [
     ),
     (defects.RAW_I18N_KEY, help_reply, None, "agent.not_available"),
     (defects.STACK_TRACE_LEAK, unknown_tap_reply, False, True),
+    (defects.FRENCH_HEADER_TOO_LONG, french_greeting_header_fits, True, False),
 ]
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from signoff_evidence import stage_runs
 
 from easymo_qa.reliability import Plan, SendResult, account, build_plan, users_needed
 from easymo_qa.signoff import assess, build_report, load_gates
@@ -160,16 +161,20 @@ def test_result_file_round_trip_and_errors(tmp_path: Path) -> None:
         ({"lost": 2, "replied": 1043}, {"reliability_lost"}),
         ({"duplicate_replies": 5}, {"reliability_duplicate_replies"}),
         ({"duplicate_effects": 1}, {"reliability_duplicate_effects"}),
+        ({"failed_handling": 3, "replied": 1042}, {"reliability_failed_handling"}),
     ],
 )
 def test_shipped_gates_read_the_reliability_result(changes: dict[str, Any], failed: set[str]) -> None:
     gates = load_gates(REPO / "signoff.yaml")
-    a = assess(RunResults(), gates, reliability=ReliabilityResult.from_dict(result_dict(**changes)))
+    reliability_result = ReliabilityResult.from_dict(result_dict(**changes))
+    a = assess(RunResults(), gates, reliability=reliability_result, stage_runs=stage_runs())
     reliability = {r.gate.id: r for r in a.gates if r.gate.stage == "reliability"}
     assert set(reliability) == {
         "reliability_lost",
         "reliability_duplicate_replies",
         "reliability_duplicate_effects",
+        "reliability_failed_handling",
+        "reliability_checks",
     }
     assert {i for i, r in reliability.items() if r.blocking} == failed
     assert reliability["reliability_lost"].measurement.samples == 1045
@@ -180,6 +185,9 @@ def test_without_evidence_the_reliability_gates_fail_and_skipping_says_so() -> N
     gates = load_gates(REPO / "signoff.yaml")
     missing = assess(RunResults(), gates)
     assert {r.status for r in missing.gates if r.gate.stage == "reliability"} == {"fail"}
+    assert {r.reason for r in missing.gates if r.gate.stage == "reliability"} == {
+        "no samples: a gate without evidence fails"
+    }
     skipped = assess(RunResults(), gates, skipped_stages={"reliability": "skipped by --skip-reliability"})
     assert {r.status for r in skipped.gates if r.gate.stage == "reliability"} == {"not run"}
     assert "Reliability stage skipped: this verdict does not cover webhook reliability" in skipped.warnings

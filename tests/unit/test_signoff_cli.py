@@ -12,7 +12,7 @@ import pytest
 
 from easymo_qa.cli import SUITE_FOLDERS, build_parser
 from easymo_qa.signoff.load import LOAD_SCHEMA
-from easymo_qa.signoff.stages import load_args
+from easymo_qa.signoff.stages import Stages
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -50,14 +50,17 @@ def test_without_a_load_stage_the_sign_off_skips_it_and_says_so(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     reports = tmp_path / "reports"
-    assert load_args(namespace(), [], reports) == ["--skip-load"]
+    stages = Stages(namespace(), [], reports, run=lambda command: pytest.fail(f"ran {command}"))
+    stages.load()
     assert "loadtests/agents.py does not exist" in capsys.readouterr().err
-    given = load_args(namespace(load_results="runs/1"), [], reports)
-    assert given == ["--load-results", str(tmp_path / "runs" / "1")]
-    (tmp_path / "loadtests").mkdir()
-    (tmp_path / "loadtests" / "agents.py").write_text("")
-    assert load_args(namespace(), [], reports, run=False) == []  # a load stage exists: its gates count
-    assert load_args(namespace(skip_load=True), [], reports) == ["--skip-load"]
+    assert (stages.options, stages.runs[-1].status) == ([], "skipped")  # not run: its gates block
+    stages.args = namespace(load_results="runs/1")
+    stages.load()
+    assert stages.options == ["--load-results", str(tmp_path / "runs" / "1")]
+    assert stages.runs[-1].status == "given"
+    stages.args = namespace(skip_load=True)
+    stages.load()
+    assert stages.runs[-1].reason == "skipped by --skip-load"
 
 
 # --- the plugin, in a child pytest (the local environment; no test here boots the stack) -----------------
@@ -79,16 +82,31 @@ SUMMARY = {
 }
 
 
+LOAD_WAIVER = "- gate: load_*\n  reason: no load rig on staging\n  owner: ops\n  expires: 2999-12-31\n"
+
+
 @pytest.mark.parametrize(
     ("option", "verdict", "code"),
-    [("--skip-load", "GO", 0), ("--load-results", "GO", 0), (None, "NO-GO", 1)],
+    [
+        ("--skip-load", "NO-GO", 1),  # fail closed: the load gates were not run
+        ("waived", "GO with waivers", 0),  # --skip-load, and a waiver names load_*
+        ("--load-results", "GO", 0),
+        (None, "NO-GO", 1),
+    ],
 )
 def test_plugin_load_options(tmp_path: Path, option: str | None, verdict: str, code: int) -> None:
     (tmp_path / "test_it.py").write_text("def test_ok():\n    assert True\n")
     (tmp_path / "signoff.yaml").write_text(GATES)
+    if option == "waived":
+        (tmp_path / "waivers.yaml").write_text(LOAD_WAIVER)
     (tmp_path / "load").mkdir()
     (tmp_path / "load" / "summary.json").write_text(json.dumps(SUMMARY))
-    extra = {"--skip-load": ["--skip-load"], "--load-results": ["--load-results", "load"], None: []}[option]
+    extra = {
+        "--skip-load": ["--skip-load"],
+        "waived": ["--skip-load"],
+        "--load-results": ["--load-results", "load"],
+        None: [],
+    }[option]
     out = subprocess.run(
         [sys.executable, "-m", "pytest", "test_it.py", "--signoff", "-p", "no:cacheprovider",
          "--env-file", str(REPO / "environments" / "local.yaml"), "--rootdir", str(tmp_path), *extra],
@@ -99,9 +117,14 @@ def test_plugin_load_options(tmp_path: Path, option: str | None, verdict: str, c
     assert report["verdict"] == verdict
     assert (tmp_path / "reports" / "signoff.html").is_file()
     assert f"QA sign-off: {verdict}" in out.stdout
-    if option == "--skip-load":
+    if option in ("--skip-load", "waived"):
         assert report["skipped_stages"] == ["load"]
         assert "LOAD STAGE SKIPPED: THIS VERDICT DOES NOT COVER PERFORMANCE" in out.stdout
+    if option == "--skip-load":
+        assert report["failed_gates"] == ["load_error_rate", "load_reply_p95"]
+    elif option == "waived":
+        assert "waived gates: load_error_rate, load_reply_p95" in out.stdout
+        assert report["waivers"]["applied"][0]["applies_to"] == ["load_error_rate", "load_reply_p95"]
     elif option == "--load-results":
         assert report["load"]["reply_p95_ms"] == 9.0
     else:
@@ -127,18 +150,32 @@ def test_a_failed_smoke_stage_skips_the_stages_that_could_not_mean_anything(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from easymo_qa.signoff import stages
+    from easymo_qa.signoff.stage_runs import StageRuns
 
-    ran: list[str] = []
-    monkeypatch.setattr(stages, "smoke_first", lambda env_args, workers: False)
-    monkeypatch.setattr(stages, "_run_alone", lambda *a, **k: ran.append("alone") or [])
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "loadtests").mkdir()
-    (tmp_path / "loadtests" / "agents.py").write_text("")
+    ran: list[list[str]] = []
+
+    def run(command: list[str]) -> tuple[int, str]:
+        ran.append(command)
+        return 1, "E   the bot is down\n"
+
+    monkeypatch.chdir(REPO)
+    reports = tmp_path / "reports"
     args = namespace(workers="2", reliability_results=None, skip_reliability=False)
-    given = stages.stage_args(args, ["--env", "local"], tmp_path / "reports")
-    assert given[:2] == ["--skip-load", "--skip-reliability"]
-    assert given[2] == "--stage-skip-reason"
-    assert "smoke stage failed" in given[3]
-    assert ran == []  # neither the storm nor the drill ran
-    kept = stages.stage_args(namespace(workers="2", load_results="runs/1"), [], tmp_path / "reports")
-    assert kept[:2] == ["--load-results", str(tmp_path / "runs" / "1")]  # a given result still counts
+    given = stages.stage_args(args, ["--env", "local"], reports, run=run)
+    assert len(ran) == 1
+    assert "tests/smoke" in ran[0]
+    assert given == ["--stage-runs", str((reports / "stages.json").resolve())]
+    record = StageRuns.from_json(reports / "stages.json")
+    assert [(r.stage, r.status) for r in record.stages] == [
+        ("smoke", "ran"),
+        ("reliability", "skipped"),
+        ("rollback", "skipped"),
+        ("cutover", "skipped"),
+        ("load", "skipped"),
+    ]
+    assert "smoke stage failed" in record.skipped["load"]
+    [problem] = record.problems()
+    assert (problem.stage, problem.message) == ("smoke", "exit code 1")
+    assert "the bot is down" in problem.transcript
+    kept = stages.stage_args(namespace(workers="2", load_results="runs/1"), [], reports, run=run)
+    assert kept[:2] == ["--load-results", str(REPO / "runs" / "1")]  # a given result still counts
