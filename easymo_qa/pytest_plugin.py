@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +50,7 @@ from easymo_qa.whatsapp.transcript import Transcript
 from easymo_qa.whatsapp.user import WhatsAppUser
 
 ENV_KEY = pytest.StashKey[Environment]()
+CALL_FAILED_KEY = pytest.StashKey[bool]()
 STATE_KEY = pytest.StashKey["_SessionState"]()
 WORKERINPUT_TARGET = "easymo_qa_target"
 
@@ -336,6 +338,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     transcript = item.stash.get(TRANSCRIPT_KEY, None)
     if transcript is not None and transcript.entries and report.when == "call":
         report.sections.append(("transcript", item.config.stash[STATE_KEY].redactor(transcript.render())))
+    if report.when == "call" and report.failed:
+        item.stash[CALL_FAILED_KEY] = True  # the strict end-of-test checks add nothing to a failure
     if transcript is not None and report.when == "call":
         # A plain attribute travels with the report from xdist workers to the controller.
         env = item.config.stash.get(ENV_KEY, None)
@@ -526,12 +530,17 @@ def new_user(
     http_client: httpx.Client,
     number_pool: TestNumberPool,
     transcript: Transcript,
-) -> Callable[..., WhatsAppUser]:
-    """Factory: ``new_user(role="buyer", name="Aimée")`` → a simulated user with a fresh test number."""
+) -> Iterator[Callable[..., WhatsAppUser]]:
+    """Factory: ``new_user(role="buyer", name="Aimée")`` → a simulated user with a fresh test number.
+
+    Strict at the end: when the test passed, every reply each user got must have been claimed by one
+    of its checks (an extra message, or one meant for another user, fails the test in teardown).
+    """
     on_reply = hygiene_observer(request.node)
+    made: list[WhatsAppUser] = []
 
     def make(role: str = "user", name: str = "Test User") -> WhatsAppUser:
-        return WhatsAppUser(
+        user = WhatsAppUser(
             target,
             http_client,
             number_pool.next(),
@@ -540,8 +549,14 @@ def new_user(
             transcript=transcript,
             on_reply=on_reply,
         )
+        made.append(user)
+        return user
 
-    return make
+    yield make
+    if made and not request.node.stash.get(CALL_FAILED_KEY, False):
+        deadline = time.monotonic() + target.no_reply_seconds
+        for user in made:
+            user.expect_nothing_unclaimed(max(0.0, deadline - time.monotonic()))
 
 
 @pytest.fixture

@@ -60,6 +60,7 @@ class WhatsAppUser:
         self._business = payloads.BusinessPhone(target.phone_number_id, target.display_phone_number)
         self._cursor = 0
         self._pending: list[OutboundMessage] = []
+        self.unclaimed: list[OutboundMessage] = []  # replies no expectation matched before the next message
         self._last_sent_at = time.time()
         self.last_reply: OutboundMessage | None = None
         self.on_reply = on_reply
@@ -101,7 +102,9 @@ class WhatsAppUser:
         """Wrap one ``messages[]`` item in a webhook, sign and POST it (a re-sent dict keeps its wamid)."""
         body = encode_body(self.webhook_for([message]))
         if clear_pending:
-            self._pending.clear()  # expectations apply to replies to the latest message
+            # Expectations apply to replies to the latest message; what nobody claimed is kept, not lost.
+            self.unclaimed.extend(self._pending)
+            self._pending.clear()
         self._last_sent_at = time.time()
         started = time.perf_counter()
         response = self.post_raw(body, signed_headers(body, self.target.app_secret))
@@ -288,6 +291,22 @@ class WhatsAppUser:
                 self._pending.remove(message)
                 self.transcript.note(self.label, f"skipped seq {message.seq}: {reason}")
         return strays
+
+    def expect_nothing_unclaimed(self, settle: float) -> None:
+        """Fail when the bot sent this user anything no expectation claimed (waiting ``settle`` s first).
+
+        The strict end of a test: an extra message, or one meant for someone else, fails it.
+        """
+        self._fetch(settle)
+        extra = self.unclaimed + self._pending
+        if extra:
+            raise ReplyError(
+                "the bot sent messages no check of this test claimed",
+                actor=self.label,
+                expected=["only the replies the test checked"],
+                arrived=extra,
+                transcript=self.transcript.render(),
+            )
 
     def drain(self, wait: float = 0.0) -> None:
         """Fetch whatever has arrived (waiting up to ``wait`` s for a first message), without matching it."""

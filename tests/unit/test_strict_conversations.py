@@ -177,3 +177,19 @@ def test_a_seeded_actor_ignores_other_conversations_but_not_ours(tmp_path: Path)
     # The same notice about our own order, twice, is an extra message.
     text = failure(tmp_path, [*HEALTHY, (STATION, 0.03, "New order ORD-ABC123")])
     assert "nobody expected" in text
+
+
+def test_a_plain_test_fails_on_a_reply_no_check_claimed() -> None:
+    # tests/smoke's users (the new_user fixture) end with this check: an unclaimed reply fails the test.
+    from easymo_qa.whatsapp.expect import ReplyError
+    from easymo_qa.whatsapp.user import WhatsAppUser
+
+    target = Target("unit", "http://127.0.0.1:9/w", "s", "v", "1", "250700000000", graph_api_url="http://x")
+    bot = ScriptedBot(lambda said: [("buyer", 0.0, "Hello"), ("buyer", 0.05, "Hello again")])
+    user = WhatsAppUser(target, bot, "250790000001")  # type: ignore[arg-type]
+    user.send_text("hi")
+    user.expect_reply(text="^Hello$")
+    user.send_text("hi")  # the unclaimed "Hello again" of the first turn is kept, not dropped
+    user.expect_reply(text="^Hello$")
+    with pytest.raises(ReplyError, match="no check of this test claimed"):
+        user.expect_nothing_unclaimed(0.2)
