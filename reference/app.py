@@ -15,6 +15,7 @@ import httpx
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from . import messages
 from .admin_api import admin_order, admin_wallet
 from .agents import register_all
 from .callbacks import payments_callback
@@ -57,6 +58,7 @@ def create_app(
 ) -> Starlette:
     """Build the service. The seed is loaded here (``SeedError`` on bad data), before anything listens."""
     seed = seed if seed is not None else load_seed(settings.seed_path)
+    messages.configure(settings.defects)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

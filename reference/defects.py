@@ -57,6 +57,13 @@ BAD_MESSAGE_DROPS_BATCH = "bad_message_drops_batch"
 STATUS_UPDATE_TWICE = "status_update_twice"
 RECEIPT_TO_STATION = "receipt_to_station"
 LATE_BUYER_UPDATE = "late_buyer_update"
+# Cloud API boundaries and ids (fixtures/journeys/boundary_*): off-by-one slips at Meta's limits.
+MENU_ROWS_OFF_BY_ONE = "menu_rows_off_by_one"
+ROW_TITLE_CUT_AT_25 = "row_title_cut_at_25"
+ROW_DESCRIPTION_CUT_AT_73 = "row_description_cut_at_73"
+OFFERS_UNCAPPED = "offers_uncapped"
+WAMID_KEY_TRUNCATED = "wamid_key_truncated"
+DRIVER_JOBS_FOUR_BUTTONS = "driver_jobs_four_buttons"
 # Message hygiene (tests/smoke/test_hygiene.py): bugs the real easyMO shipped.
 RAW_I18N_KEY = "raw_i18n_key"
 STACK_TRACE_LEAK = "stack_trace_leak"
@@ -113,6 +120,12 @@ DEFECTS: dict[str, str] = {
     NO_INPUT_VALIDATION: "no input length check: a 5000-character text goes to the LLM instead of 'too long'",
     RATE_LIMIT_DROPS_MESSAGES: "messages over RATE_LIMIT_PER_USER are dropped instead of queued",
     NO_GRAPH_BACKOFF: "a Graph 429 / code 130429 is not retried: the reply is lost",
+    MENU_ROWS_OFF_BY_ONE: "a vendor with 10+ items gets 10 of them + Add item: an 11-row list Meta refuses",
+    ROW_TITLE_CUT_AT_25: "list row titles are cut at 25 characters instead of 24: Meta refuses the list",
+    ROW_DESCRIPTION_CUT_AT_73: "row descriptions are cut at 73 characters, not 72: Meta refuses the list",
+    OFFERS_UNCAPPED: "a search shows every match: 11+ matches make a list Meta refuses (contract: at most 5)",
+    WAMID_KEY_TRUNCATED: "message ids are deduped on their first 32 characters: a user's next messages drop",
+    DRIVER_JOBS_FOUR_BUTTONS: "a driver's hub offers 4 waiting jobs as 4 buttons: Meta refuses the message",
     ANY_OBJECT_PROCESSED: "a webhook whose object is not whatsapp_business_account is processed, answered",
     BAD_MESSAGE_DROPS_BATCH: "a message without id, from or type drops the rest of its webhook's messages",
     STATUS_UPDATE_TWICE: "every order-status notice to the buyer (accepted, preparing...) is sent twice",

@@ -7,9 +7,11 @@ structural mistakes (a fourth button, an eleventh row, duplicate ids) are progra
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from . import defects
 
 ELLIPSIS = "…"
 TEXT_MAX = 4096
@@ -32,6 +34,20 @@ HOME_TITLE = "🏠 Home"
 # Characters that must not end a cut string: a dangling zero-width joiner would glue the ellipsis
 # onto half an emoji sequence.
 _DANGLING = "\u200d \t\n"
+
+
+# The defect switches that live in these builders (off-by-one cuts); create_app sets them for the process.
+_switched: set[str] = set()
+
+
+def configure(defect_names: Iterable[str]) -> None:
+    """Switch this process's builder defects (``reference/defects.py``) to exactly ``defect_names``."""
+    _switched.clear()
+    _switched.update(defect_names)
+
+
+def _cut(limit: int, defect: str) -> int:
+    return limit + 1 if defect in _switched else limit
 
 
 def truncate(text: str, limit: int) -> str:
@@ -87,7 +103,8 @@ def buttons(
 ) -> dict[str, Any]:
     """An interactive reply-buttons message (1 to 3 buttons)."""
     _require(body, "interactive body")
-    if not 1 <= len(choices) <= MAX_BUTTONS:
+    most = len(choices) if defects.DRIVER_JOBS_FOUR_BUTTONS in _switched else MAX_BUTTONS
+    if not 1 <= len(choices) <= most:
         raise ValueError(f"a buttons message needs 1 to {MAX_BUTTONS} buttons, got {len(choices)}")
     _unique_ids([b.id for b in choices], BUTTON_ID_MAX)
     reply_buttons = [
@@ -120,7 +137,9 @@ def list_message(
     _require(body, "interactive body")
     _require(button, "list button")
     rows = [row for section in sections for row in section.rows]
-    if not sections or not 1 <= len(rows) <= MAX_ROWS:
+    # The uncapped-list defects must reach Meta (which refuses them), not stop here.
+    most = MAX_ROWS if not _switched & {defects.MENU_ROWS_OFF_BY_ONE, defects.OFFERS_UNCAPPED} else len(rows)
+    if not sections or not 1 <= len(rows) <= most:
         raise ValueError(f"a list needs 1 to {MAX_ROWS} rows, got {len(rows)}")
     _unique_ids([r.id for r in rows], ROW_ID_MAX)
     interactive: dict[str, Any] = {
@@ -146,9 +165,10 @@ def _section(section: Section, *, multiple: bool) -> dict[str, Any]:
 
 def _row(row: Row) -> dict[str, Any]:
     _require(row.title, "row title")
-    out = {"id": row.id, "title": truncate(row.title, ROW_TITLE_MAX)}
+    out = {"id": row.id, "title": truncate(row.title, _cut(ROW_TITLE_MAX, defects.ROW_TITLE_CUT_AT_25))}
     if row.description:
-        out["description"] = truncate(row.description, ROW_DESCRIPTION_MAX)
+        limit = _cut(ROW_DESCRIPTION_MAX, defects.ROW_DESCRIPTION_CUT_AT_73)
+        out["description"] = truncate(row.description, limit)
     return out
 
 

@@ -102,7 +102,7 @@ class Processor:
         claimed = False
         try:
             if not self._settings.has_defect(defects.NO_DEDUPE):
-                if not self._store.claim_message(inbound.wamid):
+                if not self._store.claim_message(self._claim_key(inbound.wamid)):
                     self._events.record(corr, DUPLICATE_IGNORED, phone, wamid=inbound.wamid, scope="store")
                     return
                 claimed = True
@@ -126,9 +126,13 @@ class Processor:
             corr, MESSAGE_HANDLED, phone, wamid=inbound.wamid, replies=replies, duration_ms=duration_ms
         )
 
+    def _claim_key(self, wamid: str) -> str:
+        # The defect: a VARCHAR(32)-style key. Meta's ids share their first 30-odd characters per chat.
+        return wamid[:32] if self._settings.has_defect(defects.WAMID_KEY_TRUNCATED) else wamid
+
     async def _failed(self, inbound: Inbound, exc: Exception, claimed: bool) -> None:
         if claimed:
-            self._store.release_message(inbound.wamid)  # a redelivery gets another chance, as in easyMO
+            self._store.release_message(self._claim_key(inbound.wamid))  # a redelivery gets another chance
         data: dict[str, object] = {"wamid": inbound.wamid, "error": type(exc).__name__}
         if isinstance(exc, ReplyFailedError):
             data["status"] = exc.status

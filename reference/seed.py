@@ -19,6 +19,8 @@ PHONE = re.compile(r"2507[0-9]{8}")
 TEST_USER_PREFIX = "25079"
 ID = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 SHORT_MAX = 10
+# A catalogue import may carry long names; 72 is the most a list row shows (its description's limit).
+ITEM_NAME_MAX = 72
 
 
 class SeedError(ValueError):
@@ -248,7 +250,7 @@ class _Validator:
             raise self.fail(node, f"{where}.keywords must be a list of words")
         return SeedItem(
             id=self.ident(node, where),
-            name=self.text(node, "name", where, max_len=40),
+            name=self.text(node, "name", where, max_len=ITEM_NAME_MAX),
             keywords=tuple(k.strip().lower() for k in keywords),
             price=price,
             available=self.flag(node, "available", where, True),

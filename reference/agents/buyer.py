@@ -81,6 +81,7 @@ class BuyerAgent:
                     query=result.query,
                     area=result.area,
                     note=result.note,
+                    uncapped=self._ctx.has_defect(defects.OFFERS_UNCAPPED),
                 )  # fmt: skip
             )
         elif result.kind == "offers":

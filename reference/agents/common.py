@@ -29,9 +29,16 @@ def offer_row(offer: Offer) -> m.Row:
 
 
 def offers_message(
-    to: str, offers: Sequence[Offer], *, quantity: int, query: str, area: str | None, note: str | None
+    to: str,
+    offers: Sequence[Offer],
+    *,
+    quantity: int,
+    query: str,
+    area: str | None,
+    note: str | None,
+    uncapped: bool = False,
 ) -> dict[str, Any]:
-    rows = [offer_row(o) for o in offers[:MAX_OFFER_ROWS]]
+    rows = [offer_row(o) for o in (offers if uncapped else offers[:MAX_OFFER_ROWS])]
     body = offers_body(quantity, query, area, note)
     return m.list_message(to, body, "View offers", [m.Section("Offers", rows)])
 

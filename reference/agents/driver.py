@@ -165,7 +165,8 @@ class DriverAgent:
             return
         today = self._ctx.orders.since(today_start())
         mine = [o for o in today if o.driver == turn.phone and o.state == OUT_FOR_DELIVERY]
-        waiting = [o for o in today if o.state == READY][:3]
+        jobs = m.MAX_BUTTONS + 1 if self._ctx.has_defect(defects.DRIVER_JOBS_FOUR_BUTTONS) else m.MAX_BUTTONS
+        waiting = [o for o in today if o.state == READY][:jobs]
         lines = [f"• {o.id}: {state_label(o.state)}, {short_items(o)}" for o in mine]
         body = "🛵 Your deliveries:\n" + "\n".join(lines) if lines else "🛵 No deliveries in progress."
         if not waiting:

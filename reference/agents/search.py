@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from .. import defects
-from ..catalog import Item, Offer, make_offer
+from ..catalog import MAX_OFFERS, Item, Offer, make_offer
 from ..clients.llm import Chat, LlmError
 from ..context import Context
 from ..observability import AGENT_CALLED, FALLBACK_TRIGGERED
@@ -26,6 +26,7 @@ from ..textsearch import clean, known_area, parse_query
 AI, RANKING, DATABASE, CURATED, FAILURE = "ai", "ranking", "database", "curated", "graceful_failure"
 RANKING_NOTE = "Showing top-ranked results"
 DATABASE_NOTE = "Showing available options"
+UNCAPPED = 10_000  # the offers_uncapped defect's "limit"
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,10 @@ def _include_unavailable(ctx: Context) -> bool:
     return ctx.has_defect(defects.AVAILABILITY_IGNORED)
 
 
+def _offer_limit(ctx: Context) -> int:
+    return UNCAPPED if ctx.has_defect(defects.OFFERS_UNCAPPED) else MAX_OFFERS
+
+
 class AiTier:
     """The LLM reads the request; its ``search_offers`` call runs against the ranked catalog."""
 
@@ -121,7 +126,10 @@ class AiTier:
         query = clean(answer.query)
         try:
             offers = self._ctx.catalog.search(
-                query, area=area, include_unavailable=_include_unavailable(self._ctx)
+                query,
+                area=area,
+                include_unavailable=_include_unavailable(self._ctx),
+                limit=_offer_limit(self._ctx),
             )
         except sqlite3.Error as exc:
             raise TierFailedError(f"catalog: {type(exc).__name__}") from None
@@ -149,6 +157,7 @@ class RankingTier:
                 area=parsed.area,
                 include_unavailable=_include_unavailable(self._ctx),
                 ranked=self.ranked,
+                limit=_offer_limit(self._ctx),
             )
         except sqlite3.Error as exc:
             raise TierFailedError(f"catalog: {type(exc).__name__}") from None

@@ -84,7 +84,8 @@ class VendorAgent:
         vendor = await self._vendor(turn)
         if vendor is None:
             return
-        items = self._ctx.catalog.vendor_items(vendor.id)[:MENU_ROWS]
+        shown = MENU_ROWS + 1 if self._ctx.has_defect(defects.MENU_ROWS_OFF_BY_ONE) else MENU_ROWS
+        items = self._ctx.catalog.vendor_items(vendor.id)[:shown]
         rows = [
             m.Row(
                 f"vnd_item:{i.id}", i.name, f"{money(i.price)} · {'on sale' if i.available else '⏸ paused'}"
