@@ -203,8 +203,11 @@ class WhatsAppUser:
         ``record_latency``: log each reply's latency from this user's last message in the transcript
         (the journey runner logs its own, from the step's action).
         """
+        # The latency budget of plain tests: the environment's, or a longer wait the test asked for.
+        budget = self.target.reply_budget_seconds if within is None else max(within, 0.001)
+        budget = max(budget, self.target.reply_budget_seconds)
         within = self.target.reply_seconds if within is None else within
-        deadline = time.monotonic() + within
+        deadline = time.monotonic() + max(within, budget)
         matched: list[OutboundMessage | None] = [None] * len(expectations)
         while True:
             if strict:
@@ -217,6 +220,7 @@ class WhatsAppUser:
                 if record_latency:
                     for message in found:
                         self.transcript.latency((message.received_at - self._last_sent_at) * 1000)
+                    self._within_budget(expectations, matched, budget)
                 return found
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -233,6 +237,21 @@ class WhatsAppUser:
             transcript=self.transcript.render(),
             rejected=self._replies.rejections(self.phone),
         )
+
+    def _within_budget(
+        self, expectations: Sequence[Expectation], found: list[OutboundMessage | None], budget: float
+    ) -> None:
+        """A reply that came, but later than its budget, fails like one that never came."""
+        for expectation, message in zip(expectations, found, strict=True):
+            if message is not None and message.received_at - self._last_sent_at > budget:
+                raise ReplyError(
+                    f"a reply arrived too late: {message.received_at - self._last_sent_at:.3f} s after "
+                    f"the message, expected within {budget:.3f} s",
+                    actor=self.label,
+                    expected=[expectation.describe()],
+                    arrived=[message],
+                    transcript=self.transcript.render(),
+                )
 
     def _match_loosely(
         self, expectations: Sequence[Expectation], matched: list[OutboundMessage | None]

@@ -193,3 +193,19 @@ def test_a_plain_test_fails_on_a_reply_no_check_claimed() -> None:
     user.expect_reply(text="^Hello$")
     with pytest.raises(ReplyError, match="no check of this test claimed"):
         user.expect_nothing_unclaimed(0.2)
+
+
+def test_a_plain_test_fails_on_a_reply_over_the_environments_budget() -> None:
+    from easymo_qa.whatsapp.expect import ReplyError
+    from easymo_qa.whatsapp.user import WhatsAppUser
+
+    target = Target("unit", "http://127.0.0.1:9/w", "s", "v", "1", "250700000000", graph_api_url="http://x")
+    bot = ScriptedBot(lambda said: [("buyer", 1.1 if said == "slow" else 0.0, "Hello")])
+    user = WhatsAppUser(target, bot, "250790000002")  # type: ignore[arg-type]
+    user.send_text("fast")
+    user.expect_reply(text="Hello")
+    user.send_text("slow")
+    with pytest.raises(ReplyError, match="too late"):
+        user.expect_reply(text="Hello")
+    user.send_text("slow")
+    user.expect_reply(text="Hello", within=2)  # a test that asks for a longer wait sets the budget
