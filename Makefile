@@ -31,7 +31,7 @@ signoff-verdicts: setup
 	$(BIN)/easymo-qa signoff --env local
 	$(BIN)/easymo-qa verdict reports/signoff.json --expect GO
 	-REFERENCE_DEFECTS=slow_reply $(BIN)/easymo-qa signoff --env local --suites smoke --skip-reliability \
-	  --skip-rollback --reports-dir reports/no-go
+	  --skip-rollback --skip-cutover --reports-dir reports/no-go
 	$(BIN)/easymo-qa verdict reports/no-go/signoff.json --expect NO-GO --failed load_reply_p95
 
 ## The project's own checks: lint, unit tests, the smoke suite on the local stack, the cutover checks
