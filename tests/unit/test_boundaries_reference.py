@@ -20,7 +20,7 @@ from easymo_qa.whatsapp.rules import validate_outbound
 from reference import defects
 from reference import messages as m
 
-pytestmark = pytest.mark.unit
+pytestmark = [pytest.mark.unit, pytest.mark.rule("R-OUT-1", "R-OUT-2")]
 TO = "250790000001"
 PROFILE = settings(max_examples=60, deadline=None, database=None)
 # Meta's limits (reference/messages.py cites them; easymo_qa/whatsapp/rules.py enforces them).
