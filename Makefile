@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup chromium signoff signoff-verdicts test lint unit smoke reliability cutover sensitivity stack load load-ci load-dist bench-load clean
+.PHONY: setup chromium signoff signoff-verdicts test lint unit smoke reliability cutover sensitivity stack load load-ci load-dist bench-load mutation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +80,15 @@ load-dist: setup
 ## Messages/s one load worker drives, vs a bare FastHttpUser; measurement error against injected delays.
 bench-load: setup
 	$(BIN)/python benchmarks/load_throughput.py
+
+## Mutation testing of the black-box suite against reference/ (cosmic-ray, cosmic-ray.toml): a seeded sample,
+## bounded in time, in a scratch copy of git HEAD; prints the score and the surviving mutants, writes
+## reports/mutation.json and reports/mutation.md. Not part of `make test` (CPU heavy); the nightly runs more.
+MUTATION_SAMPLE ?= 25
+MUTATION_SEED   ?= 1
+MUTATION_BUDGET ?= 600
+mutation: setup
+	$(BIN)/easymo-qa mutation --sample $(MUTATION_SAMPLE) --seed $(MUTATION_SEED) --budget $(MUTATION_BUDGET)
 
 clean:
 	rm -rf $(VENV) reports/* .pytest_cache .ruff_cache

@@ -299,6 +299,12 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     return sensitivity_main(workers=args.workers, report=Path(args.report), defects=tuple(args.defect or ()))
 
 
+def cmd_mutation(args: argparse.Namespace) -> int:
+    from easymo_qa.mutation.session import run_from_args
+
+    return run_from_args(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="easymo-qa", description="easyMO cutover QA harness")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -405,6 +411,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--report", default="reports/sensitivity.json", help="where the evidence goes (JSON)"
     )
     sensitivity.set_defaults(func=cmd_sensitivity)
+    from easymo_qa.mutation.arguments import add_arguments
+
+    mutation = commands.add_parser("mutation", help="mutation testing of the black-box suite (cosmic-ray)")
+    add_arguments(mutation)
+    mutation.set_defaults(func=cmd_mutation)
     return parser
 
 

@@ -1,0 +1,393 @@
+"""A sampled, time-bounded cosmic-ray session over ``reference/``, run in a scratch copy of the project.
+
+1. copy the project (git HEAD by default, or the working tree) into a temporary folder: mutants are
+   written to files on disk, and other work in this checkout must never see one;
+2. ``cosmic-ray init`` lists every mutant of ``reference/`` (its operators, its work database);
+3. mutants that cannot matter are marked skipped with the reason (:mod:`easymo_qa.mutation.filters`),
+   and a seeded sample is drawn from the rest (:mod:`easymo_qa.mutation.results`); the others are
+   marked "not sampled";
+4. a baseline run of the test command on the unmutated copy must pass (it also sets the timeout);
+5. each sampled mutant is applied on disk with cosmic-ray's ``use_mutation`` (restored afterwards), the
+   test command runs against it (the local stack boots the mutated reference as its own process), and
+   the result goes to the work database: killed (the command failed, or timed out), survived, or
+   incompetent. No mutant is started once the time budget would be exceeded.
+
+The test command is the black-box suite (smoke, journeys, scenarios) with ``-x`` and pytest-xdist, so
+a killed mutant costs one stack boot and the first failing test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import io
+import json
+import os
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import tomllib
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from easymo_qa.mutation import CONFIG
+from easymo_qa.mutation.filters import excluded_spans, exclusion
+from easymo_qa.mutation.results import Equivalent, Mutant, Result, markdown, report, sample
+from easymo_qa.sensitivity_outcomes import read_outcomes
+
+
+@dataclass(frozen=True)
+class Options:
+    sample: int
+    seed: int
+    budget: float  # seconds for the whole session
+    reports_dir: Path
+    config: Path = CONFIG
+    working_tree: bool = False  # mutate the working tree's files instead of git HEAD's
+    keep: bool = False  # keep the scratch copy (and its cosmic-ray session) for cr-report
+    suites: tuple[str, ...] = ()  # override the suites of the test command
+    fail_under: float | None = None  # percent
+
+
+def load_settings(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ``[cosmic-ray]`` table (cosmic-ray's own) and ``[easymo.mutation]`` (sampling, equivalents)."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    return data["cosmic-ray"], data.get("easymo", {}).get("mutation", {})
+
+
+def equivalents(settings: dict[str, Any]) -> list[Equivalent]:
+    return [Equivalent(**entry) for entry in settings.get("equivalent", [])]
+
+
+# --- the scratch copy -----------------------------------------------------------------------------------
+
+
+def copy_project(dest: Path, working_tree: bool) -> str:
+    """The project's files into ``dest``; answers what was copied (a commit, or "working tree")."""
+    if working_tree:
+        listing = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            capture_output=True,
+            check=True,
+        ).stdout.decode()
+        for name in filter(None, listing.split("\0")):
+            source = Path(name)
+            if source.is_file():
+                (dest / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, dest / name)
+        return "working tree"
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+    archive = subprocess.run(["git", "archive", "--format=tar", "HEAD"], capture_output=True, check=True)
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(dest, filter="data")
+    return commit.stdout.strip()
+
+
+# --- running the test command ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CommandRun:
+    passed: bool
+    timed_out: bool
+    seconds: float
+    detail: str  # the first failing test and its location, from the outcome log
+
+
+def _first_failure(log: Path) -> str:
+    for r in read_outcomes(log):
+        if r.get("outcome") == "failed":
+            step = f" step {r['step']}" if r.get("step") else ""
+            head = str(r.get("message", "")).strip().splitlines()[:1]
+            return f"{r.get('nodeid')} ({r.get('when')}{step}, {r.get('where', '')}): {' '.join(head)}"[:300]
+    return ""
+
+
+def run_command(command: list[str], cwd: Path, timeout: float, log: Path) -> CommandRun:
+    """The test command in its own session (a timeout or Ctrl-C stops it with its stack)."""
+    log.unlink(missing_ok=True)
+    env = {
+        **os.environ,
+        "PYTHONDONTWRITEBYTECODE": "1",  # a mutant written within a second of the last must be recompiled
+        "EASYMO_REFERENCE_ROOT": str(cwd),  # the stack boots the scratch copy's (mutated) reference
+        "REFERENCE_DEFECTS": "",
+    }
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        code = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _stop(proc)
+        return CommandRun(False, True, time.perf_counter() - started, "timeout")
+    except BaseException:
+        _stop(proc)
+        raise
+    return CommandRun(code == 0, False, time.perf_counter() - started, _first_failure(log))
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass
+
+
+def build_command(template: str, scratch: Path, suites: tuple[str, ...], log: Path) -> list[str]:
+    """The configured command with ``{python}`` / ``{reports}`` filled, its suites optionally replaced, and
+    the outcome plugin added (it names the test that killed each mutant)."""
+    words = shlex.split(template.format(python=sys.executable, reports=scratch / "reports"))
+    if suites:
+        words = [w for w in words if not (w.startswith(("tests/", "fixtures/")))]
+        words[words.index("pytest") + 1 : words.index("pytest") + 1] = list(suites)
+    if "pytest" in words:
+        words += ["-p", "easymo_qa.sensitivity_outcomes", f"--outcome-log={log}"]
+    return words
+
+
+# --- the session ----------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _scratch(keep: bool) -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="easymo-mutation-"))
+    try:
+        yield path
+    finally:
+        if keep:
+            print(f"mutation: scratch copy kept in {path} (cr-report {path / 'session.sqlite'})")
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _mutant(job_id: str, spec: Any) -> Mutant:
+    line, col = spec.start_pos
+    path, operator = str(spec.module_path), spec.operator_name
+    return Mutant(job_id, path, line, col, operator, spec.occurrence, spec.definition_name)
+
+
+@dataclass
+class Plan:
+    population: int
+    excluded: Counter[str]
+    eligible: list[Mutant]
+    chosen: list[Mutant]
+    specs: dict[str, Any]  # job id → cosmic-ray MutationSpec
+
+
+def plan(db: Any, scratch: Path, size: int, seed: int) -> Plan:
+    """Skip what cannot matter (with the reason), draw the sample, mark the rest "not sampled"."""
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+    done = {job_id for job_id, _ in db.results}  # cosmic-ray's own filters ran before
+    specs = {item.job_id: item.mutations[0] for item in db.work_items if item.job_id not in done}
+    files = {str(spec.module_path) for spec in specs.values()}
+    spans = {f: excluded_spans((scratch / f).read_text(encoding="utf-8")) for f in files}
+    excluded: Counter[str] = Counter({"operator filter": len(done)} if done else {})
+    eligible = []
+    for job_id, spec in specs.items():
+        why = exclusion(spans[str(spec.module_path)], tuple(spec.start_pos), tuple(spec.end_pos))
+        if why:
+            excluded[why] += 1
+            db.set_result(job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED, output=why))
+        else:
+            eligible.append(_mutant(job_id, spec))
+    chosen = sample(eligible, size, seed)
+    picked = {m.job_id for m in chosen}
+    db.set_multiple_results(
+        [m.job_id for m in eligible if m.job_id not in picked],
+        WorkResult(worker_outcome=WorkerOutcome.SKIPPED, output="not sampled"),
+    )
+    return Plan(len(specs) + len(done), excluded, eligible, chosen, specs)
+
+
+def run_mutant(mutant: Mutant, spec: Any, scratch: Path, command: list[str], timeout: float) -> Result:
+    """Apply one mutant on disk (cosmic-ray restores the file afterwards) and run the test command."""
+    from cosmic_ray.mutating import use_mutation
+    from cosmic_ray.plugins import get_operator
+
+    path = scratch / spec.module_path
+    code = path.read_text(encoding="utf-8").splitlines()[mutant.line - 1].strip()
+    operator = get_operator(spec.operator_name)(**(spec.operator_args or {}))
+    try:
+        with use_mutation(path, operator, spec.occurrence) as (original, mutated):
+            if mutated is None:
+                return Result(mutant, "incompetent", code=code, detail="no mutation possible")
+            ran = run_command(command, scratch, timeout, scratch / "outcomes.jsonl")
+    except (KeyboardInterrupt, OSError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - an operator that could not apply its mutation
+        return Result(mutant, "incompetent", code=code, detail=f"{type(exc).__name__}: {exc}")
+    a, b = f"a/{spec.module_path}", f"b/{spec.module_path}"
+    diff = "\n".join(difflib.unified_diff(original.split("\n"), mutated.split("\n"), a, b, lineterm="", n=1))
+    outcome = "survived" if ran.passed else "killed"
+    return Result(mutant, outcome, ran.seconds, diff, code, ran.timed_out, ran.detail)
+
+
+def record(db: Any, result: Result) -> None:
+    """The result in cosmic-ray's work database, so ``cr-report`` reads a kept session."""
+    from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
+
+    outcome = {"killed": TestOutcome.KILLED, "survived": TestOutcome.SURVIVED}
+    worker = WorkerOutcome.EXCEPTION if result.outcome == "incompetent" else WorkerOutcome.NORMAL
+    db.set_result(
+        result.mutant.job_id,
+        WorkResult(
+            worker_outcome=worker,
+            test_outcome=outcome.get(result.outcome, TestOutcome.INCOMPETENT),
+            output=result.detail,
+            diff=result.diff,
+        ),
+    )
+
+
+def run(options: Options) -> int:
+    """The whole session (see the module's docstring); writes mutation.json and mutation.md."""
+    from cosmic_ray.work_db import WorkDB, use_db
+
+    started = time.perf_counter()
+    cr_config, settings = load_settings(options.config)
+    options.reports_dir.mkdir(parents=True, exist_ok=True)
+    results: list[Result] = []
+    interrupted = False
+    with _scratch(options.keep) as scratch:
+        source = copy_project(scratch, options.working_tree)
+        session, config = scratch / "session.sqlite", scratch / "cosmic-ray.toml"
+        shutil.copy2(options.config, config)
+        cosmic_ray = Path(sys.executable).with_name("cosmic-ray")
+        subprocess.run([str(cosmic_ray), "init", str(config), str(session)], cwd=scratch, check=True)
+        if cr_config.get("filters", {}).get("operators-filter"):
+            filter_ops = cosmic_ray.with_name("cr-filter-operators")
+            subprocess.run([str(filter_ops), str(session), str(config)], cwd=scratch, check=True)
+        with use_db(str(session), WorkDB.Mode.open) as db:
+            p = plan(db, scratch, options.sample, options.seed)
+            why = ", ".join(f"{k} {v}" for k, v in p.excluded.most_common())
+            print(
+                f"mutation: {p.population} mutants of reference/ ({source}); {p.excluded.total()} cannot "
+                f"matter ({why}); {len(p.chosen)} sampled from {len(p.eligible)} (seed {options.seed})",
+                flush=True,
+            )
+            command = build_command(
+                cr_config["test-command"], scratch, options.suites, scratch / "outcomes.jsonl"
+            )
+            baseline_timeout = float(cr_config.get("baseline-timeout", 900))
+            baseline = run_command(command, scratch, baseline_timeout, scratch / "outcomes.jsonl")
+            if not baseline.passed:
+                print(f"mutation: the baseline (no mutant) fails, nothing to measure: {baseline.detail}")
+                return 2
+            timeout = max(float(cr_config["timeout"]), 2 * baseline.seconds)
+            print(
+                f"mutation: baseline passed in {baseline.seconds:.0f} s; per-mutant timeout "
+                f"{timeout:.0f} s; budget {options.budget:.0f} s",
+                flush=True,
+            )
+            for index, mutant in enumerate(p.chosen, start=1):
+                took = [r.seconds for r in results if r.outcome != "not run"]
+                estimate = statistics.fmean(took) if took else baseline.seconds / 2
+                if interrupted or time.perf_counter() - started + estimate > options.budget:
+                    results.append(Result(mutant, "not run"))
+                    continue
+                try:
+                    result = run_mutant(mutant, p.specs[mutant.job_id], scratch, command, timeout)
+                except KeyboardInterrupt:
+                    interrupted = True
+                    results.append(Result(mutant, "not run"))
+                    continue
+                results.append(result)
+                record(db, result)
+                print(
+                    f"  [{index}/{len(p.chosen)}] {result.outcome:<11} {result.seconds:5.1f} s  "
+                    f"{mutant.where()} {mutant.operator}",
+                    flush=True,
+                )
+        meta = {
+            "seed": options.seed,
+            "sample_size": options.sample,
+            "budget_seconds": options.budget,
+            "source": source,
+            "population": p.population,
+            "excluded": dict(p.excluded),
+            "eligible": len(p.eligible),
+            "baseline_seconds": round(baseline.seconds, 1),
+            "timeout_seconds": round(timeout, 1),
+            "test_command": shlex.join(command[:-3] if "pytest" in command else command),
+            "interrupted": interrupted,
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+    data = report(results, equivalents(settings), meta)
+    (options.reports_dir / "mutation.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    (options.reports_dir / "mutation.md").write_text(markdown(data), encoding="utf-8")
+    _print_summary(data)
+    print(f"\nMutation report: {options.reports_dir / 'mutation.json'} (and mutation.md)")
+    if interrupted:
+        print("mutation: INTERRUPTED; the report holds the mutants run so far")
+        return 130
+    score = data["score"]
+    if options.fail_under is not None and (score is None or 100 * score < options.fail_under):
+        print(f"mutation: score under {options.fail_under:.0f} %")
+        return 1
+    return 0
+
+
+def _print_summary(data: dict[str, Any]) -> None:
+    c, per = data["counts"], data["seconds_per_mutant"]
+    score = "n/a" if data["score"] is None else f"{100 * data['score']:.1f} %"
+    print(
+        f"\nmutation score: {score} ({c['killed']} killed of {c['killed'] + c['survived']} non-equivalent; "
+        f"{c['equivalent']} equivalent, {c['incompetent']} incompetent, {c['not_run']} not run in the "
+        f"budget); median {per['median']} s per mutant"
+    )
+    for s in data["survivors"]:
+        print(f"\nsurvived: {s['where']} {s['operator']} (in {s['definition'] or '-'})")
+        print("\n".join("    " + line for line in s["diff"].splitlines()[2:]))
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """``easymo-qa mutation``: the options of :func:`easymo_qa.mutation.arguments.add_arguments`, with the
+    defaults of ``[easymo.mutation]`` in the configuration."""
+    _, settings = load_settings(Path(args.config))
+    options = Options(
+        sample=args.sample if args.sample is not None else int(settings.get("sample", 25)),
+        seed=args.seed if args.seed is not None else int(settings.get("seed", 1)),
+        budget=args.budget if args.budget is not None else float(settings.get("budget-seconds", 600)),
+        reports_dir=Path(args.reports_dir),
+        config=Path(args.config),
+        working_tree=args.working_tree,
+        keep=args.keep,
+        suites=tuple(s for s in (args.suites or "").split(",") if s),
+        fail_under=args.fail_under,
+    )
+    return run(options)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m easymo_qa.mutation.session`` (the same as ``easymo-qa mutation``)."""
+    from easymo_qa.mutation.arguments import add_arguments
+
+    parser = argparse.ArgumentParser(prog="easymo-qa mutation", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run_from_args(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
