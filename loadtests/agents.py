@@ -33,9 +33,11 @@ from urllib.parse import urlsplit
 from locust import FastHttpUser, between, constant, events, task
 from locust.env import Environment as LocustEnv
 from locust.exception import StopUser
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import STATE_STOPPED, MasterRunner, WorkerRunner
 
 from easymo_qa.hygiene import KNOWN_ISSUES_FILE, HygieneLog, KnownIssuesError, load_known_issues
+from easymo_qa.interrupts import INTERRUPTED_EXIT_CODE
+from easymo_qa.load import evidence
 from easymo_qa.load.driver import JourneyDriver, LoadSession
 from easymo_qa.load.mix import JourneyMix, MixError, load_mix
 from easymo_qa.load.samples import LatencyRecorder
@@ -60,6 +62,9 @@ from easymo_qa.target import Target
 ROOT = Path(__file__).resolve().parents[1]
 MAX_FAILURE_EXAMPLES = 50
 log = logging.getLogger("easymo_qa.load")
+# Locust imports this file before it opens its CSV files: files in the staging folder older than this are
+# left over from an earlier run (see easymo_qa.load.evidence).
+IMPORTED_AT = time.time()
 
 
 class _Run:
@@ -76,6 +81,11 @@ class _Run:
         self.check: GateCheck | None = None
         self.summary: dict[str, Any] | None = None
         self.reset_stats = False
+        # Decided when Locust starts quitting: a run ended by Ctrl-C or SIGTERM is interrupted, and its
+        # results are never published (see _note_how_it_ended).
+        self.interrupted = False
+        self.staging: Path | None = None
+        self.final: Path | None = None
 
 
 RUN = _Run()
@@ -149,6 +159,20 @@ def _on_init(environment: LocustEnv, **_: Any) -> None:
         return  # a worker gets its target from the master, with the spawn message
     if isinstance(runner, MasterRunner):
         environment.events.worker_report.add_listener(_on_worker_report)
+    # Added after the runner's own quitting listener, so (listeners fire in reverse) this runs first.
+    environment.events.quitting.add_listener(_note_how_it_ended)
+    RUN.staging = evidence.staging_dir(Path(opts.reports_root))
+    RUN.final = evidence.final_dir(Path(opts.reports_root))
+    evidence.prepare(RUN.staging, since=IMPORTED_AT)
+    for what, path in (("--csv", opts.csv_prefix), ("--html", opts.html_file)):
+        if not evidence.inside(path, RUN.staging):
+            log.warning(
+                "easymo-qa: Locust's %s goes to %s, not to %s/: it is not part of the published results, "
+                "and an interrupted run overwrites it",
+                what,
+                path,
+                RUN.staging,
+            )
     try:
         env, env_path = load_env(
             opts.env, opts.env_file or None, [Path.cwd() / "environments", ROOT / "environments"]
@@ -159,7 +183,7 @@ def _on_init(environment: LocustEnv, **_: Any) -> None:
         if opts.target_file:
             target = target_from_file(Path(opts.target_file), env)
         else:
-            RUN.stack = StackProcess(env_path, Path(opts.reports_root))
+            RUN.stack = StackProcess(env_path, Path(opts.reports_root), log_dir=RUN.staging)
             log.info("easymo-qa: starting the %s stack (logs: %s)", env.name, RUN.stack.log_path)
             target = RUN.stack.start()
         check_target(target)
@@ -263,6 +287,18 @@ def _on_worker_report(client_id: str, data: dict[str, Any]) -> None:
 # --- the end: summary, gates, exit code ---------------------------------------------------------------------
 
 
+def _note_how_it_ended(environment: LocustEnv, **_: Any) -> None:
+    """Complete, or interrupted? Locust quits the same way for both (its ``quitting`` event, then its exit
+    code from ``environment.process_exit_code``: https://docs.locust.io/en/2.16.0/running-without-web-ui.html).
+    At the end of --run-time Locust has already stopped the runner (state "stopped") when ``quitting``
+    fires; on Ctrl-C (KeyboardInterrupt) or SIGTERM (its handler calls shutdown() directly) the users
+    are still running. A test stopped from the web UI counts as complete too."""
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        return
+    RUN.interrupted = runner is None or runner.state != STATE_STOPPED or RUN.started_at is None
+
+
 @events.quitting.add_listener
 def _on_quitting(environment: LocustEnv, **_: Any) -> None:
     # Registered at import, so it runs after the runners' own quitting listeners (they fire in reverse):
@@ -275,14 +311,24 @@ def _on_quitting(environment: LocustEnv, **_: Any) -> None:
             RUN.session.close()
             RUN.session = None
         return
+    staging = RUN.staging or evidence.staging_dir(Path(opts.reports_root))
+    final = RUN.final or evidence.final_dir(Path(opts.reports_root))
     try:
         if RUN.session is not None:
             RUN.failures.extend(RUN.session.take_failures())
             RUN.session.close()
             RUN.session = None
+        staging.mkdir(parents=True, exist_ok=True)
+        with (staging / "failures.jsonl").open("w", encoding="utf-8") as fh:
+            for failure in RUN.failures[:MAX_FAILURE_EXAMPLES]:
+                fh.write(json.dumps(failure) + "\n")
+        if RUN.interrupted:
+            ran = time.time() - RUN.started_at if RUN.started_at else 0.0
+            evidence.mark_interrupted(staging, f"interrupted after {ran:.0f} s of {opts.run_time or '?'} s")
+            environment.process_exit_code = INTERRUPTED_EXIT_CODE
+            return
         finished = RUN.finished_at or time.time()
         started = RUN.started_at or finished
-        out_dir = Path(opts.reports_root) / "load"
         run = RunInfo(
             profile=opts.profile or "adhoc",
             environment=RUN.env_name,
@@ -290,11 +336,12 @@ def _on_quitting(environment: LocustEnv, **_: Any) -> None:
             finished_at=finished,
             users=int(opts.num_users or 0),
         )
-        RUN.summary = write_results(RUN.recorder, run, out_dir)
-        with (out_dir / "failures.jsonl").open("w", encoding="utf-8") as fh:
-            for failure in RUN.failures[:MAX_FAILURE_EXAMPLES]:
-                fh.write(json.dumps(failure) + "\n")
+        RUN.summary = write_results(RUN.recorder, run, staging, RUN.failures, published_as=final)
         RUN.check = check_gates(RUN.summary, load_gates_of(Path(opts.signoff_gates)))
+        if RUN.stack is not None:  # its log is part of the results
+            RUN.stack.stop()
+            RUN.stack = None
+        evidence.publish(staging, final)
         environment.process_exit_code = RUN.check.exit_code
     except Exception:
         log.exception("easymo-qa: could not write the load summary")
@@ -308,6 +355,14 @@ def _on_quitting(environment: LocustEnv, **_: Any) -> None:
 @events.quit.add_listener
 def _on_quit(exit_code: int, **_: Any) -> None:
     # After Locust's own tables: the figures that decide, and why the exit code is what it is.
+    if RUN.interrupted and RUN.staging is not None:
+        ran = time.time() - RUN.started_at if RUN.started_at else 0.0
+        _say(
+            f"\nLoad test INTERRUPTED after {ran:.0f} s (Ctrl-C or SIGTERM); exit code {exit_code}. "
+            f"Nothing published: {RUN.final} still holds the last complete run; this run's partial "
+            f"files are in {RUN.staging}/"
+        )
+        return
     if RUN.summary is None or RUN.check is None:
         return
     out = Path(RUN.summary["source"]).parent

@@ -113,10 +113,10 @@ def target_from_file(path: Path, env: Environment) -> Target:
 class StackProcess:
     """The local stack of one environment, booted in a child process for the length of a load run."""
 
-    def __init__(self, env_file: Path, reports_dir: Path) -> None:
+    def __init__(self, env_file: Path, reports_dir: Path, log_dir: Path | None = None) -> None:
         self.env_file = env_file
         self.reports_dir = reports_dir
-        self.log_path = reports_dir / "load" / "stack.log"
+        self.log_path = (log_dir or reports_dir / "load") / "stack.log"
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Target:

@@ -9,7 +9,7 @@ digits), never from Locust's rounded statistics. A failed request counts with th
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +22,8 @@ from easymo_qa.signoff.gates import Gate, GateResult, Measurement, evaluate, loa
 
 SCHEMA = "easymo-qa/load/v1"
 SUMMARY_FILE = "summary.json"
+MAX_FAILED_TURNS = 20  # kept in the summary with their transcripts (all failures are counted in types)
+MAX_DETAIL_CHARS = 12_000  # one failed turn's text: the step, what arrived, every actor's transcript
 # Upper bounds (ms) of the reply-latency histogram in the summary; above the last: one unbounded bucket.
 BUCKETS_MS = (10, 25, 50, 75, 100, 150, 200, 250, 300, 400, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000)
 
@@ -81,9 +83,22 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def build_summary(recorder: LatencyRecorder, run: RunInfo, source: str) -> dict[str, Any]:
+def failed_turn(failure: Mapping[str, str]) -> dict[str, str]:
+    """One failed turn as the summary keeps it: its name, the short error, the full text (transcripts)."""
+    detail = str(failure.get("detail", ""))
+    if len(detail) > MAX_DETAIL_CHARS:
+        detail = detail[:MAX_DETAIL_CHARS] + f"\n… ({len(detail) - MAX_DETAIL_CHARS} more characters)"
+    return {"turn": str(failure.get("name", "")), "error": str(failure.get("error", "")), "detail": detail}
+
+
+def build_summary(
+    recorder: LatencyRecorder,
+    run: RunInfo,
+    source: str,
+    failures: Sequence[Mapping[str, str]] = (),
+) -> dict[str, Any]:
     types = {name: type_stats(t.count, t.failures, t.histogram) for name, t in sorted(recorder.types.items())}
-    requests, failures = recorder.requests, recorder.failures
+    requests, failures_total = recorder.requests, recorder.failures
     start = int(run.started_at)
     timeseries = []
     for sec in sorted(recorder.seconds):
@@ -108,8 +123,10 @@ def build_summary(recorder: LatencyRecorder, run: RunInfo, source: str) -> dict[
         "started_at": _iso(run.started_at),
         "finished_at": _iso(run.finished_at),
         "users": run.users,
-        "samples": reply_stats.get("count", 0),
-        "error_rate_pct": round(100.0 * failures / requests, 4) if requests else 0.0,
+        # Every request of every type (WEBHOOK + REPLY): what error_rate_pct divides by, and the "# reqs"
+        # of Locust's Aggregated row.
+        "samples": requests,
+        "error_rate_pct": round(100.0 * failures_total / requests, 4) if requests else 0.0,
         "reply_p95_ms": reply_stats.get("p95_ms"),
         "ack_p95_ms": ack_stats.get("p95_ms"),
         "types": types,
@@ -122,17 +139,28 @@ def build_summary(recorder: LatencyRecorder, run: RunInfo, source: str) -> dict[
         "ack_samples": ack_stats.get("count", 0),
         "histogram_of": "reply latency",
         "duration_seconds": round(run.finished_at - run.started_at, 3),
+        "failed_requests": failures_total,
+        "failed_turns": [failed_turn(f) for f in failures[:MAX_FAILED_TURNS]],
     }
 
 
-def write_results(recorder: LatencyRecorder, run: RunInfo, out_dir: Path) -> dict[str, Any]:
-    """Write ``<TYPE>.hdr`` (an encoded HdrHistogram each, in µs) and ``summary.json``; return the summary."""
+def write_results(
+    recorder: LatencyRecorder,
+    run: RunInfo,
+    out_dir: Path,
+    failures: Sequence[Mapping[str, str]] = (),
+    published_as: Path | None = None,
+) -> dict[str, Any]:
+    """Write ``<TYPE>.hdr`` (an encoded HdrHistogram each, in µs) and ``summary.json``; return the summary.
+
+    ``published_as``: the folder ``out_dir`` will be renamed to (see :mod:`easymo_qa.load.evidence`); the
+    summary names its files there."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, samples in recorder.types.items():
         encoded = samples.histogram.encode()
         text = encoded.decode("ascii") if isinstance(encoded, bytes) else str(encoded)
         (out_dir / f"{name}.hdr").write_text(text + "\n", encoding="ascii")
-    summary = build_summary(recorder, run, source=str(out_dir / "*.hdr"))
+    summary = build_summary(recorder, run, str((published_as or out_dir) / "*.hdr"), failures)
     (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
 
@@ -215,7 +243,8 @@ def format_table(summary: Mapping[str, Any]) -> list[str]:
         )
     requests = sum(int(t["count"]) for t in summary.get("types", {}).values())
     lines.append(
-        f"error rate {summary.get('error_rate_pct', 0):.3f} % of {requests} requests; "
+        f"error rate {summary.get('error_rate_pct', 0):.3f} % of {requests} requests "
+        "(WEBHOOK + REPLY: Locust's Aggregated # reqs); "
         f"{summary.get('users')} users, {summary.get('duration_seconds')} s, profile {summary.get('profile')}"
     )
     return lines

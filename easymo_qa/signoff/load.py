@@ -56,6 +56,16 @@ class Bucket:
 
 
 @dataclass(frozen=True)
+class FailedTurn:
+    """A failed turn of the load run: its name (``<journey>:<step> <actor> <action>``), the short error,
+    and the full failure text with every actor's transcript."""
+
+    turn: str
+    error: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
 class LoadSummary:
     requests: dict[str, RequestStats]
     error_rate_pct: Annotated[float, Field(ge=0, le=100)]
@@ -73,6 +83,7 @@ class LoadSummary:
     duration_seconds: float | None = None
     started_at: str | None = None
     schema: str = LOAD_SCHEMA
+    failed_turns: list[FailedTurn] = field(default_factory=list)  # the first ones, with transcripts
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "load summary") -> LoadSummary:

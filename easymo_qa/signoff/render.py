@@ -170,7 +170,15 @@ def _markdown_load(report: dict[str, Any]) -> list[str]:
         ]
         for name, s in load["requests"].items()
     ]
-    return lines + _table(["request", "count", "failures", "p50 ms", "p95 ms", "p99 ms", "max ms"], rows)
+    lines += _table(["request", "count", "failures", "p50 ms", "p95 ms", "p99 ms", "max ms"], rows)
+    turns = load.get("failed_turns") or []
+    if turns:
+        lines += ["", f"### Failed turns (first {len(turns)})"]
+    for turn in turns:
+        lines += ["", f"#### [load stage] `{turn['turn']}`", "", *_fence(turn["error"])]
+        if turn.get("detail"):
+            lines += ["", "The failure and every actor's transcript:", "", *_fence(turn["detail"])]
+    return lines
 
 
 def reliability_rows(report: dict[str, Any]) -> list[tuple[str, Any]]:

@@ -83,7 +83,10 @@ def test_summary_shape_timeseries_and_histogram(tmp_path: Path) -> None:
         recorder.record(REPLY, ok_ms, failed=failed, at=1000 + sec)
     summary = write_results(recorder, RUN, tmp_path)
     assert summary["schema"] == SCHEMA
-    assert summary["samples"] == 3  # REPLY samples
+    # The error rate's denominator, as the terminal and Locust's Aggregated row count it: every request.
+    assert summary["samples"] == 6 == summary["reply_samples"] + summary["ack_samples"]
+    assert summary["failed_requests"] == 1
+    assert summary["failed_turns"] == []
     assert summary["error_rate_pct"] == pytest.approx(100 / 6, abs=1e-3)
     assert summary["types"][REPLY]["failures"] == 1
     assert [p["t"] for p in summary["timeseries"]] == [0, 1, 2]
@@ -144,3 +147,20 @@ def test_no_samples_and_no_gates_never_pass() -> None:
 def test_shipped_signoff_file_has_the_load_gates() -> None:
     metrics = {g.metric for g in load_gates_of(REPO / "signoff.yaml")}
     assert {"load.error_rate", "load.reply_p95_ms"} <= metrics
+
+
+def test_the_summary_keeps_a_bounded_sample_of_failed_turns_with_their_transcripts(tmp_path: Path) -> None:
+    recorder = LatencyRecorder()
+    recorder.record(REPLY, 5000.0, failed=True, at=1000)
+    transcript = "journey 'x' failed at step 2\n  transcript:\n    buyer → bot: hi\n    bot → buyer: Hello"
+    failures = [
+        {"name": f"x:2 buyer send hi #{i}", "error": "no reply", "detail": transcript} for i in range(30)
+    ]
+    failures[0] = {**failures[0], "detail": "y" * 20_000}
+    summary = write_results(recorder, RUN, tmp_path, failures, published_as=tmp_path / "final")
+    turns = summary["failed_turns"]
+    assert len(turns) == 20  # bounded; every failure is still counted in types
+    assert turns[1] == {"turn": "x:2 buyer send hi #1", "error": "no reply", "detail": transcript}
+    assert len(turns[0]["detail"]) < 12_100
+    assert "more characters" in turns[0]["detail"]
+    assert summary["source"] == str(tmp_path / "final" / "*.hdr")  # where the files will be published

@@ -405,3 +405,19 @@ def test_a_long_failure_keeps_its_head() -> None:
     assert clipped.endswith("more characters in reports/junit.xml)")
     assert _clip("short") == "short"
     assert _clip("[gw0] linux -- Python 3.11.7 /x/python3\njourney 'a' failed") == "journey 'a' failed"
+
+
+def test_the_load_stages_failed_turns_appear_with_their_transcripts() -> None:
+    summary = load_summary().to_dict()
+    detail = f"journey 'x' failed at step 2\n  transcript:\n    buyer → bot: hi\n    bot → buyer: {XSS}"
+    summary["failed_turns"] = [
+        {"turn": "x:2 buyer send hi", "error": "no reply within 5 s", "detail": detail}
+    ]
+    data = report(load=LoadSummary.from_dict(summary))
+    assert data["load"]["failed_turns"] == summary["failed_turns"]
+    html, markdown = render_html(data), render_markdown(data)
+    for text in (html, markdown):
+        assert "Failed turns" in text
+        assert "x:2 buyer send hi" in text
+        assert "buyer → bot: hi" in text
+    assert XSS not in html  # escaped like every transcript
