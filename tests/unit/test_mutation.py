@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from easymo_qa.mutation.filters import excluded_spans, exclusion
 from easymo_qa.mutation.results import Equivalent, Mutant, Result, markdown, report, sample, tally
@@ -131,3 +133,11 @@ def test_the_configured_command_is_the_black_box_suite_with_its_outcome_log(tmp_
     assert narrowed[3] == "tests/smoke"
     for module in settings["excluded-modules"]:
         assert (REPO / module).is_file(), module
+
+
+def test_the_nightly_runs_a_larger_sample_than_make_mutation() -> None:
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "nightly.yml").read_text(encoding="utf-8"))
+    run = "\n".join(step.get("run", "") for step in workflow["jobs"]["mutation"]["steps"])
+    nightly = int(re.search(r"make mutation MUTATION_SAMPLE=(\d+)", run).group(1))
+    default = int(re.search(r"^MUTATION_SAMPLE \?= (\d+)$", (REPO / "Makefile").read_text(), re.M).group(1))
+    assert nightly > default
