@@ -102,6 +102,11 @@ class CommandRun:
     timed_out: bool
     seconds: float
     detail: str  # the first failing test and its location, from the outcome log
+    failed: tuple[str, ...] = ()  # node ids of the failing tests
+
+
+def _failed(log: Path) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(str(r["nodeid"]) for r in read_outcomes(log) if r.get("outcome") == "failed"))
 
 
 def _first_failure(log: Path) -> str:
@@ -139,7 +144,7 @@ def run_command(command: list[str], cwd: Path, timeout: float, log: Path) -> Com
     except BaseException:
         _stop(proc)
         raise
-    return CommandRun(code == 0, False, time.perf_counter() - started, _first_failure(log))
+    return CommandRun(code == 0, False, time.perf_counter() - started, _first_failure(log), _failed(log))
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -241,7 +246,7 @@ def run_mutant(mutant: Mutant, spec: Any, scratch: Path, command: list[str], tim
     a, b = f"a/{spec.module_path}", f"b/{spec.module_path}"
     diff = "\n".join(difflib.unified_diff(original.split("\n"), mutated.split("\n"), a, b, lineterm="", n=1))
     outcome = "survived" if ran.passed else "killed"
-    return Result(mutant, outcome, ran.seconds, diff, code, ran.timed_out, ran.detail)
+    return Result(mutant, outcome, ran.seconds, diff, code, ran.timed_out, ran.detail, ran.failed)
 
 
 def record(db: Any, result: Result) -> None:
