@@ -1,5 +1,7 @@
 """A sampled, time-bounded cosmic-ray session over ``reference/``, run in a scratch copy of the project.
 
+Cosmic Ray (sessions, ``cosmic-ray init``, operators): https://cosmic-ray.readthedocs.io/en/latest/
+
 1. copy the project (git HEAD by default, or the working tree) into a temporary folder: mutants are
    written to files on disk, and other work in this checkout must never see one;
 2. ``cosmic-ray init`` lists every mutant of ``reference/`` (its operators, its work database);
