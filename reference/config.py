@@ -65,6 +65,8 @@ class Settings:
     agent_timeout_ms: int = 30000
     agent_max_retries: int = 5
     agent_retry_base_ms: int = 200
+    # A 429's Retry-After is waited out up to this long; a longer one is not retried (the caller falls back).
+    agent_retry_after_max_ms: int = 10000
     rate_limit_per_user: int = 60  # messages per window; 0 turns the limit off
     rate_limit_window_seconds: float = 60.0
     graph_retry_base_ms: int = 400  # Graph 429 / code 130429: base × 2^attempt, up to 4 retries
@@ -72,6 +74,9 @@ class Settings:
     quote_deadline_ms: int = 120000  # vendors' time to answer a quote request
     driver_accept_deadline_ms: int = 120000  # then the delivery job is offered again (at most 3 rounds)
     payment_pending_notice_ms: int = 10000  # no MoMo callback by then: tell the buyer it is still pending
+    # MTN sends a callback once, never again: without one, poll the status this often, this many times.
+    payment_poll_interval_ms: int = 15000
+    payment_poll_max_attempts: int = 20
     test_faults: bool = False  # REFERENCE_TEST_FAULTS: the /admin/test-faults hook exists
     flags: Flags = field(default_factory=Flags)
 
@@ -137,6 +142,7 @@ class Settings:
             agent_timeout_ms=_int(env, "AGENT_TIMEOUT_MS", 30000, low=1),
             agent_max_retries=_int(env, "AGENT_MAX_RETRIES", 5, low=0, high=20),
             agent_retry_base_ms=_int(env, "AGENT_RETRY_BASE_MS", 200, low=0),
+            agent_retry_after_max_ms=_int(env, "AGENT_RETRY_AFTER_MAX_MS", 10000, low=0),
             rate_limit_per_user=_int(env, "RATE_LIMIT_PER_USER", 60, low=0),
             rate_limit_window_seconds=_int(env, "RATE_LIMIT_WINDOW_SECONDS", 60, low=1),
             graph_retry_base_ms=_int(env, "GRAPH_RETRY_BASE_MS", 400, low=0),
@@ -144,6 +150,8 @@ class Settings:
             quote_deadline_ms=_int(env, "QUOTE_DEADLINE_MS", 120000, low=1),
             driver_accept_deadline_ms=_int(env, "DRIVER_ACCEPT_DEADLINE_MS", 120000, low=1),
             payment_pending_notice_ms=_int(env, "PAYMENT_PENDING_NOTICE_MS", 10000, low=1),
+            payment_poll_interval_ms=_int(env, "PAYMENT_POLL_INTERVAL_MS", 15000, low=1),
+            payment_poll_max_attempts=_int(env, "PAYMENT_POLL_MAX_ATTEMPTS", 20, low=0, high=1000),
             test_faults=env.get("REFERENCE_TEST_FAULTS", "").strip().lower() in TRUTHY,
             flags=flags,
         )

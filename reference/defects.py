@@ -64,6 +64,16 @@ ROW_DESCRIPTION_CUT_AT_73 = "row_description_cut_at_73"
 OFFERS_UNCAPPED = "offers_uncapped"
 WAMID_KEY_TRUNCATED = "wamid_key_truncated"
 DRIVER_JOBS_FOUR_BUTTONS = "driver_jobs_four_buttons"
+# Fault outcomes (fixtures/journeys/fault_*): every outcome the simulators can produce, handled.
+NON_SUCCESSFUL_STATUS_PAID = "non_successful_status_paid"
+NO_PAYMENT_POLLING = "no_payment_polling"
+PAYMENT_POLL_UNBOUNDED = "payment_poll_unbounded"
+RAW_PAYMENT_REASON_SHOWN = "raw_payment_reason_shown"
+ORDER_CALLBACK_NOT_IDEMPOTENT = "order_callback_not_idempotent"
+RETRY_AFTER_IGNORED = "retry_after_ignored"
+RETRY_AFTER_UNBOUNDED = "retry_after_unbounded"
+RESET_RETRY_UNCAPPED = "reset_retry_uncapped"
+MAPS_ZERO_RESULTS_CRASH = "maps_zero_results_crash"
 # Message hygiene (tests/smoke/test_hygiene.py): bugs the real easyMO shipped.
 RAW_I18N_KEY = "raw_i18n_key"
 STACK_TRACE_LEAK = "stack_trace_leak"
@@ -131,7 +141,30 @@ DEFECTS: dict[str, str] = {
     STATUS_UPDATE_TWICE: "every order-status notice to the buyer (accepted, preparing...) is sent twice",
     RECEIPT_TO_STATION: "the buyer's receipt, delivery code included, also goes to the station's staff",
     LATE_BUYER_UPDATE: "order-status notices to the buyer go out 1 s late (a blocking call before sending)",
+    NON_SUCCESSFUL_STATUS_PAID: "a MoMo status other than FAILED (PENDING, unknown) counts as paid",
+    NO_PAYMENT_POLLING: "a lost MoMo callback is never made up for: the payment status is not polled",
+    PAYMENT_POLL_UNBOUNDED: "a payment left PENDING is polled for ever (PAYMENT_POLL_MAX_ATTEMPTS ignored)",
+    RAW_PAYMENT_REASON_SHOWN: "a failed MoMo payment shows the provider's raw reason code, not what it means",
+    ORDER_CALLBACK_NOT_IDEMPOTENT: "a repeated order-payment callback collects and sends the receipt again",
+    RETRY_AFTER_IGNORED: "a 429's Retry-After is ignored: the retries follow the short backoff and fail",
+    RETRY_AFTER_UNBOUNDED: "any Retry-After is waited out, however long (AGENT_RETRY_AFTER_MAX_MS ignored)",
+    RESET_RETRY_UNCAPPED: "an LLM connection reset is retried 10 times, whatever AGENT_MAX_RETRIES says",
+    MAPS_ZERO_RESULTS_CRASH: "maps ZERO_RESULTS crashes the driver's navigation: no Delivered button",
 }
+
+
+# The fault-outcome switches, each listed by a fixtures/journeys/fault_* journey (not a synthetic scenario).
+FAULT_OUTCOMES: tuple[str, ...] = (
+    NON_SUCCESSFUL_STATUS_PAID,
+    NO_PAYMENT_POLLING,
+    PAYMENT_POLL_UNBOUNDED,
+    RAW_PAYMENT_REASON_SHOWN,
+    ORDER_CALLBACK_NOT_IDEMPOTENT,
+    RETRY_AFTER_IGNORED,
+    RETRY_AFTER_UNBOUNDED,
+    RESET_RETRY_UNCAPPED,
+    MAPS_ZERO_RESULTS_CRASH,
+)
 
 
 class UnknownDefectError(ValueError):

@@ -46,6 +46,7 @@ ORDER_STATE_CHANGED = "order_state_changed"
 PAYMENT_REQUESTED = "payment_requested"
 PAYMENT_REQUEST_FAILED = "payment_request_failed"
 PAYMENT_CALLBACK_RECEIVED = "payment_callback_received"
+PAYMENT_POLLED = "payment_polled"  # a status poll (no callback yet): its status and what it settled
 LEDGER_ENTRY_ADDED = "ledger_entry_added"
 MAPS_CALLED = "maps_called"
 TICKET_CREATED = "ticket_created"

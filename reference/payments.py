@@ -2,9 +2,14 @@
 
 A payment row is written (``pending``) before the provider is asked, so even an instant callback finds
 it. ``settle`` runs in one transaction: it claims the row (``WHERE status = 'pending'``), so a duplicate
-callback changes nothing, then moves the money: an order payment becomes a ``momo_payment`` ledger entry
-and the order turns ``paid``; a top-up credits the wallet. A payment that arrives for an order already
-paid another way is credited to the buyer's wallet rather than lost.
+callback, or a callback after a status poll settled the payment, changes nothing; then it moves the money:
+an order payment becomes a ``momo_payment`` ledger entry and the order turns ``paid``; a top-up credits the
+wallet. A payment that arrives for an order already paid another way is credited to the buyer's wallet
+rather than lost.
+
+Only ``SUCCESSFUL`` is paid and only ``FAILED`` fails (with MoMo's ``reason``). ``PENDING``, or a status
+MoMo does not document, settles nothing: the payment stays pending and the status poll
+(:mod:`reference.callbacks`) asks again.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import defects
 from .clients.payments import PaymentsClient, PaymentsError
@@ -24,6 +29,7 @@ from .store import Store
 
 ORDER, TOPUP = "order", "topup"
 PENDING, SUCCESSFUL, FAILED, REQUEST_FAILED = "pending", "SUCCESSFUL", "FAILED", "request_failed"
+FINAL_STATUSES = frozenset({SUCCESSFUL, FAILED})  # MoMo's other status, PENDING, is not an outcome
 REMIND_WITHIN_SECONDS = 120.0  # a second tap this soon reminds the buyer instead of asking again
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS payments (
@@ -68,11 +74,13 @@ class Callback:
 class Settlement:
     """What a callback did: ``outcome`` is one of the names below, the rest is what the notices need."""
 
-    # order_paid, order_failed, order_late, topup_credited, topup_failed, duplicate, unknown, mismatch
+    # order_paid, order_failed, order_late, topup_credited, topup_failed, duplicate, unknown, mismatch,
+    # not_final (PENDING or an unknown status: nothing settled)
     outcome: str
     payment: Payment | None = None
     order: Order | None = None
     balance: int | None = None
+    reason: str | None = None  # MoMo's failure reason, for the buyer's message
 
 
 class Payments:
@@ -90,6 +98,8 @@ class Payments:
         has = settings.has_defect if settings is not None else lambda name: False
         self._replays = has(defects.CALLBACK_NOT_IDEMPOTENT)  # a duplicate callback settles again
         self._declined_is_paid = has(defects.DECLINED_MARKED_PAID)
+        self._not_failed_is_paid = has(defects.NON_SUCCESSFUL_STATUS_PAID)
+        self._order_replays = has(defects.ORDER_CALLBACK_NOT_IDEMPOTENT)
         store.install(SCHEMA)
 
     def get(self, reference_id: str) -> Payment | None:
@@ -153,6 +163,8 @@ class Payments:
             if payment is None:
                 return Settlement("unknown")
             replay = payment.status != PENDING and self._replays
+            if payment.status == SUCCESSFUL and payment.kind == ORDER and self._order_replays:
+                return self._collect_again(payment, corr)
             if payment.status != PENDING and not replay:
                 self._store.execute(
                     "UPDATE payments SET callbacks = callbacks + 1 WHERE reference_id = ?",
@@ -161,7 +173,11 @@ class Payments:
                 return Settlement("duplicate", payment)
             if callback.amount != payment.amount or callback.external_id != payment.external_id:
                 return Settlement("mismatch", payment)
-            status = SUCCESSFUL if callback.status == SUCCESSFUL else FAILED
+            status = callback.status
+            if self._not_failed_is_paid:  # the defect: "not FAILED" read as paid
+                status = FAILED if status == FAILED else SUCCESSFUL
+            if status not in FINAL_STATUSES:
+                return Settlement("not_final", payment)
             if status == FAILED and self._declined_is_paid:  # the declined_marked_paid defect
                 status = SUCCESSFUL
             self._store.execute(
@@ -178,8 +194,19 @@ class Payments:
                 ),
             )
             if payment.kind == TOPUP:
-                return self._settle_topup(payment, status, corr)
-            return self._settle_order(payment, status, corr)
+                settled = self._settle_topup(payment, status, corr)
+            else:
+                settled = self._settle_order(payment, status, corr)
+            return replace(settled, reason=callback.reason if status == FAILED else None)
+
+    def _collect_again(self, payment: Payment, corr: str) -> Settlement:
+        """The order_callback_not_idempotent defect: a repeated callback collects and notifies again."""
+        order = self._orders.get(payment.external_id)
+        assert order is not None
+        self._ledger.record_collection(
+            payment.phone, payment.amount, corr, order_id=order.id, reference=payment.reference_id
+        )
+        return Settlement("order_paid", payment, order)
 
     def _settle_topup(self, payment: Payment, status: str, corr: str) -> Settlement:
         if status != SUCCESSFUL:
@@ -216,6 +243,16 @@ class Payments:
             "WHERE reference_id = ? AND status = ?",
             (status, reason, time.time(), reference_id, PENDING),
         )
+
+
+def pending_key(reference_id: str) -> str:
+    """The deadline of the buyer's "still pending" notice for a payment."""
+    return f"payment:{reference_id}"
+
+
+def poll_key(reference_id: str) -> str:
+    """The deadline of a payment's next status poll."""
+    return f"poll:{reference_id}"
 
 
 def _payment(r: sqlite3.Row) -> Payment:

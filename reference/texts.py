@@ -111,8 +111,33 @@ MOMO_UNAVAILABLE = (
 TOPUP_UNAVAILABLE = "😔 MoMo can't be reached right now. Please try your top-up again in a moment."
 
 
-def payment_failed(order_id: str) -> str:
-    return f"😔 Payment for order {order_id} didn't go through.\nYou can try again, or pay from your wallet."
+# What a MoMo failure reason means for the payer (MTN's own advice per reason:
+# https://momodeveloper.mtn.com/api-documentation/common-error); the raw code is never shown.
+_MOMO_REASONS = {
+    "APPROVAL_REJECTED": "The MoMo request was declined on your phone.",
+    "EXPIRED": "The MoMo request expired before it was approved (approve it within 5 minutes).",
+    "COULD_NOT_PERFORM_TRANSACTION": (
+        "The MoMo request expired before it was approved (approve it within 5 minutes)."
+    ),
+    "NOT_ENOUGH_FUNDS": "There isn't enough money on your MoMo account.",
+    "PAYER_LIMIT_REACHED": "Your MoMo transaction limit has been reached.",
+    "PAYER_NOT_FOUND": "This number has no active MoMo account.",
+    "SENDER_ACCOUNT_NOT_ACTIVE": "This number has no active MoMo account.",
+    "INTERNAL_PROCESSING_ERROR": "MoMo couldn't complete it: please check your MoMo balance.",
+}
+MOMO_FAILED_OTHERWISE = "MoMo couldn't complete the payment."
+
+
+def momo_reason(reason: str | None) -> str:
+    """One sentence on why MoMo refused, for the payer."""
+    return _MOMO_REASONS.get(reason or "", MOMO_FAILED_OTHERWISE)
+
+
+def payment_failed(order_id: str, why: str = MOMO_FAILED_OTHERWISE) -> str:
+    return (
+        f"😔 Payment for order {order_id} didn't go through. {why}\n"
+        "You can try again, or pay from your wallet."
+    )
 
 
 def momo_still_pending(order_id: str) -> str:
@@ -244,8 +269,8 @@ def topped_up(amount: int, balance: int) -> str:
     return f"✅ Wallet topped up: +{money(amount)}. Balance: {money(balance)}"
 
 
-def topup_failed(amount: int) -> str:
-    return f"😔 Your top-up of {money(amount)} didn't go through. You can try again."
+def topup_failed(amount: int, why: str = MOMO_FAILED_OTHERWISE) -> str:
+    return f"😔 Your top-up of {money(amount)} didn't go through. {why} You can try again."
 
 
 # -- support and admin -------------------------------------------------------------------------------

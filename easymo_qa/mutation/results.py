@@ -61,7 +61,6 @@ class Result:
     code: str = ""  # the original line, stripped
     timed_out: bool = False
     detail: str = ""  # for a kill: the failing test's line; for incompetent: the error
-    killed_by: tuple[str, ...] = ()  # node ids of the tests that failed (with -x: the first ones)
 
 
 def sample(mutants: Iterable[Mutant], size: int, seed: int) -> list[Mutant]:
@@ -164,7 +163,6 @@ def _entry(r: Result) -> dict[str, Any]:
         "code": r.code,
         "diff": r.diff,
         "detail": r.detail,
-        "killed_by": list(r.killed_by),
     }
 
 

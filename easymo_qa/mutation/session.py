@@ -1,7 +1,5 @@
 """A sampled, time-bounded cosmic-ray session over ``reference/``, run in a scratch copy of the project.
 
-Cosmic Ray (sessions, ``cosmic-ray init``, operators): https://cosmic-ray.readthedocs.io/en/latest/
-
 1. copy the project (git HEAD by default, or the working tree) into a temporary folder: mutants are
    written to files on disk, and other work in this checkout must never see one;
 2. ``cosmic-ray init`` lists every mutant of ``reference/`` (its operators, its work database);
@@ -104,11 +102,6 @@ class CommandRun:
     timed_out: bool
     seconds: float
     detail: str  # the first failing test and its location, from the outcome log
-    failed: tuple[str, ...] = ()  # node ids of the failing tests
-
-
-def _failed(log: Path) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(str(r["nodeid"]) for r in read_outcomes(log) if r.get("outcome") == "failed"))
 
 
 def _first_failure(log: Path) -> str:
@@ -146,7 +139,7 @@ def run_command(command: list[str], cwd: Path, timeout: float, log: Path) -> Com
     except BaseException:
         _stop(proc)
         raise
-    return CommandRun(code == 0, False, time.perf_counter() - started, _first_failure(log), _failed(log))
+    return CommandRun(code == 0, False, time.perf_counter() - started, _first_failure(log))
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -248,7 +241,7 @@ def run_mutant(mutant: Mutant, spec: Any, scratch: Path, command: list[str], tim
     a, b = f"a/{spec.module_path}", f"b/{spec.module_path}"
     diff = "\n".join(difflib.unified_diff(original.split("\n"), mutated.split("\n"), a, b, lineterm="", n=1))
     outcome = "survived" if ran.passed else "killed"
-    return Result(mutant, outcome, ran.seconds, diff, code, ran.timed_out, ran.detail, ran.failed)
+    return Result(mutant, outcome, ran.seconds, diff, code, ran.timed_out, ran.detail)
 
 
 def record(db: Any, result: Result) -> None:

@@ -4,8 +4,9 @@ A wallet payment is one transaction: debit (one ledger entry) and ``pending_paym
 fails nothing is written, and the buyer hears "Nothing was charged" with the pay buttons again (the
 ``database_down`` test fault with ``op: checkout`` makes that write fail). The receipt with the delivery
 code goes to the buyer, the new-order notice to the station staff. MoMo payments finish in
-:mod:`reference.callbacks`; when no callback came by ``PAYMENT_PENDING_NOTICE_MS`` the buyer is told
-once that the payment is still pending (a deadline, cancelled by the callback).
+:mod:`reference.callbacks` (the callback, or the status poll when it never comes); when neither settled it
+by ``PAYMENT_PENDING_NOTICE_MS`` the buyer is told once that the payment is still pending (a deadline,
+cancelled by the settlement).
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import sqlite3
 
 from .. import defects
 from .. import messages as m
+from ..callbacks import watch_status
 from ..clients.payments import PaymentsError
 from ..context import Context
 from ..flags import BUYER
 from ..ledger import InsufficientFundsError
 from ..observability import CHECKOUT_FAILED, PAYMENT_PENDING_NOTIFIED
 from ..orders import PENDING_PAYMENT, InvalidTransitionError, Order
-from ..payments import ORDER, PENDING, Payment
+from ..payments import ORDER, PENDING, Payment, pending_key
 from ..router import Router, Turn
 from ..testfaults import CHECKOUT, DATABASE_DOWN
 from ..texts import (
@@ -87,6 +89,7 @@ class CheckoutAgent:
             return
         await turn.text(momo_requested(order.total))
         watch_payment(self._ctx, order, payment, turn.correlation_id)
+        watch_status(self._ctx, payment, turn.correlation_id)
 
     def _checkout_write(self, turn: Turn) -> None:
         """Where the order / payment write happens: the test fault makes it fail like the database would."""
@@ -144,10 +147,6 @@ class CheckoutAgent:
 
 def _wallet_button(order: Order) -> m.Button:
     return m.Button(f"pay_wallet:{order.id}", "💳 Wallet")
-
-
-def pending_key(reference_id: str) -> str:
-    return f"payment:{reference_id}"
 
 
 def watch_payment(ctx: Context, order: Order, payment: Payment, corr: str) -> None:

@@ -1,8 +1,9 @@
-"""The buyer's wallet: balance, and top-ups paid by MoMo (credited when the provider's callback says so)."""
+"""The buyer's wallet: balance, and MoMo top-ups (credited when the callback, or a status poll, says so)."""
 
 from __future__ import annotations
 
 from .. import messages as m
+from ..callbacks import watch_status
 from ..clients.payments import PaymentsError
 from ..context import Context
 from ..flags import BUYER
@@ -40,10 +41,11 @@ class WalletAgent:
             return
         topup_id = new_id("TOP")
         try:
-            await self._ctx.payments.request(
+            payment = await self._ctx.payments.request(
                 TOPUP, topup_id, turn.phone, amount, turn.correlation_id, "easyMO wallet top-up"
             )
         except PaymentsError:
             await turn.buttons(TOPUP_UNAVAILABLE, [TOPUP_BUTTON, m.HOME_BUTTON])
             return
         await turn.text(momo_requested(amount))
+        watch_status(self._ctx, payment, turn.correlation_id)

@@ -4,8 +4,11 @@
 :class:`Chat` (the model answered in words), or raises :class:`LlmError`. The tool call is validated
 strictly: an unknown tool, arguments that are not a JSON object, or values of the wrong type are an
 error (``reason="malformed"``), never something shown to the buyer. 429 and 5xx answers and connection
-failures are retried ``AGENT_MAX_RETRIES`` times with exponential backoff; each attempt is bounded by
-``AGENT_TIMEOUT_MS`` and a timeout is not retried. Every attempt is an ``llm_called`` event.
+failures (a reset, a body cut short) are retried ``AGENT_MAX_RETRIES`` times with exponential backoff,
+so a call is tried at most ``1 + AGENT_MAX_RETRIES`` times; a 429's ``Retry-After`` is waited out when it
+is at most ``AGENT_RETRY_AFTER_MAX_MS``, and a longer one ends the tries at once (see
+:mod:`reference.clients.retry`). Each attempt is bounded by ``AGENT_TIMEOUT_MS`` and a timeout is not
+retried. Every attempt is an ``llm_called`` event.
 """
 
 from __future__ import annotations
@@ -21,10 +24,10 @@ import httpx
 from .. import defects
 from ..config import Settings
 from ..observability import LLM_CALLED, EventLog
-from .retry import RetryPolicy, new_client, retryable
+from .retry import new_client, policy_for, retry_after, retryable
 
 TOOL_NAME = "search_offers"
-BROKEN_RETRY_COUNT = 10  # the no_retry_cap defect's retries, whatever AGENT_MAX_RETRIES says
+BROKEN_RETRY_COUNT = 10  # no_retry_cap's and reset_retry_uncapped's retries, whatever AGENT_MAX_RETRIES says
 MAX_QUANTITY = 999
 SYSTEM_PROMPT = (
     "You are easyMO's shopping assistant for buyers in Kigali, Rwanda. When the buyer asks for something, "
@@ -81,7 +84,11 @@ class LlmClient:
             retries = 0
         elif settings.has_defect(defects.NO_RETRY_CAP):
             retries = BROKEN_RETRY_COUNT
-        self._policy = RetryPolicy(retries, settings.agent_retry_base_ms / 1000)
+        self._policy = policy_for(settings, retries)
+        # Connection failures share the cap, except with the defect that forgot it for them.
+        self._transport_retries = (
+            BROKEN_RETRY_COUNT if settings.has_defect(defects.RESET_RETRY_UNCAPPED) else retries
+        )
         self._deadline = not settings.has_defect(defects.NO_LLM_TIMEOUT)
         self._client = (
             new_client(settings.llm_base_url, self._timeout_s, transport) if settings.llm_base_url else None
@@ -125,14 +132,15 @@ class LlmClient:
                 raise LlmError("timeout", attempt) from None
             except httpx.TransportError as exc:
                 self._called(corr, phone, attempt, None, "transport_error", started)
-                if attempt <= self._policy.max_retries:
+                if attempt <= self._transport_retries:
                     await self._policy.wait(attempt)
                     continue
                 raise LlmError(f"transport_error: {type(exc).__name__}", attempt) from None
             if retryable(response):
                 self._called(corr, phone, attempt, status, "error", started)
-                if attempt <= self._policy.max_retries:
-                    await self._policy.wait(attempt)
+                if attempt <= self._policy.max_retries and await self._policy.wait(
+                    attempt, retry_after(response)
+                ):
                     continue
                 raise LlmError(f"http_{status}", attempt)
             if response.status_code != 200:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import Any
 
 import httpx
 
 from ..config import Settings
-from .retry import RetryPolicy, new_client, retryable
+from .retry import new_client, policy_for, retry_after, retryable
 
 REQUEST_TO_PAY = "/collection/v1_0/requesttopay"
 SIGNATURE_PREFIX = "sha256="
@@ -31,9 +32,7 @@ class PaymentsError(Exception):
 class PaymentsClient:
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._settings = settings
-        self._policy = RetryPolicy(
-            min(PAYMENT_RETRIES, settings.agent_max_retries), settings.agent_retry_base_ms / 1000
-        )
+        self._policy = policy_for(settings, min(PAYMENT_RETRIES, settings.agent_max_retries))
         timeout = settings.agent_timeout_ms / 1000
         base = settings.payments_base_url
         self._client = new_client(base, timeout, transport) if base else None
@@ -87,13 +86,16 @@ class PaymentsClient:
                 return attempt
             if response.status_code == 409 and attempt > 1:
                 return attempt  # an earlier attempt reached the provider after all
-            if retryable(response) and attempt <= self._policy.max_retries:
-                await self._policy.wait(attempt)
+            if (
+                retryable(response)
+                and attempt <= self._policy.max_retries
+                and await self._policy.wait(attempt, retry_after(response))
+            ):
                 continue
             raise PaymentsError(f"http_{response.status_code}", response.status_code)
 
-    async def status(self, reference_id: str) -> str | None:
-        """The provider's status of a request (for reconciliation), or None when it cannot be read."""
+    async def status(self, reference_id: str) -> dict[str, Any] | None:
+        """The provider's status body of a request (``status``, ``reason``, ``amount``...), else None."""
         if self._client is None:
             return None
         headers = {
@@ -102,10 +104,10 @@ class PaymentsClient:
         }
         try:
             response = await self._client.get(f"{REQUEST_TO_PAY}/{reference_id}", headers=headers)
-            status = response.json().get("status") if response.status_code == 200 else None
-        except (httpx.HTTPError, ValueError, AttributeError):
+            body = response.json() if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
             return None
-        return status if isinstance(status, str) else None
+        return body if isinstance(body, dict) else None
 
 
 def sign(body: bytes, secret: str) -> str:

@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from test_reference_fakes import (
@@ -33,10 +34,16 @@ from test_reference_fakes import (
     ready_order,
     run_async,
     service,
+    settings_for,
     tool_call,
 )
 
 from reference import defects
+from reference.clients import retry as retry_module
+from reference.clients.llm import LlmClient, LlmError
+from reference.clients.maps import MapsClient, MapsError
+from reference.observability import EventLog
+from reference.store import Store
 from reference.testfaults import TestFaultError, TestFaults
 
 pytestmark = pytest.mark.unit
@@ -557,3 +564,277 @@ def test_every_synthetic_defect_has_a_case_and_a_scenario() -> None:
     for path in sorted((ROOT / "fixtures" / "synthetic").glob("*.scenario.yaml")):
         named += yaml.safe_load(path.read_text(encoding="utf-8"))["defects"]
     assert named == synthetic
+
+
+# -- fault outcomes: every outcome the simulators produce, and the switch that mishandles each ----------
+
+POLL_FAST = {"payment_poll_interval_ms": 20, "payment_poll_max_attempts": 3}
+
+
+def momo_status(svc: Service, reference_id: str, status: str, reason: str | None = None) -> dict[str, Any]:
+    """The body MoMo answers to ``GET requesttopay/{referenceId}`` for a request the fake recorded."""
+    _, request = next((h, b) for h, b in svc.payments.requests if h["x-reference-id"] == reference_id)
+    body = {"externalId": request["externalId"], "amount": request["amount"], "currency": "RWF"}
+    body |= {"payer": request["payer"], "status": status}
+    return body | ({"reason": reason} if reason else {})
+
+
+async def momo_order(svc: Service) -> tuple[str, str]:
+    """An order the buyer asked to pay by MoMo: (order id, the payment's reference id)."""
+    order_id = await order_to_checkout(svc, quantity=1)
+    await svc.tap(BUYER, f"pay_momo:{order_id}")
+    return order_id, svc.payments.last()[0]["x-reference-id"]
+
+
+async def paid_after_pending_callback(svc: Service) -> tuple[str, int]:
+    order_id, reference = await momo_order(svc)
+    assert (await svc.callback(reference, "PENDING")).status_code == 200
+    order = await svc.order(order_id)
+    return order["state"], len(order["ledger"])
+
+
+async def state_after_lost_callback(svc: Service) -> str:
+    order_id, reference = await momo_order(svc)
+    svc.payments.statuses[reference] = momo_status(svc, reference, "SUCCESSFUL")
+    await past_deadline(svc)  # MTN never calls back: only a poll can learn it was paid
+    return str((await svc.order(order_id))["state"])
+
+
+async def polls_of_a_pending_payment(svc: Service) -> int:
+    _, reference = await momo_order(svc)
+    svc.payments.statuses[reference] = momo_status(svc, reference, "PENDING")
+    await past_deadline(svc, 0.3)  # room for 15 polls; 3 are allowed
+    return min(len(svc.payments.polls), 4)
+
+
+async def raw_reason_shown(svc: Service) -> bool:
+    _, reference = await momo_order(svc)
+    await svc.callback(reference, "FAILED", reason="NOT_ENOUGH_FUNDS")
+    text = body_text(svc.last(BUYER))
+    assert "didn't go through" in text
+    return "NOT_ENOUGH_FUNDS" in text
+
+
+async def receipts_after_duplicate_order_callback(svc: Service) -> tuple[int, int]:
+    order_id = await paid_order(svc)
+    await svc.callback(svc.payments.last()[0]["x-reference-id"])
+    receipts = sum(t.startswith("✅ Payment received") for t in svc.texts(BUYER))
+    return receipts, len((await svc.order(order_id))["ledger"])
+
+
+FAULT_CASES: list[tuple[str, Any, Any, Any]] = [
+    (defects.NON_SUCCESSFUL_STATUS_PAID, paid_after_pending_callback, ("pending_payment", 0), ("paid", 1)),
+    (defects.NO_PAYMENT_POLLING, state_after_lost_callback, "paid", "pending_payment"),
+    (defects.PAYMENT_POLL_UNBOUNDED, polls_of_a_pending_payment, 3, 4),
+    (defects.RAW_PAYMENT_REASON_SHOWN, raw_reason_shown, False, True),
+    (defects.ORDER_CALLBACK_NOT_IDEMPOTENT, receipts_after_duplicate_order_callback, (1, 1), (2, 2)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("switch", "scenario", "healthy", "broken"), FAULT_CASES, ids=[c[0] for c in FAULT_CASES]
+)
+@run_async
+async def test_payment_outcome_switch_changes_its_behaviour(
+    tmp_path: Path, switch: str, scenario: Any, healthy: Any, broken: Any
+) -> None:
+    async with service(tmp_path / "healthy", **POLL_FAST) as svc:
+        assert await scenario(svc) == healthy
+    async with service(tmp_path / "broken", switch, **POLL_FAST) as svc:
+        assert await scenario(svc) == broken
+
+
+@pytest.mark.parametrize(
+    ("reason", "says"),
+    [
+        ("APPROVAL_REJECTED", "declined on your phone"),
+        ("EXPIRED", "expired before it was approved"),
+        ("COULD_NOT_PERFORM_TRANSACTION", "expired before it was approved"),
+        ("PAYER_LIMIT_REACHED", "transaction limit"),
+        ("INTERNAL_PROCESSING_ERROR", "check your MoMo balance"),
+        ("SERVICE_UNAVAILABLE", "MoMo couldn't complete the payment"),
+        (None, "MoMo couldn't complete the payment"),
+    ],
+)
+@run_async
+async def test_each_failure_reason_gets_its_own_words_never_the_code(
+    tmp_path: Path, reason: str | None, says: str
+) -> None:
+    async with service(tmp_path) as svc:
+        order_id, reference = await momo_order(svc)
+        await svc.callback(reference, "FAILED", **({"reason": reason} if reason else {}))
+        failed = svc.last(BUYER)
+        assert says in body_text(failed)
+        assert reason is None or reason not in body_text(failed)
+        assert choice_ids(failed) == [f"pay_momo:{order_id}", f"pay_wallet:{order_id}", "back_home"]
+        await svc.tap(BUYER, "wallet_topup")
+        await svc.tap(BUYER, "topup:5000", "list_reply")
+        await svc.callback(svc.payments.last()[0]["x-reference-id"], "FAILED", reason=reason or "NOT_ALLOWED")
+        assert says in body_text(svc.last(BUYER)) or reason is None
+
+
+@run_async
+async def test_a_poll_settles_once_and_the_late_callback_is_a_duplicate(tmp_path: Path) -> None:
+    async with service(tmp_path, **POLL_FAST) as svc:
+        order_id, reference = await momo_order(svc)
+        svc.payments.statuses[reference] = momo_status(svc, reference, "FAILED", "EXPIRED")
+        await past_deadline(svc)
+        assert "expired before it was approved" in body_text(svc.last(BUYER))
+        [polled] = await svc.events(name="payment_polled", order_id=order_id)
+        assert (polled["data"]["status"], polled["data"]["outcome"]) == ("FAILED", "order_failed")
+        sent = len(svc.inbox(BUYER))
+        late = await svc.callback(reference, "FAILED", reason="EXPIRED")  # out of order: after the poll
+        assert late.json() == {"status": "duplicate"}
+        assert len(svc.inbox(BUYER)) == sent
+        assert (await svc.order(order_id))["state"] == "pending_payment"
+
+
+@run_async
+async def test_unreadable_polls_are_retried_and_stop_at_the_bound(tmp_path: Path) -> None:
+    async with service(tmp_path, **POLL_FAST) as svc:  # the fake answers 404 to an unknown reference
+        order_id, _ = await momo_order(svc)
+        await past_deadline(svc, 0.3)
+        polled = await svc.events(name="payment_polled", order_id=None)
+        assert [e["data"]["outcome"] for e in polled] == ["unreadable"] * 3
+        assert (await svc.order(order_id))["state"] == "pending_payment"
+
+
+# -- the upstream clients: Retry-After, resets, maps answers -------------------------------------------------
+
+
+class Upstream:
+    """An httpx MockTransport answering from ``answers`` in turn (an exception is raised); records calls."""
+
+    def __init__(self, *answers: httpx.Response | Exception) -> None:
+        self.answers = list(answers)
+        self.calls = 0
+        self.transport = httpx.MockTransport(self._handle)
+
+    def _handle(self, request: httpx.Request) -> httpx.Response:
+        self.calls += 1
+        answer = self.answers[min(self.calls, len(self.answers)) - 1]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def rate_limited(retry_after: str) -> httpx.Response:
+    return httpx.Response(
+        429, json={"error": {"code": "rate_limit_exceeded"}}, headers={"Retry-After": retry_after}
+    )
+
+
+def chat_answer() -> httpx.Response:
+    return httpx.Response(200, json={"choices": [{"message": {"role": "assistant", "content": "Hello"}}]})
+
+
+@pytest.fixture
+def slept(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The retry waits asked for, recorded instead of slept (no timing in tests)."""
+    waits: list[float] = []
+
+    async def record(delay: float) -> None:
+        waits.append(delay)
+
+    monkeypatch.setattr(retry_module.asyncio, "sleep", record)
+    return waits
+
+
+async def llm_outcome(tmp_path: Path, upstream: Upstream, *switches: str) -> str:
+    client = LlmClient(
+        settings_for(tmp_path, *switches), EventLog(Store.open(":memory:")), upstream.transport
+    )
+    try:
+        answer = await client.understand("hi", BUYER, "c1")
+    except LlmError as exc:
+        return exc.reason
+    finally:
+        await client.aclose()
+    return type(answer).__name__
+
+
+@pytest.mark.parametrize(
+    ("switch", "answers", "healthy", "broken"),
+    [
+        # Honoured: one wait of Retry-After, then the answer; ignored: the (zero) backoff, no wait.
+        (defects.RETRY_AFTER_IGNORED, ("1",), ("Chat", 2, [1.0]), ("Chat", 2, [])),
+        # Beyond AGENT_RETRY_AFTER_MAX_MS (10 s): no retry at all; unbounded: a minute's wait.
+        (defects.RETRY_AFTER_UNBOUNDED, ("60",), ("http_429", 1, []), ("Chat", 2, [60.0])),
+    ],
+)
+@run_async
+async def test_retry_after_is_honoured_within_its_bound(
+    tmp_path: Path, slept: list[float], switch: str, answers: tuple[str], healthy: Any, broken: Any
+) -> None:
+    for switches, expected in (((), healthy), ((switch,), broken)):
+        slept.clear()
+        upstream = Upstream(rate_limited(answers[0]), chat_answer())
+        assert (await llm_outcome(tmp_path, upstream, *switches), upstream.calls, slept) == expected
+
+
+@run_async
+async def test_connection_resets_are_retried_up_to_the_cap(tmp_path: Path, slept: list[float]) -> None:
+    reset = httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+    upstream = Upstream(reset)
+    assert await llm_outcome(tmp_path, upstream) == "transport_error: RemoteProtocolError"
+    assert upstream.calls == 1 + 5  # 1 + AGENT_MAX_RETRIES
+    upstream = Upstream(reset)
+    await llm_outcome(tmp_path, upstream, defects.RESET_RETRY_UNCAPPED)
+    assert upstream.calls == 1 + 10
+
+
+def test_retry_after_as_an_http_date() -> None:
+    later = httpx.Response(429, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})
+    assert retry_module.retry_after(later) == 0.0  # in the past: no wait
+    assert retry_module.retry_after(httpx.Response(429, headers={"Retry-After": "soon"})) is None
+    assert retry_module.retry_after(httpx.Response(429)) is None
+
+
+async def maps_outcome(tmp_path: Path, upstream: Upstream, *switches: str) -> str:
+    client = MapsClient(
+        settings_for(tmp_path, *switches), EventLog(Store.open(":memory:")), upstream.transport
+    )
+    try:
+        route = await client.route((-1.95, 30.1), (-1.97, 30.07), corr="c1", phone=DRIVER1)
+    except MapsError as exc:
+        return exc.reason
+    except KeyError as exc:
+        return f"crash: KeyError {exc}"
+    finally:
+        await client.aclose()
+    return f"{route.distance_m} m"
+
+
+@run_async
+async def test_maps_zero_results_and_quota(tmp_path: Path, slept: list[float]) -> None:
+    zero = Upstream(httpx.Response(200, json={"status": "ZERO_RESULTS"}))
+    assert (await maps_outcome(tmp_path, zero), zero.calls) == ("zero_results", 1)  # an answer: no retry
+    zero = Upstream(httpx.Response(200, json={"status": "ZERO_RESULTS"}))
+    assert (
+        await maps_outcome(tmp_path, zero, defects.MAPS_ZERO_RESULTS_CRASH) == "crash: KeyError 'distance_m'"
+    )
+    over = httpx.Response(429, json={"status": "OVER_QUERY_LIMIT"})
+    quota = Upstream(over)
+    assert (await maps_outcome(tmp_path, quota), quota.calls) == ("over_query_limit", 2)
+    route = httpx.Response(
+        200, json={"status": "OK", "distance_m": 3240, "duration_s": 610, "url": "https://m/r"}
+    )
+    slept.clear()
+    quota = Upstream(
+        httpx.Response(429, json={"status": "OVER_QUERY_LIMIT"}, headers={"Retry-After": "1"}), route
+    )
+    assert (await maps_outcome(tmp_path, quota), slept) == ("3240 m", [1.0])
+
+
+def test_every_fault_outcome_defect_has_a_case_and_a_journey() -> None:
+    cases = {c[0] for c in FAULT_CASES} | {
+        defects.RETRY_AFTER_IGNORED,  # test_retry_after_is_honoured_within_its_bound
+        defects.RETRY_AFTER_UNBOUNDED,
+        defects.RESET_RETRY_UNCAPPED,  # test_connection_resets_are_retried_up_to_the_cap
+        defects.MAPS_ZERO_RESULTS_CRASH,  # test_maps_zero_results_and_quota
+    }
+    assert cases == set(defects.FAULT_OUTCOMES)
+    named: set[str] = set()
+    for path in sorted((ROOT / "fixtures" / "journeys").glob("fault_*.journey.yaml")):
+        named |= set(yaml.safe_load(path.read_text(encoding="utf-8")).get("defects", []))
+    assert set(defects.FAULT_OUTCOMES) <= named

@@ -147,13 +147,30 @@ class FakeLlm:
 
 
 class FakePayments:
-    """Records request-to-pay calls; answers 202 unless ``fail_next`` holds statuses to answer first."""
+    """Records request-to-pay calls; answers 202 unless ``fail_next`` holds statuses to answer first.
+
+    A status poll answers ``statuses[reference_id]`` (the status body), else 404; ``polls`` counts them.
+    """
 
     def __init__(self) -> None:
         self.requests: list[tuple[dict[str, str], dict[str, Any]]] = []
         self.fail_next: list[int] = []
         self.before_answer: Callable[[str], Awaitable[Any]] | None = None  # e.g. call back at once
-        self.app = Starlette(routes=[Route("/collection/v1_0/requesttopay", self._post, methods=["POST"])])
+        self.statuses: dict[str, dict[str, Any]] = {}
+        self.polls: list[str] = []
+        self.app = Starlette(
+            routes=[
+                Route("/collection/v1_0/requesttopay", self._post, methods=["POST"]),
+                Route("/collection/v1_0/requesttopay/{reference_id}", self._status, methods=["GET"]),
+            ]
+        )
+
+    async def _status(self, request: Request) -> JSONResponse:
+        reference_id = request.path_params["reference_id"]
+        self.polls.append(reference_id)
+        if reference_id not in self.statuses:
+            return JSONResponse({"code": "RESOURCE_NOT_FOUND"}, 404)
+        return JSONResponse(self.statuses[reference_id])
 
     async def _post(self, request: Request) -> Response:
         self.requests.append((dict(request.headers), await request.json()))
@@ -253,7 +270,7 @@ class Service:
             **override,
         }
         if status == "FAILED":
-            body["reason"] = "LOW_BALANCE_OR_PAYEE_LIMIT_REACHED_OR_NOT_ALLOWED"
+            body.setdefault("reason", "LOW_BALANCE_OR_PAYEE_LIMIT_REACHED_OR_NOT_ALLOWED")
         raw = json.dumps(body).encode()
         signature = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
         response = await self.client.post(
