@@ -6,7 +6,8 @@ over the code, not over the dozen. The same seed and population give the same sa
 
 The score is killed / (killed + survived), with survivors judged equivalent (``[easymo.mutation]
 equivalent`` in ``cosmic-ray.toml``) left out; incompetent mutants (the mutation itself failed) and
-mutants the time budget left unrun are counted and listed, never scored.
+mutants the time budget left unrun are counted and listed, never scored; so are "unconfirmed" kills (the
+killing tests passed when run alone against the same mutant: a flaky test, not a detected mutant).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Outcome = Literal["killed", "survived", "incompetent", "not run"]
+# unconfirmed: the full run failed, but its failing tests passed alone against the same mutant (flaky)
+Outcome = Literal["killed", "survived", "unconfirmed", "incompetent", "not run"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class Result:
     code: str = ""  # the original line, stripped
     timed_out: bool = False
     detail: str = ""  # for a kill: the failing test's line; for incompetent: the error
+    killed_by: tuple[str, ...] = ()  # node ids of the tests that failed (with -x: the first ones)
 
 
 def sample(mutants: Iterable[Mutant], size: int, seed: int) -> list[Mutant]:
@@ -79,6 +82,7 @@ class Score:
     timed_out: int = 0  # killed by the per-mutant timeout (counted in killed too)
     survived: int = 0
     equivalent: int = 0  # survivors judged equivalent (not in survived)
+    unconfirmed: int = 0
     incompetent: int = 0
     not_run: int = 0
     survivors: list[Result] = field(default_factory=list)
@@ -110,6 +114,8 @@ def tally(results: Sequence[Result], equivalents: Sequence[Equivalent] = ()) -> 
             else:
                 score.survived += 1
                 score.survivors.append(r)
+        elif r.outcome == "unconfirmed":
+            score.unconfirmed += 1
         elif r.outcome == "incompetent":
             score.incompetent += 1
         else:
@@ -128,7 +134,7 @@ def report(
 ) -> dict[str, Any]:
     """The JSON report: what was sampled and how, the score, and every mutant's outcome."""
     s = tally(results, equivalents)
-    ran = [r.seconds for r in results if r.outcome in ("killed", "survived")]
+    ran = [r.seconds for r in results if r.outcome in ("killed", "survived", "unconfirmed")]
     return {
         **meta,
         "score": s.score,
@@ -139,6 +145,7 @@ def report(
             "timed_out": s.timed_out,
             "survived": s.survived,
             "equivalent": s.equivalent,
+            "unconfirmed": s.unconfirmed,
             "incompetent": s.incompetent,
             "not_run": s.not_run,
         },
@@ -163,6 +170,7 @@ def _entry(r: Result) -> dict[str, Any]:
         "code": r.code,
         "diff": r.diff,
         "detail": r.detail,
+        "killed_by": list(r.killed_by),
     }
 
 
@@ -180,7 +188,8 @@ def markdown(data: dict[str, Any]) -> str:
         f"{data.get('eligible', '?')} eligible mutants ({data.get('population', '?')} in all; "
         f"left out as unable to matter: {_excluded(data.get('excluded', {}))})",
         f"- killed {c['killed']} (by timeout: {c['timed_out']}), survived {c['survived']}, judged "
-        f"equivalent {c['equivalent']}, incompetent {c['incompetent']}, not run (time budget) {c['not_run']}",
+        f"equivalent {c['equivalent']}, unconfirmed kills (flaky) {c['unconfirmed']}, incompetent "
+        f"{c['incompetent']}, not run (time budget) {c['not_run']}",
         f"- seconds per mutant: mean {per['mean']}, median {per['median']}, max {per['max']}; "
         f"baseline run {data.get('baseline_seconds')} s; session {data.get('seconds')} s",
         f"- test command: `{data.get('test_command', '')}`",
@@ -193,6 +202,11 @@ def markdown(data: dict[str, Any]) -> str:
     for s in data["survivors"]:
         lines += [f"### {s['where']} `{s['operator']}` (in `{s['definition'] or '-'}`)", ""]
         lines += ["```diff", s["diff"].strip(), "```", ""]
+    unconfirmed = [m for m in data["mutants"] if m["outcome"] == "unconfirmed"]
+    if unconfirmed:
+        lines += ["## Unconfirmed kills (the killing tests passed alone: flaky, not scored)", ""]
+        lines += [f"- {m['where']} `{m['operator']}`: {m['detail']}" for m in unconfirmed]
+        lines.append("")
     if data["equivalent"]:
         lines += ["## Survivors judged equivalent", ""]
         lines += [f"- {e['where']} `{e['operator']}`: {e['why']}" for e in data["equivalent"]]

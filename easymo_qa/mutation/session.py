@@ -1,5 +1,7 @@
 """A sampled, time-bounded cosmic-ray session over ``reference/``, run in a scratch copy of the project.
 
+Cosmic Ray (sessions, ``cosmic-ray init``, operators): https://cosmic-ray.readthedocs.io/en/latest/
+
 1. copy the project (git HEAD by default, or the working tree) into a temporary folder: mutants are
    written to files on disk, and other work in this checkout must never see one;
 2. ``cosmic-ray init`` lists every mutant of ``reference/`` (its operators, its work database);
@@ -102,6 +104,11 @@ class CommandRun:
     timed_out: bool
     seconds: float
     detail: str  # the first failing test and its location, from the outcome log
+    failed: tuple[str, ...] = ()  # node ids of the failing tests
+
+
+def _failed(log: Path) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(str(r["nodeid"]) for r in read_outcomes(log) if r.get("outcome") == "failed"))
 
 
 def _first_failure(log: Path) -> str:
@@ -139,7 +146,7 @@ def run_command(command: list[str], cwd: Path, timeout: float, log: Path) -> Com
     except BaseException:
         _stop(proc)
         raise
-    return CommandRun(code == 0, False, time.perf_counter() - started, _first_failure(log))
+    return CommandRun(code == 0, False, time.perf_counter() - started, _first_failure(log), _failed(log))
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -163,6 +170,24 @@ def build_command(template: str, scratch: Path, suites: tuple[str, ...], log: Pa
     if "pytest" in words:
         words += ["-p", "easymo_qa.sensitivity_outcomes", f"--outcome-log={log}"]
     return words
+
+
+def confirm_command(command: list[str], node_ids: tuple[str, ...]) -> list[str]:
+    """The test command narrowed to ``node_ids``, without ``-n`` / ``-x``: one process, nothing beside it.
+
+    A kill whose tests pass alone against the same mutant came from the tests' interplay (a flaky test),
+    not from the mutant: it is reported as "unconfirmed" and not scored."""
+    at = command.index("pytest") + 1
+    rest, skip = [], False
+    for word in command[at:]:
+        if skip or word.startswith(("tests/", "fixtures/")) or word in ("-x", "--exitfirst"):
+            skip = False
+            continue
+        if word in ("-n", "--numprocesses"):
+            skip = True
+            continue
+        rest.append(word)
+    return [*command[:at], *node_ids, *rest]
 
 
 # --- the session ----------------------------------------------------------------------------------------
@@ -234,28 +259,39 @@ def run_mutant(mutant: Mutant, spec: Any, scratch: Path, command: list[str], tim
             if mutated is None:
                 return Result(mutant, "incompetent", code=code, detail="no mutation possible")
             ran = run_command(command, scratch, timeout, scratch / "outcomes.jsonl")
+            confirmed, extra = ran.passed or ran.timed_out or not ran.failed, 0.0
+            if not confirmed:  # the killing tests alone, in one process, against the same mutant
+                narrowed = confirm_command(command, ran.failed)
+                alone = run_command(narrowed, scratch, timeout, scratch / "outcomes.jsonl")
+                confirmed, extra = not alone.passed, alone.seconds
     except (KeyboardInterrupt, OSError):
         raise
     except Exception as exc:  # noqa: BLE001 - an operator that could not apply its mutation
         return Result(mutant, "incompetent", code=code, detail=f"{type(exc).__name__}: {exc}")
     a, b = f"a/{spec.module_path}", f"b/{spec.module_path}"
     diff = "\n".join(difflib.unified_diff(original.split("\n"), mutated.split("\n"), a, b, lineterm="", n=1))
-    outcome = "survived" if ran.passed else "killed"
-    return Result(mutant, outcome, ran.seconds, diff, code, ran.timed_out, ran.detail)
+    outcome = "survived" if ran.passed else "killed" if confirmed else "unconfirmed"
+    seconds = ran.seconds + extra
+    return Result(mutant, outcome, seconds, diff, code, ran.timed_out, ran.detail, ran.failed)
 
 
 def record(db: Any, result: Result) -> None:
     """The result in cosmic-ray's work database, so ``cr-report`` reads a kept session."""
     from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
 
-    outcome = {"killed": TestOutcome.KILLED, "survived": TestOutcome.SURVIVED}
+    # cosmic-ray's view of an unconfirmed kill is "killed" (the command failed); the output says otherwise
+    outcome = {
+        "killed": TestOutcome.KILLED,
+        "unconfirmed": TestOutcome.KILLED,
+        "survived": TestOutcome.SURVIVED,
+    }
     worker = WorkerOutcome.EXCEPTION if result.outcome == "incompetent" else WorkerOutcome.NORMAL
     db.set_result(
         result.mutant.job_id,
         WorkResult(
             worker_outcome=worker,
             test_outcome=outcome.get(result.outcome, TestOutcome.INCOMPETENT),
-            output=result.detail,
+            output=("unconfirmed: " if result.outcome == "unconfirmed" else "") + result.detail,
             diff=result.diff,
         ),
     )

@@ -12,7 +12,7 @@ import yaml
 
 from easymo_qa.mutation.filters import excluded_spans, exclusion
 from easymo_qa.mutation.results import Equivalent, Mutant, Result, markdown, report, sample, tally
-from easymo_qa.mutation.session import build_command, load_settings
+from easymo_qa.mutation.session import build_command, confirm_command, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -100,20 +100,37 @@ def test_the_score_leaves_out_equivalents_incompetent_and_unrun_mutants() -> Non
     judged = [Equivalent("reference/a.py", "core/AddNot", "if n < 0:", "n is never negative")]
     score = tally(results, judged)
     assert (score.killed, score.timed_out, score.survived, score.equivalent) == (2, 1, 1, 1)
-    assert (score.incompetent, score.not_run) == (1, 1)
+    assert (score.incompetent, score.not_run, score.unconfirmed) == (1, 1, 0)
     assert score.score == pytest.approx(2 / 3)
     assert score.raw_score == pytest.approx(2 / 4)
     assert [r.mutant for r in score.survivors] == [d]
     assert tally([]).score is None
 
 
+def test_a_kill_its_tests_do_not_repeat_alone_is_unconfirmed_and_not_scored(tmp_path: Path) -> None:
+    results = [Result(m("reference/a.py", 1), "killed"), Result(m("reference/a.py", 2), "unconfirmed")]
+    score = tally(results)
+    assert (score.killed, score.unconfirmed, score.score) == (1, 1, 1.0)
+    settings, _ = load_settings(REPO / "cosmic-ray.toml")
+    full = build_command(settings["test-command"], tmp_path, (), tmp_path / "o.jsonl")
+    killers = ("fixtures/journeys/a.journey.yaml::a", "tests/smoke/test_p.py::test_q[é ü]")
+    alone = confirm_command(full, killers)
+    assert alone[3:5] == list(killers)
+    assert "-x" not in alone
+    assert "-n" not in alone
+    assert "fixtures/synthetic" not in alone
+    assert alone[-1] == full[-1]  # still writes its outcome log
+
+
 def test_the_reports_list_each_survivor_with_its_place_operator_and_diff() -> None:
     survivor = Result(m("reference/a.py", 9), "survived", 40.0, diff="--- a\n+++ b\n-x\n+not x", code="x")
-    data = report([Result(m("reference/a.py", 3), "killed", 10.0), survivor], [], {"seed": 3})
+    killed = Result(m("reference/a.py", 3), "killed", 10.0, killed_by=("tests/smoke/test_x.py::test_y",))
+    data = report([killed, survivor], [], {"seed": 3})
     json.dumps(data)  # serialisable as is
     assert data["score"] == 0.5
     assert data["seconds_per_mutant"] == {"mean": 25.0, "median": 25.0, "max": 40.0}
     assert data["survivors"][0]["where"] == "reference/a.py:9"
+    assert data["mutants"][0]["killed_by"] == ["tests/smoke/test_x.py::test_y"]  # read by contract-matrix
     text = markdown(data)
     assert "**Score: 50.0 %**" in text
     assert "### reference/a.py:9 `core/AddNot`" in text
