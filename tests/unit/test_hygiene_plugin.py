@@ -66,7 +66,8 @@ def test_warn_lists_without_failing_and_off_checks_nothing(tmp_path: Path) -> No
     warned = run(tmp_path, "--hygiene=warn", "--signoff", "--skip-reliability")
     assert "2 passed" in warned.stdout
     assert "message hygiene: 1 violation(s)" in warned.stdout
-    assert signoff(tmp_path)["failed_gates"] == ["message_hygiene"]  # the gate still counts it
+    # The gate still counts it (and the skipped reliability stage blocks too: fail closed).
+    assert signoff(tmp_path)["failed_gates"] == ["message_hygiene", "reliability_lost"]
     off = run(tmp_path, "--hygiene=off", "--signoff", "--skip-reliability")
     assert "2 passed" in off.stdout
     assert "message hygiene" not in off.stdout
