@@ -117,6 +117,8 @@ def parse(payload: Any, settings: Settings, request_id: str) -> Envelope:
                 out.notes.append(Note(PHONE_MISMATCH_IGNORED, None, mismatch))
                 continue
             names = _profile_names(value.get("contacts"))
+            if settings.has_defect(defects.PROFILE_NAME_ASCII_ONLY):
+                names = {k: v.encode("ascii", "ignore").decode().strip() for k, v in names.items()}
             for item in _list(value.get("messages")):
                 if settings.has_defect(defects.BAD_MESSAGE_DROPS_BATCH) and not all(
                     _str(_dict(item).get(key)) for key in ("id", "from", "type")

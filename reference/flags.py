@@ -10,7 +10,7 @@ top of the environment's, from the next decision on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -101,14 +101,17 @@ class Flags:
             else:
                 self.overrides[name] = value
 
-    def decide(self, agent: str, phone: str, *, force_on: bool = False) -> Decision:
-        """Whether ``agent`` answers ``phone``; ``force_on`` is for defect switches that ignore a flag."""
+    def decide(
+        self, agent: str, phone: str, *, force_on: bool = False, ignored: Collection[str] = ()
+    ) -> Decision:
+        """Whether ``agent`` answers ``phone``; ``force_on`` and ``ignored`` (``ai_agents``, ``agent``: flags
+        not looked at) are for defect switches that ignore a flag."""
         if force_on:
             return Decision(True, "on")
         now = self.current()
-        if not now.ai_agents:
+        if not now.ai_agents and "ai_agents" not in ignored:
             return Decision(False, "ai_agents_off")
-        if not now.agents.get(agent, False):
+        if not now.agents.get(agent, False) and "agent" not in ignored:
             return Decision(False, "agent_off")
         if now.rollout_percentage < 100 and rollout_bucket(phone) >= now.rollout_percentage:
             return Decision(False, "outside_rollout")

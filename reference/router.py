@@ -126,7 +126,9 @@ class Router:
     async def handle(self, inbound: Inbound) -> int:
         """Answer one message; return how many replies were sent."""
         contact = self._remember(inbound)
-        word = (inbound.text or "").strip().casefold()
+        word = (inbound.text or "").strip()
+        if not self._settings.has_defect(defects.KEYWORDS_CASE_SENSITIVE):
+            word = word.casefold()
         enforce_optout = not self._settings.has_defect(defects.OPTOUT_IGNORED)
         opted_out = contact is not None and contact.opted_out
 
@@ -193,7 +195,9 @@ class Router:
         if route.agent is None:
             return True
         force = route.agent == MARKETPLACE and self._settings.has_defect(defects.MARKETPLACE_AGENT_ON)
-        decision = self._settings.flags.decide(route.agent, turn.phone, force_on=force)
+        ignores = (("ai_agents", defects.AI_AGENTS_FLAG_IGNORED), ("agent", defects.AGENT_FLAGS_IGNORED))
+        ignored = {flag for flag, defect in ignores if self._settings.has_defect(defect)}
+        decision = self._settings.flags.decide(route.agent, turn.phone, force_on=force, ignored=ignored)
         if not decision.enabled:
             self._events.record(
                 turn.correlation_id, AGENT_DISABLED, turn.phone, agent=route.agent, reason=decision.reason

@@ -36,6 +36,8 @@ async def wa_webhook(request: Request) -> Response:
         response = _verify(request)
     elif request.method == "POST":
         response = await _receive(request, request_id)
+    elif request.app.state.settings.has_defect(defects.ANY_METHOD_ACCEPTED):
+        response = PlainTextResponse("ok")
     else:
         response = PlainTextResponse("Method Not Allowed", status_code=405, headers={"Allow": "GET, POST"})
     response.headers["X-Request-ID"] = request_id
@@ -59,6 +61,8 @@ def _verify(request: Request) -> Response:
         query.get("hub.verify_token", ""), settings.verify_token
     )
     if query.get("hub.mode") == "subscribe" and token_ok:
+        if settings.has_defect(defects.CHALLENGE_AS_JSON):
+            return JSONResponse({"hub.challenge": query.get("hub.challenge", "")})
         return PlainTextResponse(query.get("hub.challenge", ""))
     return PlainTextResponse("forbidden", status_code=403)
 

@@ -155,6 +155,7 @@ class JourneyRunner:
         # Faults are scoped to this run, so parallel journeys never see each other's; cleared even on failure.
         faults = FaultInjector(self.target, self.client, scope=f"{journey.journey}:{values['run_id']}")
         self._action_times: dict[str, float] = {}  # a named step's action time, for expectations' since
+        self._last_action_at: float | None = None
         try:
             for index, step in enumerate(journey.steps):
                 if guard is not None and index > 0:
@@ -206,12 +207,14 @@ class JourneyRunner:
         for inject in step.inject:
             faults.add(inject, variables.text)
         ack_status = ack_ms = None
-        sent_at = time.time()
+        # A step with no action waits for what the last action set off: its budgets count from there.
+        sent_at = self._last_action_at or time.time()
         action = step.action()
         if action is not None and step.actor:
             user = users[step.actor]
             started = time.perf_counter()
             sent_at = time.time()
+            self._last_action_at = sent_at
             response = self._act(user, action[0], action[1], variables)
             for _ in range(step.repeat - 1):  # later repeats keep the replies to the earlier ones
                 if response.status_code != 200:

@@ -130,6 +130,9 @@ class BuyerAgent:
         request_id, _, vendor_id = turn.arg.partition(":")
         request = ctx.quotes.get(request_id)
         quote = ctx.quotes.quote(request.id, vendor_id) if request is not None else None
+        if request is not None and quote is not None and ctx.has_defect(defects.QUOTE_WRONG_PRICE):
+            priced = [q for q in ctx.quotes.answers(request.id) if q.price]
+            quote = max(priced, key=lambda q: q.price or 0, default=quote)
         vendor = ctx.seed.vendor(vendor_id)
         if request is None or request.buyer != turn.phone or quote is None or not quote.price or not vendor:
             await turn.buttons("😔 That quote is no longer available.", [NEW_SEARCH, m.HOME_BUTTON])
@@ -209,6 +212,9 @@ class BuyerAgent:
         return False
 
     async def my_orders(self, turn: Turn) -> None:
+        if self._ctx.has_defect(defects.MY_ORDERS_ALL_BUYERS):
+            await turn.text(my_orders(self._ctx.orders.since(0)[-5:]))
+            return
         await turn.text(my_orders(self._ctx.orders.of_buyer(turn.phone)))
 
     async def marketplace(self, turn: Turn) -> None:

@@ -68,7 +68,8 @@ class AdminAgent:
         router.on_id("admin_metrics", self.metrics, ADMIN)
 
     async def metrics(self, turn: Turn) -> None:
-        if not self._ctx.seed.is_admin(turn.phone):
+        anyone = self._ctx.has_defect(defects.ADMIN_CHECK_SKIPPED)
+        if not self._ctx.seed.is_admin(turn.phone) and not anyone:
             await turn.buttons(ADMIN_DENIED, [m.HOME_BUTTON])
             return
         await turn.text(self.summary())

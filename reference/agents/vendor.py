@@ -75,9 +75,13 @@ class VendorAgent:
         return item
 
     async def hub(self, turn: Turn) -> None:
+        choices = [m.Button("vnd_menu", "📋 Menu"), m.Button("vnd_orders", "📦 Orders"), m.HOME_BUTTON]
+        no_shop = self._ctx.seed.vendor_of_owner(turn.phone) is None
+        if no_shop and self._ctx.has_defect(defects.VENDOR_HUB_FOR_ANYONE):
+            await turn.buttons("🏪 Your shop: what would you like to manage?", choices)
+            return
         vendor = await self._vendor(turn)
         if vendor is not None:
-            choices = [m.Button("vnd_menu", "📋 Menu"), m.Button("vnd_orders", "📦 Orders"), m.HOME_BUTTON]
             await turn.buttons(f"🏪 {vendor.name}: what would you like to manage?", choices)
 
     async def menu(self, turn: Turn) -> None:
