@@ -10,8 +10,8 @@ Every rule belongs to a ``scope`` (a pytest node id, say): a test deletes its ow
 so parallel tests never see each other's rules as long as they use distinct keys (phone numbers).
 
 Actions every simulator shares are answered here (:func:`shared_answer`); each simulator module handles
-its own (graph and payments ``drop``, the payment outcomes, the LLM's malformed variants, the maps
-``quota`` and ``zero_results``) and says how its errors look.
+its own (graph and payments ``drop``, the payment outcomes, the LLM's malformed variants and
+``truncated``, the maps ``quota`` and ``zero_results``) and says how its errors look.
 
 ``status`` (and the maps ``quota``) may carry ``retry_after`` seconds: the answer then has a
 ``Retry-After`` header (whole seconds, RFC 9110 §10.2.3), and the plane *holds* that key for as long:
@@ -52,6 +52,7 @@ Action = Literal[
     "duplicate_callback",
     "quota",
     "zero_results",
+    "truncated",
 ]
 Variant = Literal["invalid_json", "unknown_tool", "bad_arguments"]
 
@@ -73,6 +74,7 @@ ACTION_PARAMS: dict[str, frozenset[str]] = {
     "duplicate_callback": frozenset({"seconds"}),
     "quota": frozenset({"retry_after"}),
     "zero_results": frozenset(),
+    "truncated": frozenset(),
 }
 PARAMS = frozenset().union(*ACTION_PARAMS.values())
 REQUIRED_PARAMS: dict[str, tuple[str, ...]] = {

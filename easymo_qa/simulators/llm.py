@@ -22,6 +22,13 @@ records whatever reply came back. :func:`create_llm_app` installs the fault plan
 record carries ``fault: <rule id>``. Besides invalid JSON, ``malformed`` has two LLM variants:
 ``unknown_tool`` (a valid completion calling ``delete_everything``) and ``bad_arguments`` (a
 ``search_offers`` call whose arguments are not JSON).
+
+``stream: true`` is answered as OpenAI streams: server-sent events, one ``chat.completion.chunk`` per
+delta (the role, the content or tool call, then an empty delta with ``finish_reason``) and ``data:
+[DONE]`` (https://platform.openai.com/docs/api-reference/chat-streaming). The ``truncated`` fault cuts an
+answer short: a stream ends after its first content chunk, with no ``finish_reason`` and no ``[DONE]``;
+a plain answer comes back with ``finish_reason: "length"`` (the model hit its token limit) and its text
+or tool arguments cut in half. ``reset`` drops the connection mid-body instead.
 """
 
 from __future__ import annotations
@@ -71,6 +78,7 @@ class LlmReply:
     payload: dict[str, Any]
     fault: str | None = None
     response: Response | None = None
+    truncated: bool = False  # cut short: a stream then ends early, without finish_reason and [DONE]
 
 
 CompleteHandler = Callable[[dict[str, Any]], Awaitable[LlmReply]]
@@ -174,7 +182,7 @@ async def complete_by_rules(body: dict[str, Any]) -> LlmReply:
 
 # --- faults ------------------------------------------------------------------------------------------------
 
-FAULT_OPS = {"chat": ("status", "delay", "hang", "malformed", "reset")}
+FAULT_OPS = {"chat": ("status", "delay", "hang", "malformed", "reset", "truncated")}
 FAULT_VARIANTS = ("invalid_json", "unknown_tool", "bad_arguments")
 UNKNOWN_TOOL = "delete_everything"
 # OpenAI's message and type for the statuses a fault rule is most likely to answer.
@@ -208,6 +216,23 @@ def _tool_call_reply(body: dict[str, Any], name: str, arguments: str, fault: str
     return LlmReply(200, completion(body, message, "tool_calls", name + arguments), fault=fault)
 
 
+def _cut(text: str) -> str:
+    return text[: max(1, len(text) // 2)]
+
+
+def truncated_reply(reply: LlmReply, fault: str) -> LlmReply:
+    """``reply`` cut short by its token limit: ``finish_reason: "length"``, text or arguments halved."""
+    payload = json.loads(json.dumps(reply.payload))  # a deep copy
+    choice = payload["choices"][0]
+    message = choice["message"]
+    for call in message.get("tool_calls") or []:
+        call["function"]["arguments"] = _cut(call["function"]["arguments"])
+    if isinstance(message.get("content"), str):
+        message["content"] = _cut(message["content"])
+    choice["finish_reason"] = "length"
+    return LlmReply(reply.status, payload, fault=fault, truncated=True)
+
+
 def with_faults(complete: CompleteHandler, plane: FaultPlane) -> CompleteHandler:
     """``complete`` behind the fault plane (op ``chat``, key the request's ``user``)."""
     garbage = invalid_json({"id": "chatcmpl-simulated", "object": "chat.completion", "choices": []})
@@ -221,6 +246,8 @@ def with_faults(complete: CompleteHandler, plane: FaultPlane) -> CompleteHandler
             return _tool_call_reply(body, UNKNOWN_TOOL, '{"confirm":true}', rule.id or "")
         if rule.action == "malformed" and rule.variant == "bad_arguments":
             return _tool_call_reply(body, SEARCH_TOOL, '{"query": "water", "quantity": tw', rule.id or "")
+        if rule.action == "truncated":
+            return truncated_reply(await complete(body), rule.id or "")
         answer = await shared_answer(rule, fault_error, garbage)
         if answer is None:  # delayed, then answered as usual
             return replace(await complete(body), fault=rule.id)
@@ -287,11 +314,36 @@ def _shape_error(body: Any) -> LlmReply | None:
     tools = body.get("tools")
     if tools is not None and not isinstance(tools, list):
         return openai_error("Invalid 'tools': expected an array.", param="tools", code="invalid_type")
-    if body.get("stream") is True:
-        # Silently answering a streaming request with one JSON object would break the client in
-        # confusing ways; saying so is kinder.
-        return openai_error("The simulator does not support stream=true.", param="stream", code="unsupported")
     return None
+
+
+def stream_chunks(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """A completion as OpenAI streams it: the role, the tool calls or the content in two parts, the finish."""
+    head = {"id": payload["id"], "object": "chat.completion.chunk", "created": payload["created"]}
+    head["model"] = payload["model"]
+    choice = payload["choices"][0]
+    message = choice["message"]
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {**head, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+
+    chunks = [chunk({"role": "assistant", "content": ""})]
+    if message.get("tool_calls"):
+        chunks.append(chunk({"tool_calls": [{"index": i, **c} for i, c in enumerate(message["tool_calls"])]}))
+    else:
+        text = message.get("content") or ""
+        middle = len(text) // 2
+        chunks += [chunk({"content": text[:middle]}), chunk({"content": text[middle:]})]
+    chunks.append(chunk({}, choice["finish_reason"]))
+    return chunks
+
+
+def stream_response(reply: LlmReply) -> Response:
+    """``text/event-stream`` of the reply's chunks; a truncated reply stops after its first content chunk."""
+    chunks = stream_chunks(reply.payload)
+    events = chunks[:2] if reply.truncated else [*chunks, "[DONE]"]
+    lines = [f"data: {e if isinstance(e, str) else json.dumps(e, separators=(',', ':'))}\n\n" for e in events]
+    return Response("".join(lines), status_code=200, media_type="text/event-stream")
 
 
 def _response_kind(reply: LlmReply) -> str:
@@ -341,6 +393,8 @@ async def chat_completions(request: Request) -> Response:
         record["fault"] = reply.fault
     if reply.response is not None:
         return reply.response
+    if reply.status == 200 and fields.get("stream") is True:
+        return stream_response(reply)
     return JSONResponse(reply.payload, status_code=reply.status)
 
 

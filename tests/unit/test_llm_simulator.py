@@ -356,3 +356,58 @@ def test_complete_handler_can_be_wrapped_by_a_fault_layer() -> None:
         assert (call["status"], call["response_kind"]) == (429, "error")
 
     run(scenario, app)
+
+
+# --- streaming and truncated answers ----------------------------------------------------------------------
+
+
+def sse_events(response: httpx.Response) -> list[Any]:
+    """The ``data:`` payloads of a server-sent event stream, JSON-decoded (``[DONE]`` kept as text)."""
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = [line.removeprefix("data: ") for line in response.text.split("\n\n") if line]
+    return [e if e == "[DONE]" else json.loads(e) for e in events]
+
+
+def test_stream_true_answers_chunks_then_done() -> None:
+    async def scenario(client: httpx.AsyncClient, app: Starlette) -> None:
+        plain = (await client.post(CHAT, json=chat("hello", tools=False), headers=AUTH)).json()
+        events = sse_events(
+            await client.post(CHAT, json=chat("hello", tools=False, stream=True), headers=AUTH)
+        )
+        assert events[-1] == "[DONE]"
+        chunks = events[:-1]
+        assert {c["object"] for c in chunks} == {"chat.completion.chunk"}
+        assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+        text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
+        assert text == plain["choices"][0]["message"]["content"]
+        assert [c["choices"][0]["finish_reason"] for c in chunks][-1] == "stop"
+
+        calls = sse_events(
+            await client.post(CHAT, json=chat("2 jerrycans of water", stream=True), headers=AUTH)
+        )
+        [call] = calls[1]["choices"][0]["delta"]["tool_calls"]
+        assert (call["index"], call["function"]["name"]) == (0, "search_offers")
+        assert calls[-2]["choices"][0]["finish_reason"] == "tool_calls"
+
+    run(scenario)
+
+
+def test_truncated_stream_and_truncated_answer() -> None:
+    async def scenario(client: httpx.AsyncClient, app: Starlette) -> None:
+        rule = {"scope": "t", "action": "truncated", "key": "250788123456", "times": 2}
+        assert (await client.post("/_sim/faults", json=rule)).status_code == 201
+        events = sse_events(
+            await client.post(CHAT, json=chat("hello", tools=False, stream=True), headers=AUTH)
+        )
+        assert "[DONE]" not in events
+        assert [c["choices"][0]["finish_reason"] for c in events] == [None, None]  # cut before the end
+
+        cut = (await client.post(CHAT, json=chat("2 jerrycans of water"), headers=AUTH)).json()
+        choice = cut["choices"][0]
+        assert choice["finish_reason"] == "length"
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(choice["message"]["tool_calls"][0]["function"]["arguments"])
+        calls = (await client.get("/_sim/calls")).json()["calls"]
+        assert [c.get("fault") for c in calls] == ["f1", "f1"]
+
+    run(scenario)
