@@ -53,6 +53,16 @@ NO_GRAPH_BACKOFF = "no_graph_backoff"
 # Webhook contract rules no journey walks through (tests/smoke/test_contract_edges.py).
 ANY_OBJECT_PROCESSED = "any_object_processed"
 BAD_MESSAGE_DROPS_BATCH = "bad_message_drops_batch"
+# Contract rules whose tests had no defect to prove they can fail (easymo-qa contract-matrix: "weak").
+ANY_METHOD_ACCEPTED = "any_method_accepted"
+CHALLENGE_AS_JSON = "challenge_as_json"
+KEYWORDS_CASE_SENSITIVE = "keywords_case_sensitive"
+PROFILE_NAME_ASCII_ONLY = "profile_name_ascii_only"
+ADMIN_CHECK_SKIPPED = "admin_check_skipped"
+AGENT_FLAGS_IGNORED = "agent_flags_ignored"
+AI_AGENTS_FLAG_IGNORED = "ai_agents_flag_ignored"
+WALLET_OVERDRAFT = "wallet_overdraft"
+VENDOR_HUB_FOR_ANYONE = "vendor_hub_for_anyone"
 # Strict conversations: an extra message, the right message to the wrong actor, the right one late.
 STATUS_UPDATE_TWICE = "status_update_twice"
 RECEIPT_TO_STATION = "receipt_to_station"
@@ -140,6 +150,15 @@ DEFECTS: dict[str, str] = {
     DRIVER_JOBS_FOUR_BUTTONS: "a driver's hub offers 4 waiting jobs as 4 buttons: Meta refuses the message",
     ANY_OBJECT_PROCESSED: "a webhook whose object is not whatsapp_business_account is processed, answered",
     BAD_MESSAGE_DROPS_BATCH: "a message without id, from or type drops the rest of its webhook's messages",
+    ANY_METHOD_ACCEPTED: "PUT, DELETE and other methods on /wa-webhook answer 200 instead of 405",
+    CHALLENGE_AS_JSON: 'the verify handshake answers JSON {"hub.challenge": ...}, not the bare challenge',
+    KEYWORDS_CASE_SENSITIVE: "keywords match only as typed in lower case: 'MENU' or 'STOP' starts a search",
+    PROFILE_NAME_ASCII_ONLY: "profile names lose every non-ASCII character: 'Aimée' is greeted as 'Aime'",
+    ADMIN_CHECK_SKIPPED: "/metrics answers anyone with today's figures, not only the admin numbers",
+    AGENT_FLAGS_IGNORED: "per-agent flags (FEATURE_BUYER_AGENT...) are ignored: an agent turned off answers",
+    AI_AGENTS_FLAG_IGNORED: "FEATURE_AI_AGENTS=false is ignored: the agents keep answering everyone",
+    WALLET_OVERDRAFT: "a wallet payment above the balance goes through: the wallet goes negative",
+    VENDOR_HUB_FOR_ANYONE: "vendor_hub shows the shop's buttons to users who own no shop",
     STATUS_UPDATE_TWICE: "every order-status notice to the buyer (accepted, preparing...) is sent twice",
     RECEIPT_TO_STATION: "the buyer's receipt, delivery code included, also goes to the station's staff",
     LATE_BUYER_UPDATE: "order-status notices to the buyer go out 1 s late (a blocking call before sending)",

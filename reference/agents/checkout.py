@@ -118,7 +118,10 @@ class CheckoutAgent:
                 ctx.ledger.debit_wallet(turn.phone, order.total, corr, order_id=order.id)
             with ctx.store.transaction():
                 if not early:
-                    ctx.ledger.debit_wallet(turn.phone, order.total, corr, order_id=order.id)
+                    overdraft = ctx.has_defect(defects.WALLET_OVERDRAFT)
+                    ctx.ledger.debit_wallet(
+                        turn.phone, order.total, corr, order_id=order.id, allow_negative=overdraft
+                    )
                 if ctx.has_defect(defects.WALLET_DOUBLE_DEBIT):
                     ctx.ledger.debit_wallet(
                         turn.phone, order.total, corr, order_id=order.id, allow_negative=True
