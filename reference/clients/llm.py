@@ -167,7 +167,11 @@ class LlmClient:
 
 def parse_completion(payload: Any) -> SearchCall | Chat:
     """The model's answer, validated; ``ValueError`` (or a lookup error) for anything else."""
-    message = payload["choices"][0]["message"]
+    choice = payload["choices"][0]
+    if choice.get("finish_reason") == "length":
+        # Cut at the token limit: even arguments that happen to parse are not the whole answer.
+        raise ValueError("the answer was cut short (finish_reason length)")
+    message = choice["message"]
     if not isinstance(message, dict):
         raise ValueError("message is not an object")
     calls = message.get("tool_calls")

@@ -40,7 +40,7 @@ from test_reference_fakes import (
 
 from reference import defects
 from reference.clients import retry as retry_module
-from reference.clients.llm import LlmClient, LlmError
+from reference.clients.llm import LlmClient, LlmError, parse_completion
 from reference.clients.maps import MapsClient, MapsError
 from reference.observability import EventLog
 from reference.store import Store
@@ -838,3 +838,11 @@ def test_every_fault_outcome_defect_has_a_case_and_a_journey() -> None:
     for path in sorted((ROOT / "fixtures" / "journeys").glob("fault_*.journey.yaml")):
         named |= set(yaml.safe_load(path.read_text(encoding="utf-8")).get("defects", []))
     assert set(defects.FAULT_OUTCOMES) <= named
+
+
+def test_an_answer_cut_at_the_token_limit_is_malformed() -> None:
+    call = tool_call("water", 2)
+    assert parse_completion(call).query == "water"
+    call["choices"][0]["finish_reason"] = "length"  # the arguments still parse: the answer is not whole
+    with pytest.raises(ValueError, match="cut short"):
+        parse_completion(call)
