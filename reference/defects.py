@@ -69,6 +69,8 @@ RECEIPT_TO_STATION = "receipt_to_station"
 LATE_BUYER_UPDATE = "late_buyer_update"
 QUOTE_WRONG_PRICE = "quote_wrong_price"
 MY_ORDERS_ALL_BUYERS = "my_orders_all_buyers"
+GRAPH_RETRY_UNCAPPED = "graph_retry_uncapped"
+GRAPH_RETRIES_CLIENT_ERRORS = "graph_retries_client_errors"
 # Cloud API boundaries and ids (fixtures/journeys/boundary_*): off-by-one slips at Meta's limits.
 MENU_ROWS_OFF_BY_ONE = "menu_rows_off_by_one"
 ROW_TITLE_CUT_AT_25 = "row_title_cut_at_25"
@@ -164,6 +166,8 @@ DEFECTS: dict[str, str] = {
     LATE_BUYER_UPDATE: "order-status notices to the buyer go out 1 s late (a blocking call before sending)",
     QUOTE_WRONG_PRICE: "ordering a quote charges the highest quoted price, not the chosen vendor's",
     MY_ORDERS_ALL_BUYERS: "'My orders' lists the latest orders of every buyer, not only the user's own",
+    GRAPH_RETRY_UNCAPPED: "a Graph 5xx is retried 10 times instead of twice",
+    GRAPH_RETRIES_CLIENT_ERRORS: "a Graph 4xx (the message's own fault) is retried like a 5xx",
     NON_SUCCESSFUL_STATUS_PAID: "a MoMo status other than FAILED (PENDING, unknown) counts as paid",
     NO_PAYMENT_POLLING: "a lost MoMo callback is never made up for: the payment status is not polled",
     PAYMENT_POLL_UNBOUNDED: "a payment left PENDING is polled for ever (PAYMENT_POLL_MAX_ATTEMPTS ignored)",

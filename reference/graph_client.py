@@ -47,6 +47,10 @@ class GraphClient:
         self._slow = settings.has_defect(defects.SLOW_REPLY)
         self._rate_base_s = settings.graph_retry_base_ms / 1000
         self._rate_retries = 0 if settings.has_defect(defects.NO_GRAPH_BACKOFF) else RATE_LIMIT_RETRIES
+        self._status_retries = 10 if settings.has_defect(defects.GRAPH_RETRY_UNCAPPED) else STATUS_RETRIES
+        self._retry_statuses = RETRY_STATUSES
+        if settings.has_defect(defects.GRAPH_RETRIES_CLIENT_ERRORS):
+            self._retry_statuses = RETRY_STATUSES | {400, 401, 403, 404}
         self._events = events
         self._client = httpx.AsyncClient(
             transport=transport,
@@ -98,7 +102,7 @@ class GraphClient:
                 await asyncio.sleep(self._rate_base_s * (2**rate_retries))
                 rate_retries += 1
                 continue
-            if response.status_code in RETRY_STATUSES and status_retries < STATUS_RETRIES:
+            if response.status_code in self._retry_statuses and status_retries < self._status_retries:
                 status_retries += 1
                 await asyncio.sleep(BACKOFF_SECONDS * attempt)
                 continue

@@ -45,6 +45,7 @@ class CheckContext:
             "llm": self.target.llm_url,
             "maps": self.target.maps_url,
             "payments": self.target.payments_url,
+            "graph": self.target.graph_api_url,
         }[sim]
         if not base:
             raise CheckFailed(f"environment {self.target.env_name!r} has no {sim} simulator to ask")
@@ -114,6 +115,12 @@ def check_calls(spec: CallsCheck, ctx: CheckContext) -> str | None:
     user = ctx.text(spec.user) if spec.user else None
     if spec.sim == "payments":
         items = ctx.sim("payments", "/_sim/payments", msisdn=user).get("payments", [])
+    elif spec.sim == "graph":
+        if user is None:
+            raise CheckFailed("a graph calls check needs the recipient: user: ${actor.phone}")
+        delivered = ctx.sim("graph", "/_sim/messages", to=user, after=0, wait=0).get("messages", [])
+        refused = ctx.sim("graph", "/_sim/rejections", to=user).get("rejections", [])
+        items = delivered + refused
     else:
         items = ctx.sim(spec.sim, "/_sim/calls", user=user).get("calls", [])
     bounds = _bounds(spec, ctx)

@@ -130,8 +130,10 @@ class OrderCheck(_Strict):
 
 
 class CallsCheck(_Strict):
-    sim: Literal["llm", "maps", "payments"]
-    user: str | None = None  # llm: the OpenAI user field; payments: the payer MSISDN
+    sim: Literal["llm", "maps", "payments", "graph"]
+    # llm: the OpenAI user field; payments: the payer MSISDN; graph: the recipient (every send attempt,
+    # delivered or refused, counts: how often the SUT tried to reach that user)
+    user: str | None = None
     count: Count | None = None
     min: int | None = Field(default=None, ge=0)
     max: int | None = Field(default=None, ge=0)
