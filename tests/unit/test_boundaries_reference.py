@@ -8,13 +8,15 @@ no journey can reach without disturbing shared actors (a driver's hub with four 
 
 from __future__ import annotations
 
+import asyncio
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_reference_fakes import DRIVER1, choice_ids, ready_order, run_async, service
+from test_reference_fakes import DRIVER1, REM_OWNER, choice_ids, ready_order, run_async, service
 
 from easymo_qa.whatsapp.rules import validate_outbound
 from reference import defects
@@ -148,3 +150,33 @@ async def test_the_four_buttons_switch_makes_meta_refuse_the_hub(tmp_path: Path)
         hub = svc.last(DRIVER1)
     assert len(choice_ids(hub)) == 4
     assert any("at most 3 buttons" in v.message for v in validate_outbound(hub))
+
+
+# Names a vendor may type for a new item (1 to 40 characters; no digits or commas, which the
+# "<name>, <price>" reply reads as the price).
+_NAME_PIECES = ["a", "Ü", "é", "🍯", "👩\u200d🍳", " ", "ñ", "k", "W"]
+
+
+@st.composite
+def item_names(draw: st.DrawFn) -> str:
+    length = draw(st.sampled_from([1, 23, 24, 25, 26, 39, 40]))
+    pieces = draw(st.lists(st.sampled_from(_NAME_PIECES), min_size=1, max_size=6))
+    name = " ".join(("".join(pieces) * (length + 1))[:length].split())
+    return name if name else "x"
+
+
+@settings(max_examples=15, deadline=None, database=None)
+@given(name=item_names())
+def test_a_vendors_new_item_fits_the_menu_at_every_name_length(name: str) -> None:
+    async def scenario(folder: str) -> dict:
+        async with service(Path(folder)) as svc:
+            await svc.tap(REM_OWNER, "vnd_add")
+            await svc.text(REM_OWNER, f"{name}, 5000")
+            await svc.tap(REM_OWNER, "vnd_menu")
+            return svc.last(REM_OWNER)
+
+    with tempfile.TemporaryDirectory() as folder:
+        menu = asyncio.run(asyncio.wait_for(scenario(folder), timeout=30))
+    assert validate_outbound(menu) == []
+    newest = menu["interactive"]["action"]["sections"][0]["rows"][0]
+    _assert_cut(newest["title"], name, LIMITS["row"])
