@@ -7,12 +7,15 @@ messages apart.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
+import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from easymo_qa.simulators.graph_api import GraphSimConfig, create_graph_app
 from easymo_qa.whatsapp import ids, payloads
 
 # Public examples (see easymo_qa/whatsapp/ids.py for the sources): (wamid, phone, sent by the business).
@@ -23,6 +26,7 @@ META_EXAMPLES = [
 ]
 HEAD = 30  # "wamid." + the base64 of the chat struct up to the key: the same for a whole chat
 TAIL = 20  # the last characters carry the key
+PHONE_ID = "106540352242922"
 
 phones = st.from_regex(r"[1-9][0-9]{7,14}", fullmatch=True)
 
@@ -117,3 +121,30 @@ def test_bsuids_have_metas_shape(country: str) -> None:
 def test_bsuid_needs_a_country_code() -> None:
     with pytest.raises(ValueError):
         ids.new_bsuid("rw")
+
+
+def test_the_graph_simulator_answers_with_ids_of_the_recipients_chat() -> None:
+    config = GraphSimConfig(access_token="t", phone_number_id=PHONE_ID, display_phone_number="15550783881")
+    app = create_graph_app(config)
+    recipients = ["250788123456", "+250722000111"] * 25
+
+    async def send_all() -> list[tuple[str, str]]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://graph.test") as client:
+            answered = []
+            for to in recipients:
+                body = {"messaging_product": "whatsapp", "to": to, "type": "text", "text": {"body": "hi"}}
+                response = await client.post(
+                    f"/v21.0/{PHONE_ID}/messages", json=body, headers={"Authorization": "Bearer t"}
+                )
+                answered.append((to, response.json()["messages"][0]["id"]))
+            recorded = (await client.get("/_sim/messages")).json()["messages"]
+        assert [m["wamid"] for m in recorded] == [wamid for _, wamid in answered]
+        return answered
+
+    answered = asyncio.run(send_all())
+    assert len({wamid for _, wamid in answered}) == len(answered)
+    for to, wamid in answered:
+        parts = ids.parse_wamid(wamid)
+        assert parts.phone == to.lstrip("+")
+        assert parts.outbound
