@@ -60,8 +60,12 @@ class DriverAgent:
                 order.id, OUT_FOR_DELIVERY, turn.correlation_id, driver=turn.phone
             )
         except InvalidTransitionError as exc:
-            await turn.buttons(_not_yours(order, exc.current, turn.phone), [m.HOME_BUTTON])
-            return
+            late = exc.current == OUT_FOR_DELIVERY and order.driver != turn.phone
+            if not (late and self._ctx.has_defect(defects.LATE_ACCEPT_REASSIGNS)):
+                await turn.buttons(_not_yours(order, exc.current, turn.phone), [m.HOME_BUTTON])
+                return
+            self._ctx.store.execute("UPDATE orders SET driver = ? WHERE id = ?", (turn.phone, order.id))
+            order = self._ctx.orders.get(order.id) or order
         driver_found(self._ctx, order.id)
         await self._navigate(turn, order)
         await self._ctx.notify.buyer_update(order, turn.correlation_id, driver=driver.name)
