@@ -72,6 +72,7 @@ MY_ORDERS_ALL_BUYERS = "my_orders_all_buyers"
 GRAPH_RETRY_UNCAPPED = "graph_retry_uncapped"
 GRAPH_RETRIES_CLIENT_ERRORS = "graph_retries_client_errors"
 LATE_ACCEPT_REASSIGNS = "late_accept_reassigns"
+DELIVERY_RADIUS_IGNORED = "delivery_radius_ignored"
 # Cloud API boundaries and ids (fixtures/journeys/boundary_*): off-by-one slips at Meta's limits.
 MENU_ROWS_OFF_BY_ONE = "menu_rows_off_by_one"
 ROW_TITLE_CUT_AT_25 = "row_title_cut_at_25"
@@ -170,6 +171,7 @@ DEFECTS: dict[str, str] = {
     GRAPH_RETRY_UNCAPPED: "a Graph 5xx is retried 10 times instead of twice",
     GRAPH_RETRIES_CLIENT_ERRORS: "a Graph 4xx (the message's own fault) is retried like a 5xx",
     LATE_ACCEPT_REASSIGNS: "a second driver's accept takes the job over from the driver already on the way",
+    DELIVERY_RADIUS_IGNORED: "a drop-off outside Kigali (30 km) is accepted and charged",
     NON_SUCCESSFUL_STATUS_PAID: "a MoMo status other than FAILED (PENDING, unknown) counts as paid",
     NO_PAYMENT_POLLING: "a lost MoMo callback is never made up for: the payment status is not polled",
     PAYMENT_POLL_UNBOUNDED: "a payment left PENDING is polled for ever (PAYMENT_POLL_MAX_ATTEMPTS ignored)",

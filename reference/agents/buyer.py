@@ -6,6 +6,8 @@ marketplace agent (off by default) lives here too: it browses the same catalog.
 
 from __future__ import annotations
 
+import math
+
 from .. import defects
 from .. import messages as m
 from ..catalog import make_offer
@@ -173,7 +175,8 @@ class BuyerAgent:
         if order is None or order.state != PENDING_PAYMENT or order.buyer != turn.phone:
             turn.state.clear()
             return False
-        if distance_km(KIGALI_CENTRE, place) > DELIVERY_RADIUS_KM:
+        radius = math.inf if self._ctx.has_defect(defects.DELIVERY_RADIUS_IGNORED) else DELIVERY_RADIUS_KM
+        if distance_km(KIGALI_CENTRE, place) > radius:
             await turn.text(OUTSIDE_KIGALI)  # the state stays: the next location is the drop-off
             return True
         turn.state.clear()
