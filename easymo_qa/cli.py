@@ -20,6 +20,7 @@ from easymo_qa.envs import (
     resolve_environment_path,
 )
 from easymo_qa.envs.model import Environment
+from easymo_qa.interrupts import INTERRUPTED_EXIT_CODE, run_child, sigterm_interrupts
 from easymo_qa.safety import ALLOW_FLAG, refusal
 from easymo_qa.signoff.stages import STEPS, banner, done, stage_args, step
 from easymo_qa.stack import start_stack
@@ -137,6 +138,8 @@ def cmd_signoff(args: argparse.Namespace) -> int:
     if args.allow_production:
         env_args.append(ALLOW_FLAG)
     reports = Path(args.reports_dir)
+    # The last complete report stays until this run writes its own: an interrupted sign-off keeps it.
+    begun = time.time()
     pytest_args = [
         *suites,
         *env_args,
@@ -151,14 +154,13 @@ def cmd_signoff(args: argparse.Namespace) -> int:
         *stage_args(args, env_args, reports, redact=_redactor(path)),
     ]
     report = reports / "signoff.json"
-    report.unlink(missing_ok=True)  # a failed run must not leave an old verdict to be read below
     if args.workers and args.workers != "0":
         pytest_args += ["-n", args.workers]
     # A child process, so pytest imports (and assertion-rewrites) everything itself.
     started = banner(step(STEPS), f"tests ({', '.join(args.suites)}) and the report")
-    code = subprocess.run([sys.executable, "-m", "pytest", *pytest_args], check=False).returncode
+    code = run_child([sys.executable, "-m", "pytest", *pytest_args])  # Ctrl-C: stopped cleanly, raised
     done(step(STEPS), started, f"pytest exit code {code}")
-    if report.is_file():
+    if report.is_file() and report.stat().st_mtime >= begun - 1.0:  # this run's, not an earlier one
         verdict = json.loads(report.read_text(encoding="utf-8"))
         failed = verdict["failed_gates"]
         print(f"\n{verdict['verdict']}{' (failed: ' + ', '.join(failed) + ')' if failed else ''}")
@@ -422,10 +424,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args))
+        with sigterm_interrupts():
+            return int(args.func(args))
     except (EnvironmentError_, StackError) as exc:
         print(f"easymo-qa: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (Interrupted); a running stage was stopped first
+        why = str(exc) or "Ctrl-C"
+        print(
+            f"\neasymo-qa {args.command}: INTERRUPTED ({why}); no verdict, and the reports of the last "
+            "complete run were not replaced",
+            file=sys.stderr,
+        )
+        return INTERRUPTED_EXIT_CODE
 
 
 if __name__ == "__main__":

@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 from typing import IO
 
@@ -32,32 +32,39 @@ class Interrupted(KeyboardInterrupt):
 
 @contextmanager
 def sigterm_interrupts() -> Iterator[None]:
-    """Within the block, SIGTERM raises :class:`Interrupted` like Ctrl-C raises KeyboardInterrupt."""
+    """Within the block, SIGTERM raises :class:`Interrupted` like Ctrl-C raises KeyboardInterrupt.
+
+    SIGINT is handled too, even when this process was started with it ignored (a shell's background
+    job): a handled signal is reset to its default in children, so the stages can be interrupted."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        raise Interrupted("SIGTERM")
+        raise Interrupted(signal.Signals(signum).name)
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, before in previous.items():
+            signal.signal(sig, before)
 
 
 def run_child(
     command: Sequence[str],
-    on_line: Callable[[str], None],
+    on_line: Callable[[str], None] | None = None,
     grace_seconds: float = GRACE_SECONDS,
 ) -> int:
-    """Run a stage, passing each line of its output (stderr merged) to ``on_line``; its exit code.
+    """Run a stage, passing each line of its output (stderr merged) to ``on_line`` (None: the child writes
+    to this process's stdout and stderr itself); its exit code.
 
     On Ctrl-C or SIGTERM (under :func:`sigterm_interrupts`) the child gets one SIGINT, ``grace_seconds``
-    to finish, then SIGKILL to its process group; then :class:`Interrupted` is raised.
+    to finish, then SIGKILL to its process group; then :class:`Interrupted` is raised. A child that
+    exits with :data:`INTERRUPTED_EXIT_CODE` (interrupted by someone else) raises it too.
     """
+    piped = on_line is not None
     process = subprocess.Popen(
         list(command),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stdout=subprocess.PIPE if piped else None,
+        stderr=subprocess.STDOUT if piped else None,
         stdin=subprocess.DEVNULL,  # not in the terminal's foreground group: it must never read the tty
         text=True,
         errors="replace",
@@ -66,7 +73,7 @@ def run_child(
     )
     try:
         _pump(process.stdout, on_line)
-        return process.wait()
+        code = process.wait()
     except KeyboardInterrupt as exc:
         name = exc.signal_name if isinstance(exc, Interrupted) else "SIGINT"
         _stop(process, on_line, grace_seconds)
@@ -74,16 +81,21 @@ def run_child(
     finally:
         if process.stdout is not None:
             process.stdout.close()
+    if code == INTERRUPTED_EXIT_CODE:
+        raise Interrupted(f"{Path(command[0]).name} {' '.join(command[1:3])} exited {code}")
+    return code
 
 
-def _pump(stream: IO[str] | None, on_line: Callable[[str], None]) -> None:
-    if stream is None:
+def _pump(stream: IO[str] | None, on_line: Callable[[str], None] | None) -> None:
+    if stream is None or on_line is None:
         return
     for line in stream:
         on_line(line)
 
 
-def _stop(process: subprocess.Popen[str], on_line: Callable[[str], None], grace_seconds: float) -> None:
+def _stop(
+    process: subprocess.Popen[str], on_line: Callable[[str], None] | None, grace_seconds: float
+) -> None:
     """One SIGINT, then the child's remaining output while it stops, then SIGKILL after the grace period."""
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
@@ -119,7 +131,3 @@ class _Timer:
 
     def cancel(self) -> None:
         self._timer.cancel()
-
-
-def say_interrupted(what: str, detail: str = "") -> None:
-    print(f"\n{what} INTERRUPTED" + (f": {detail}" if detail else ""), file=sys.stderr, flush=True)

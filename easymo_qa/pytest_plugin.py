@@ -52,6 +52,7 @@ from easymo_qa.whatsapp.user import WhatsAppUser
 ENV_KEY = pytest.StashKey[Environment]()
 CALL_FAILED_KEY = pytest.StashKey[bool]()
 STATE_KEY = pytest.StashKey["_SessionState"]()
+_interrupted = [False]  # set by pytest_keyboard_interrupt, a hook that is not given the config
 WORKERINPUT_TARGET = "easymo_qa_target"
 
 
@@ -260,6 +261,7 @@ def pytest_configure(config: pytest.Config) -> None:
         state.redactor.add(*state.target.secrets())
     config.pluginmanager.register(_OutcomeRecorder(state.results), "easymo-qa-outcomes")
     config.add_cleanup(state.stop)
+    _interrupted[0] = False
     set_invocation(_invocation(config, env))
     config.add_cleanup(lambda: set_invocation(None))
 
@@ -401,6 +403,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _write_outcomes(config)
     if not config.getoption("easymo_signoff"):
         return
+    if _interrupted[0]:  # Ctrl-C / SIGINT: partial results are no verdict
+        why = "no report written (the last complete one, if any, is unchanged)"
+        config.stash[STATE_KEY].verdict_line = f"QA sign-off: INTERRUPTED; {why}"
+        return
     state = config.stash[STATE_KEY]
     defects = state.target.defects if state.target else ()
     info = RunInfo(
@@ -443,6 +449,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    """Ctrl-C (not a collection error, which pytest also reports as "Interrupted"): no sign-off report."""
+    _interrupted[0] = True
+
+
 def _write_outcomes(config: pytest.Config) -> None:
     """``--outcomes-file``: this session's outcomes, for the sign-off that ran it as a stage."""
     target = config.getoption("easymo_outcomes_file")
@@ -474,7 +485,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             state.verdict_line,
             bold=True,
             green="GO;" in state.verdict_line,
-            red="NO-GO" in state.verdict_line,
+            red="NO-GO" in state.verdict_line or "INTERRUPTED" in state.verdict_line,
         )
 
 

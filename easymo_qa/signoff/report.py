@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import platform
 import subprocess
 from collections.abc import Callable
@@ -286,17 +287,25 @@ def _write(
     report = redact_tree(report, redact)
     directory.mkdir(parents=True, exist_ok=True)
     json_path, md_path, html_path = (directory / name for name in REPORT_FILES)
-    written = []
+    # Everything is rendered before anything is replaced, and each file is replaced whole (a rename): a
+    # crash or an interruption never leaves a half-written report or a verdict without its pages.
+    texts = {
+        md_path: redact(render_markdown(report)),
+        html_path: redact(render_html(report)),
+    }
     if with_json:
-        json_path.write_text(
-            redact(json.dumps(report, indent=2, ensure_ascii=False)) + "\n", encoding="utf-8"
-        )
-        written.append(json_path)
+        texts[json_path] = redact(json.dumps(report, indent=2, ensure_ascii=False)) + "\n"  # verdict last
         if (report.get("contract") or {}).get("rules"):  # beside the report, not among its files
             contract_rules.write_matrix(report["contract"], directory)
-    md_path.write_text(redact(render_markdown(report)), encoding="utf-8")
-    html_path.write_text(redact(render_html(report)), encoding="utf-8")
-    return [*written, md_path, html_path]
+    for path, text in texts.items():
+        _replace(path, text)
+    return sorted(texts, key=lambda p: REPORT_FILES.index(p.name))
+
+
+def _replace(path: Path, text: str) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
 
 
 def write_reports(report: dict[str, Any], directory: Path, redact: Callable[[str], str]) -> list[Path]:

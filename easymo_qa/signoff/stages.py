@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import subprocess
 import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from easymo_qa.interrupts import run_child
+from easymo_qa.load import evidence
 from easymo_qa.signoff.stage_runs import STAGE_RUNS_FILE, StageRun, StageRuns
 
 LOAD_TEST = "loadtests/agents.py"
@@ -52,18 +53,19 @@ def done(step: str, started: float, outcome: str) -> None:
 
 
 def run_streamed(command: Sequence[str]) -> tuple[int, str]:
-    """Run ``command``, echo its output as it comes, return its exit code and the last lines of output."""
+    """Run ``command``, echo its output as it comes, return its exit code and the last lines of output.
+
+    Ctrl-C or SIGTERM of the sign-off stops the stage cleanly and raises
+    :class:`~easymo_qa.interrupts.Interrupted` (see :func:`~easymo_qa.interrupts.run_child`)."""
     tail: deque[str] = deque(maxlen=TAIL_LINES)
-    pipe, merged = subprocess.PIPE, subprocess.STDOUT
-    with subprocess.Popen(
-        list(command), stdout=pipe, stderr=merged, text=True, errors="replace", bufsize=1
-    ) as process:
-        assert process.stdout is not None
-        for line in process.stdout:
-            sys.stdout.write(line)
-            tail.append(line)
-        sys.stdout.flush()
-        return process.wait(), "".join(tail)
+
+    def echo(line: str) -> None:
+        sys.stdout.write(line)
+        tail.append(line)
+
+    code = run_child(command, echo)
+    sys.stdout.flush()
+    return code, "".join(tail)
 
 
 def _shown(command: Sequence[str]) -> str:
@@ -81,13 +83,14 @@ def _pytest_stage(
 ) -> StageRun:
     """One pytest session as a stage: its outcomes (``--outcomes-file``), exit code and output tail."""
     outcomes = reports / "stages" / f"{stage}.outcomes.json"
-    for stale in (outcomes, result):
-        if stale is not None:
-            stale.unlink(missing_ok=True)  # a failed run must not leave an old result to be read
+    outcomes.unlink(missing_ok=True)
+    # The last result stays until this run writes its own (an interrupted sign-off keeps it); only a file
+    # written from now on is this run's.
+    begun = time.time()
     command = [sys.executable, "-m", "pytest", *arguments, "--outcomes-file", str(outcomes.resolve())]
     started = banner(step(n), what)
     code, tail = (run or run_streamed)(command)
-    written = result is None or result.is_file()
+    written = result is None or _written_since(result, begun)
     done(step(n), started, "passed" if code == 0 and written else f"FAILED (exit code {code})")
     recorded = StageRuns.load_outcomes(outcomes)
     return StageRun(
@@ -101,6 +104,14 @@ def _pytest_stage(
         output_tail=tail,
         outcomes=recorded,
     )
+
+
+def _written_since(path: Path, begun: float) -> bool:
+    """``path`` exists and was written after ``begun`` (epoch seconds): this run's, not a leftover."""
+    try:
+        return path.stat().st_mtime >= begun - 1.0  # a coarse filesystem clock rounds mtimes down
+    except OSError:
+        return False
 
 
 class Stages:
@@ -187,7 +198,7 @@ class Stages:
 
     def _ran(self, run: StageRun, option: str, result: Path) -> None:
         self.runs.append(run)
-        if result.is_file():
+        if run.result_written:
             self.options += [option, str(result.resolve())]
 
     def load(self) -> None:
@@ -204,16 +215,19 @@ class Stages:
             )
             return self._skipped("load", f"no {LOAD_TEST} here", pytest=False)
         profile = str(self._opt("profile", "ci"))
-        out = self.reports / "load"
-        summary = out / "summary.json"
-        summary.unlink(missing_ok=True)  # a failed run must not leave an old summary to be read
+        # Locust writes to load.partial/ and publishes load/ only when its run completes: the last
+        # complete summary stays until then (easymo_qa/load/evidence.py).
+        summary = evidence.final_dir(self.reports) / "summary.json"
+        out = evidence.staging_dir(self.reports)
         started = banner(step(5), f"load ({profile} profile: {LOAD_PROFILES}/{profile}.conf)")
+        begun = time.time()
         command = [
             sys.executable, "-m", "locust", "-f", LOAD_TEST, "--config", f"{LOAD_PROFILES}/{profile}.conf",
             *self.env_args, "--reports-root", str(self.reports),
             "--csv", str(out / profile), "--html", str(out / f"{profile}.html"),
         ]  # fmt: skip
         code, tail = self.run(command)
+        written = _written_since(summary, begun)
         done(step(5), started, "load gates passed" if code == 0 else f"exit code {code} (see the report)")
         self.runs.append(
             StageRun(
@@ -223,12 +237,12 @@ class Stages:
                 exit_code=code,
                 seconds=round(time.perf_counter() - started, 3),
                 result_file=str(summary.resolve()),
-                result_written=summary.is_file(),
+                result_written=written,
                 output_tail=tail,
                 pytest=False,
             )
         )
-        if summary.is_file():
+        if written:
             self.options += ["--load-results", str(summary.resolve())]
         return None
 
