@@ -17,7 +17,6 @@ ROOT = Path(__file__).resolve().parents[2]
 # be without a test.
 PENDING: dict[str, str] = {
     "R-SESSION-1": "needs SESSION_TTL_SECONDS scaled down in environments/local.yaml (600 s today)",
-    "R-DRV-2": "a journey where two drivers accept the same job (shared seeded drivers: the lead's runner)",
     "R-DRV-6": "a journey where one driver carries two parcels (shared seeded drivers: the lead's runner)",
 }
 
