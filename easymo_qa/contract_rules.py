@@ -85,6 +85,7 @@ class Matrix:
     rows: list[RuleRow]
     unknown: list[tuple[str, str, str]]  # (test id, where, rule id) for rules no contract defines
     mutation_source: str | None = None
+    untagged: list[str] = field(default_factory=list)  # file:line of suite tests that name no rule
 
     def counts(self) -> dict[str, int]:
         statuses = [row.status for row in self.rows]
@@ -118,6 +119,7 @@ class Matrix:
                 for r in self.rows
             ],
             "unknown": [{"test": t, "where": w, "rule": r} for t, w, r in self.unknown],
+            "untagged": self.untagged,
         }
 
 
@@ -335,8 +337,10 @@ def build_matrix(
     mutation_source: str | None = None,
 ) -> Matrix:
     rows = {rule_id: RuleRow(rule) for rule_id, rule in rules.items()}
-    unknown = []
+    unknown, untagged = [], []
     for test in tests:
+        if not test.rules:
+            untagged.append(f"{test.where}: {test.id}")
         for rule_id in test.rules:
             row = rows.get(rule_id)
             if row is None:
@@ -348,7 +352,7 @@ def build_matrix(
         for row in rows.values():
             if any(_belongs(k, t) for k in killers for t in row.tests):
                 row.mutants_killed += 1
-    return Matrix(list(rows.values()), unknown, mutation_source)
+    return Matrix(list(rows.values()), unknown, mutation_source, untagged)
 
 
 def find_root(start: Path | None = None) -> Path | None:
@@ -408,6 +412,9 @@ def markdown_table(matrix: Mapping[str, Any], heading: str = "#") -> list[str]:
     if matrix["unknown"]:
         lines += ["", f"{heading} Tests naming rules no contract defines", ""]
         lines += [f"- `{u['where']}`: `{u['test']}` names `{u['rule']}`" for u in matrix["unknown"]]
+    if matrix.get("untagged"):
+        lines += ["", f"{heading} Tests naming no rule", ""]
+        lines += [f"- `{where}`" for where in matrix["untagged"]]
     return lines
 
 

@@ -43,6 +43,14 @@ def test_no_test_names_an_unknown_rule(matrix: cr.Matrix) -> None:
     )
 
 
+def test_every_suite_test_names_its_rules(matrix: cr.Matrix) -> None:
+    assert not matrix.untagged, (
+        "tests that name no contract rule: add `rules: [R-…]` after a journey's title, or "
+        "@pytest.mark.rule(...) to a Python test (docs/webhook-contract.md, How rules are numbered):\n"
+        + "\n".join(matrix.untagged)
+    )
+
+
 def test_pending_rules_exist() -> None:
     rules = cr.load_rules(ROOT)
     assert set(PENDING) <= set(rules), f"unknown ids in PENDING: {sorted(set(PENDING) - set(rules))}"
@@ -186,8 +194,10 @@ def test_status_is_covered_weak_or_uncovered() -> None:
         cr.RuleTest("tests/smoke/test_x.py::test_b", "x:2", ("R-A-2", "R-A-4", "R-NOPE-1")),
     ]
     killed = [["tests/smoke/test_x.py::test_b[param]"]]
+    tests.append(cr.RuleTest("tests/smoke/test_x.py::test_c", "x:3", ()))
     matrix = cr.build_matrix(rules, tests, killed=None)
     assert [r.status for r in matrix.rows] == ["covered", "weak", "uncovered", "weak"]
+    assert matrix.untagged == ["x:3: tests/smoke/test_x.py::test_c"]
     assert matrix.unknown == [("tests/smoke/test_x.py::test_b", "x:2", "R-NOPE-1")]
     assert [p.split(": ", 1)[1] for p in matrix.problems()] == [
         "R-A-3 has no test",
