@@ -94,3 +94,10 @@ def pytest_command(
         words += ["--env", shlex.quote(inv.env_name)]
     words += [shlex.quote(o) for o in inv.options]
     return " ".join(words)
+
+
+def with_defects(command: str, defects: Sequence[str]) -> str:
+    """A recorded shell command, run again under the same reference defect switches."""
+    if not defects or command.startswith(f"{DEFECTS_VARIABLE}="):
+        return command
+    return f"{DEFECTS_VARIABLE}={shlex.quote(','.join(defects))} {command}"

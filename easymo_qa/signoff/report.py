@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import UndefinedError
 
 from easymo_qa import __version__, contract_rules
-from easymo_qa.rerun import Invocation, pytest_command
+from easymo_qa.rerun import Invocation, pytest_command, with_defects
 from easymo_qa.signoff.gates import STAGES, GateResult
 from easymo_qa.signoff.render import render_html, render_markdown
 from easymo_qa.signoff.results import OTHER_SUITE, OUTCOMES, SUITES, RunResults, TestOutcome
@@ -51,6 +51,9 @@ class RunInfo:
         """The command that re-runs one test as this run did (from the session's rootdir)."""
         inv = self.invocation or Invocation(Path.cwd(), self.environment, defects=self.defects)
         return pytest_command(nodeid, invocation=inv)
+
+    def defects_in_force(self) -> tuple[str, ...]:
+        return self.invocation.defects if self.invocation else self.defects
 
 
 def _git(*args: str) -> str | None:
@@ -183,8 +186,10 @@ def _stages(a: Assessment) -> dict[str, dict[str, Any]]:
     return stages
 
 
-def _stage_failures(a: Assessment) -> list[dict[str, Any]]:
-    """Stages that failed their own assertions, exited non-zero or wrote no result, with the output tail."""
+def _stage_failures(a: Assessment, info: RunInfo) -> list[dict[str, Any]]:
+    """Stages that failed their own assertions, exited non-zero or wrote no result, with the output tail.
+
+    The re-run is the stage's own command (this venv's python), under the defect switches in force."""
     return [
         {
             "test": p.test,
@@ -192,7 +197,7 @@ def _stage_failures(a: Assessment) -> list[dict[str, Any]]:
             "stage": p.stage,
             "message": p.message,
             "transcript": p.transcript,
-            "rerun": p.rerun,
+            "rerun": with_defects(p.rerun, info.defects_in_force()),
         }
         for p in a.stage_problems
     ]
@@ -226,7 +231,7 @@ def build_report(a: Assessment, results: RunResults, info: RunInfo) -> dict[str,
         "tests": {**{k: counts[k] for k in OUTCOMES}, "total": sum(counts.values())},
         "suites": _suites(results, a.waived_tests),
         "failures": [
-            *_stage_failures(a),
+            *_stage_failures(a, info),
             *(
                 {
                     "test": o.nodeid,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from easymo_qa import rerun
-from easymo_qa.rerun import Invocation, pytest_command, pytest_executable
+from easymo_qa.rerun import Invocation, pytest_command, pytest_executable, with_defects
 from easymo_qa.signoff.report import RunInfo
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -73,6 +73,13 @@ def test_the_signoff_reports_rerun_carries_the_defects_without_an_invocation() -
     words = shlex.split(info.rerun("tests/a.py::test_b"))
     assert words[0] == "REFERENCE_DEFECTS=no_dedupe"
     assert words[-3:] == ["tests/a.py::test_b", "--env", "staging"]
+
+
+def test_a_stage_command_is_rerun_under_the_same_defects() -> None:
+    stage = "/work/.venv/bin/python -m pytest tests/reliability --env-file envs/ci.yaml"
+    assert with_defects(stage, ("slow_reply",)) == f"REFERENCE_DEFECTS=slow_reply {stage}"
+    assert with_defects(stage, ()) == stage
+    assert with_defects(f"REFERENCE_DEFECTS=x {stage}", ("x",)) == f"REFERENCE_DEFECTS=x {stage}"
 
 
 FAILING_TEST = """
