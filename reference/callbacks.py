@@ -117,7 +117,8 @@ def _schedule_poll(ctx: Context, payment: Payment, corr: str, attempt: int) -> N
                 corr, PAYMENT_POLLED, payment.phone, reference_id=reference_id, attempt=attempt,
                 status=None, outcome="unreadable", duplicate=False,
             )  # fmt: skip
-            _schedule_poll(ctx, payment, corr, attempt + 1)
+            if not ctx.has_defect(defects.POLL_STOPS_ON_ERROR):
+                _schedule_poll(ctx, payment, corr, attempt + 1)
             return
         if settle(ctx, callback, corr, poll_attempt=attempt).outcome == "not_final":
             _schedule_poll(ctx, payment, corr, attempt + 1)

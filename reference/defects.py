@@ -84,6 +84,7 @@ DRIVER_JOBS_FOUR_BUTTONS = "driver_jobs_four_buttons"
 NON_SUCCESSFUL_STATUS_PAID = "non_successful_status_paid"
 NO_PAYMENT_POLLING = "no_payment_polling"
 PAYMENT_POLL_UNBOUNDED = "payment_poll_unbounded"
+POLL_STOPS_ON_ERROR = "poll_stops_on_error"
 RAW_PAYMENT_REASON_SHOWN = "raw_payment_reason_shown"
 ORDER_CALLBACK_NOT_IDEMPOTENT = "order_callback_not_idempotent"
 RETRY_AFTER_IGNORED = "retry_after_ignored"
@@ -175,6 +176,7 @@ DEFECTS: dict[str, str] = {
     NON_SUCCESSFUL_STATUS_PAID: "a MoMo status other than FAILED (PENDING, unknown) counts as paid",
     NO_PAYMENT_POLLING: "a lost MoMo callback is never made up for: the payment status is not polled",
     PAYMENT_POLL_UNBOUNDED: "a payment left PENDING is polled for ever (PAYMENT_POLL_MAX_ATTEMPTS ignored)",
+    POLL_STOPS_ON_ERROR: "a status poll MoMo answers with an error (500, a reset) ends the polling",
     RAW_PAYMENT_REASON_SHOWN: "a failed MoMo payment shows the provider's raw reason code, not what it means",
     ORDER_CALLBACK_NOT_IDEMPOTENT: "a repeated order-payment callback collects and sends the receipt again",
     RETRY_AFTER_IGNORED: "a 429's Retry-After is ignored: the retries follow the short backoff and fail",
@@ -189,6 +191,7 @@ FAULT_OUTCOMES: tuple[str, ...] = (
     NON_SUCCESSFUL_STATUS_PAID,
     NO_PAYMENT_POLLING,
     PAYMENT_POLL_UNBOUNDED,
+    POLL_STOPS_ON_ERROR,
     RAW_PAYMENT_REASON_SHOWN,
     ORDER_CALLBACK_NOT_IDEMPOTENT,
     RETRY_AFTER_IGNORED,

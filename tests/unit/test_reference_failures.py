@@ -607,6 +607,14 @@ async def polls_of_a_pending_payment(svc: Service) -> int:
     return min(len(svc.payments.polls), 4)
 
 
+async def state_after_a_failed_poll(svc: Service) -> str:
+    order_id, reference = await momo_order(svc)
+    await past_deadline(svc, 0.03)  # the first poll: the fake answers 404 (unreadable)
+    svc.payments.statuses[reference] = momo_status(svc, reference, "SUCCESSFUL")
+    await past_deadline(svc)
+    return str((await svc.order(order_id))["state"])
+
+
 async def raw_reason_shown(svc: Service) -> bool:
     _, reference = await momo_order(svc)
     await svc.callback(reference, "FAILED", reason="NOT_ENOUGH_FUNDS")
@@ -626,6 +634,7 @@ FAULT_CASES: list[tuple[str, Any, Any, Any]] = [
     (defects.NON_SUCCESSFUL_STATUS_PAID, paid_after_pending_callback, ("pending_payment", 0), ("paid", 1)),
     (defects.NO_PAYMENT_POLLING, state_after_lost_callback, "paid", "pending_payment"),
     (defects.PAYMENT_POLL_UNBOUNDED, polls_of_a_pending_payment, 3, 4),
+    (defects.POLL_STOPS_ON_ERROR, state_after_a_failed_poll, "paid", "pending_payment"),
     (defects.RAW_PAYMENT_REASON_SHOWN, raw_reason_shown, False, True),
     (defects.ORDER_CALLBACK_NOT_IDEMPOTENT, receipts_after_duplicate_order_callback, (1, 1), (2, 2)),
 ]  # fmt: skip
