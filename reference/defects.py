@@ -63,6 +63,7 @@ AGENT_FLAGS_IGNORED = "agent_flags_ignored"
 AI_AGENTS_FLAG_IGNORED = "ai_agents_flag_ignored"
 WALLET_OVERDRAFT = "wallet_overdraft"
 VENDOR_HUB_FOR_ANYONE = "vendor_hub_for_anyone"
+REACTION_ANSWERED = "reaction_answered"
 # Strict conversations: an extra message, the right message to the wrong actor, the right one late.
 STATUS_UPDATE_TWICE = "status_update_twice"
 RECEIPT_TO_STATION = "receipt_to_station"
@@ -164,6 +165,7 @@ DEFECTS: dict[str, str] = {
     AI_AGENTS_FLAG_IGNORED: "FEATURE_AI_AGENTS=false is ignored: the agents keep answering everyone",
     WALLET_OVERDRAFT: "a wallet payment above the balance goes through: the wallet goes negative",
     VENDOR_HUB_FOR_ANYONE: "vendor_hub shows the shop's buttons to users who own no shop",
+    REACTION_ANSWERED: "a reaction (an emoji on a message) is answered: 'can't read that kind of message'",
     STATUS_UPDATE_TWICE: "every order-status notice to the buyer (accepted, preparing...) is sent twice",
     RECEIPT_TO_STATION: "the buyer's receipt, delivery code included, also goes to the station's staff",
     LATE_BUYER_UPDATE: "order-status notices to the buyer go out 1 s late (a blocking call before sending)",

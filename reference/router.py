@@ -139,7 +139,7 @@ class Router:
             return 0
         if word in STOP_WORDS:
             return await self._opt_out(inbound, contact)
-        if inbound.type == "reaction":
+        if inbound.type == "reaction" and not self._settings.has_defect(defects.REACTION_ANSWERED):
             self._events.record(inbound.correlation_id, REACTION_IGNORED, inbound.phone)
             return 0
         notices, dropped = await self._wait_for_rate_limit(inbound, contact)

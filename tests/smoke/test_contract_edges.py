@@ -76,3 +76,11 @@ def test_a_hub_of_a_role_the_user_lacks_says_so(user: WhatsAppUser, hub: str, ro
     user.choose_row(hub)
     user.expect_reply("buttons", f"not registered as {role}", buttons=["support_help", "back_home"])
     user.expect_no_reply()
+
+
+@pytest.mark.rule("R-KIND-1")
+def test_a_reaction_is_not_answered(user: WhatsAppUser) -> None:
+    user.send_text("hi")
+    menu = user.expect_reply("list", rows=HOME_ROWS)
+    user.react(menu.wamid, "👍")
+    user.expect_no_reply()
