@@ -81,6 +81,7 @@ ROW_DESCRIPTION_CUT_AT_73 = "row_description_cut_at_73"
 OFFERS_UNCAPPED = "offers_uncapped"
 WAMID_KEY_TRUNCATED = "wamid_key_truncated"
 DRIVER_JOBS_FOUR_BUTTONS = "driver_jobs_four_buttons"
+CURATED_ROWS_OFF_BY_ONE = "curated_rows_off_by_one"
 # Fault outcomes (fixtures/journeys/fault_*): every outcome the simulators can produce, handled.
 NON_SUCCESSFUL_STATUS_PAID = "non_successful_status_paid"
 NO_PAYMENT_POLLING = "no_payment_polling"
@@ -154,6 +155,7 @@ DEFECTS: dict[str, str] = {
     OFFERS_UNCAPPED: "a search shows every match: 11+ matches make a list Meta refuses (contract: at most 5)",
     WAMID_KEY_TRUNCATED: "message ids are deduped on their first 32 characters: a user's next messages drop",
     DRIVER_JOBS_FOUR_BUTTONS: "a driver's hub offers 4 waiting jobs as 4 buttons: Meta refuses the message",
+    CURATED_ROWS_OFF_BY_ONE: "with 10+ vendors, 10 curated examples + Try again: an 11-row list Meta refuses",
     ANY_OBJECT_PROCESSED: "a webhook whose object is not whatsapp_business_account is processed, answered",
     BAD_MESSAGE_DROPS_BATCH: "a message without id, from or type drops the rest of its webhook's messages",
     ANY_METHOD_ACCEPTED: "PUT, DELETE and other methods on /wa-webhook answer 200 instead of 405",

@@ -46,6 +46,9 @@ def configure(defect_names: Iterable[str]) -> None:
     _switched.update(defect_names)
 
 
+_UNCAPPED_LISTS = {defects.MENU_ROWS_OFF_BY_ONE, defects.OFFERS_UNCAPPED, defects.CURATED_ROWS_OFF_BY_ONE}
+
+
 def _cut(limit: int, defect: str) -> int:
     return limit + 1 if defect in _switched else limit
 
@@ -138,7 +141,7 @@ def list_message(
     _require(button, "list button")
     rows = [row for section in sections for row in section.rows]
     # The uncapped-list defects must reach Meta (which refuses them), not stop here.
-    most = MAX_ROWS if not _switched & {defects.MENU_ROWS_OFF_BY_ONE, defects.OFFERS_UNCAPPED} else len(rows)
+    most = MAX_ROWS if not _switched & _UNCAPPED_LISTS else len(rows)
     if not sections or not 1 <= len(rows) <= most:
         raise ValueError(f"a list needs 1 to {MAX_ROWS} rows, got {len(rows)}")
     _unique_ids([r.id for r in rows], ROW_ID_MAX)

@@ -92,7 +92,10 @@ class BuyerAgent:
             await turn.buttons(body, [NEW_SEARCH, m.HOME_BUTTON])
         elif result.kind == "examples":
             remember_offers(turn.state, result.offers, 1)
-            rows = [offer_row(o) for o in result.offers[:MAX_EXAMPLES]]
+            shown = MAX_EXAMPLES
+            if self._ctx.has_defect(defects.CURATED_ROWS_OFF_BY_ONE):
+                shown += 1
+            rows = [offer_row(o) for o in result.offers[:shown]]
             await turn.rows(
                 CURATED_NOTE, "View offers", [*rows, m.Row("buyer_search", TRY_AGAIN.title)], "Examples"
             )
