@@ -98,10 +98,9 @@ def _processes_naming(marker: str) -> list[int]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
-def test_an_interrupted_signoff_says_so_and_keeps_the_last_report(
-    sig: signal.Signals, tmp_path: Path
-) -> None:
+def test_an_interrupted_signoff_says_so_and_keeps_the_last_report(tmp_path: Path) -> None:
+    """Ctrl-C end to end (SIGTERM takes the same path: see the stage runner test above)."""
+    sig = signal.SIGINT
     reports = tmp_path / "reports"
     reports.mkdir()
     last = {"schema": "the last complete sign-off", "verdict": "GO"}
