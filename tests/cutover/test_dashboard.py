@@ -72,7 +72,7 @@ def pay_an_order_from_the_wallet(buyer: WhatsAppUser) -> int:
     buyer.tap_button("wallet_topup", "Top up")
     buyer.expect_reply("list", rows=["topup:20000"])
     buyer.choose_row("topup:20000", "20,000 RWF")
-    buyer.expect_replies([Expectation(text="Wallet topped up")])
+    buyer.expect_replies([Expectation(text="Approve the MoMo request"), Expectation(text="Wallet topped up")])
     buyer.send_text(SEARCH_TEXT)
     buyer.expect_reply("list", rows=["offer:rem-gas-12kg"])
     buyer.choose_row("offer:rem-gas-12kg", "Gas")

@@ -77,27 +77,33 @@ def twice(user: WhatsAppUser, message: dict[str, Any], summary: str) -> None:
 
 
 def purchase(user: WhatsAppUser) -> None:
-    """Top up 20,000 RWF, order a gas cylinder and pay it from the wallet; every effectful step twice."""
+    """Top up 20,000 RWF, order a gas cylinder and pay it from the wallet; every effectful step twice.
+
+    It runs inside the storm's own flood of 1000+ messages, so each reply gets the whole reply wait: what
+    counts here is duplicates, not latency (the load and functional latency gates own that).
+    """
+    wait = user.target.reply_seconds
     user.tap_button("my_wallet", "💳 Wallet")
-    user.expect_reply(text="Wallet balance")
+    user.expect_reply(text="Wallet balance", within=wait)
     user.tap_button("wallet_topup", "➕ Top up")
-    user.expect_reply("list", rows=[TOPUP])
+    user.expect_reply("list", rows=[TOPUP], within=wait)
     context = user.last_reply.wamid if user.last_reply else None
     twice(user, payloads.list_reply(user.phone, TOPUP, context_id=context), f"choose {TOPUP} (twice)")
     user.expect_replies(
-        [Expectation(text="Approve the MoMo request of 20,000 RWF"), Expectation(text=r"Wallet topped up")]
+        [Expectation(text="Approve the MoMo request of 20,000 RWF"), Expectation(text=r"Wallet topped up")],
+        wait,
     )
     user.send_text(SEARCH)
-    user.expect_reply("list", rows=[OFFER])
+    user.expect_reply("list", rows=[OFFER], within=wait)
     user.choose_row(OFFER)
-    user.expect_reply(text="share your delivery location")
+    user.expect_reply(text="share your delivery location", within=wait)
     twice(user, payloads.location(user.phone, *DROPOFF), "share the drop-off location (twice)")
-    checkout = user.expect_reply("buttons", text="Total: ")
+    checkout = user.expect_reply("buttons", text="Total: ", within=wait)
     order_id = re.search(r"ORD-[A-Z0-9]{6}", checkout.text)
     assert order_id, f"no order id in the checkout: {checkout.summary()}"
     pay = payloads.button_reply(user.phone, f"pay_wallet:{order_id.group(0)}", context_id=checkout.wamid)
     twice(user, pay, "pay from the wallet (twice)")
-    user.expect_reply(text=f"Payment received for order {order_id.group(0)}")
+    user.expect_reply(text=f"Payment received for order {order_id.group(0)}", within=wait)
     user.expect_no_reply()
 
 
