@@ -29,8 +29,6 @@ METRICS: dict[str, str] = {
     "hygiene.violations": "tests",
     "functional.reply_p95_ms": "tests",
     "functional.reply_max_ms": "tests",
-    "functional.reply_p95_ms": "tests",
-    "functional.reply_max_ms": "tests",
     # stage 1: smoke alone, first
     "smoke.failed_checks": "smoke",
     # stage 2: the webhook reliability storm (reliability.json and the stage's own assertions)
