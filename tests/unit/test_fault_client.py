@@ -97,8 +97,8 @@ def test_a_refused_rule_raises_with_the_simulators_reason(http: httpx.Client, ur
             faults.llm("decline")
         message = str(caught.value)
         assert "action 'decline' is not available" in message
-        assert "op chat: status, delay, hang, malformed, reset" in message
-        with pytest.raises(FaultError, match="its requests carry no key"):
+        assert "op chat: status, delay, hang, malformed, reset, truncated" in message
+        with pytest.raises(FaultError, match="key must be <lat>,<lng>"):
             faults.maps("reset", key="anything")
         assert faults.rules("llm") == []
 
