@@ -121,7 +121,7 @@ class FaultClient:
         times: int | None = None,
         **params: Any,
     ) -> str:
-        """A rule on the payments simulator (ops ``requesttopay`` and ``callback``, key the payer number)."""
+        """A rule on the payments simulator (ops requesttopay, callback, poll; key the payer number)."""
         return self.add("payments", action=action, op=op, key=key, times=times, **params)
 
     def maps(
@@ -133,7 +133,7 @@ class FaultClient:
         times: int | None = None,
         **params: Any,
     ) -> str:
-        """A rule on the maps simulator (op ``route``, no key)."""
+        """A rule on the maps simulator (op ``route``, key the destination ``<lat>,<lng>``)."""
         return self.add("maps", action=action, op=op, key=key, times=times, **params)
 
     def rules(self, sim: str) -> list[dict[str, Any]]:
