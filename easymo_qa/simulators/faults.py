@@ -293,6 +293,10 @@ class FaultPlane:
 # --- answers the simulators share ------------------------------------------------------------------------
 
 
+# One entry per reset answered and not yet logged by uvicorn (see simulators.server's log filter).
+RESETS_IN_FLIGHT: list[int] = []
+
+
 class ResetResponse(Response):
     """A 200 whose Content-Length promises more bytes than are sent: the server then drops the connection.
 
@@ -308,6 +312,7 @@ class ResetResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         await send({"type": "http.response.body", "body": self.body, "more_body": True})
+        RESETS_IN_FLIGHT.append(1)  # uvicorn's "returned without completing" for it is expected, not an error
 
 
 @dataclass(frozen=True)

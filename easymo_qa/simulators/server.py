@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 import uvicorn
 
+from easymo_qa.simulators.faults import RESETS_IN_FLIGHT
+
 LOCALHOST = "localhost"
 _POLL_SECONDS = 0.01
 
@@ -38,7 +40,7 @@ def loopback_address(host: str) -> str:
 
 
 class _ShutdownCancellationFilter(logging.Filter):
-    """Drop uvicorn's error records for requests it cancelled at shutdown.
+    """Drop uvicorn's error records for requests it cancelled at shutdown, and for reset faults.
 
     A simulator's ``hang`` fault holds a request open on purpose; when the stack stops, uvicorn cancels it
     after the grace period and logs the CancelledError as "Exception in ASGI application" with a full
@@ -48,7 +50,11 @@ class _ShutdownCancellationFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
             return False
-        return not record.getMessage().startswith("Cancel ")  # "Cancel N running task(s), timeout ..."
+        message = record.getMessage()
+        if message.startswith("ASGI callable returned without completing response") and RESETS_IN_FLIGHT:
+            RESETS_IN_FLIGHT.pop()  # a reset fault cut this response short on purpose
+            return False
+        return not message.startswith("Cancel ")  # "Cancel N running task(s), timeout ..."
 
 
 logging.getLogger("uvicorn.error").addFilter(_ShutdownCancellationFilter())
