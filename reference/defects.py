@@ -64,24 +64,6 @@ AI_AGENTS_FLAG_IGNORED = "ai_agents_flag_ignored"
 WALLET_OVERDRAFT = "wallet_overdraft"
 VENDOR_HUB_FOR_ANYONE = "vendor_hub_for_anyone"
 REACTION_ANSWERED = "reaction_answered"
-# Strict conversations: an extra message, the right message to the wrong actor, the right one late.
-STATUS_UPDATE_TWICE = "status_update_twice"
-RECEIPT_TO_STATION = "receipt_to_station"
-LATE_BUYER_UPDATE = "late_buyer_update"
-QUOTE_WRONG_PRICE = "quote_wrong_price"
-MY_ORDERS_ALL_BUYERS = "my_orders_all_buyers"
-GRAPH_RETRY_UNCAPPED = "graph_retry_uncapped"
-GRAPH_RETRIES_CLIENT_ERRORS = "graph_retries_client_errors"
-LATE_ACCEPT_REASSIGNS = "late_accept_reassigns"
-DELIVERY_RADIUS_IGNORED = "delivery_radius_ignored"
-# Cloud API boundaries and ids (fixtures/journeys/boundary_*): off-by-one slips at Meta's limits.
-MENU_ROWS_OFF_BY_ONE = "menu_rows_off_by_one"
-ROW_TITLE_CUT_AT_25 = "row_title_cut_at_25"
-ROW_DESCRIPTION_CUT_AT_73 = "row_description_cut_at_73"
-OFFERS_UNCAPPED = "offers_uncapped"
-WAMID_KEY_TRUNCATED = "wamid_key_truncated"
-DRIVER_JOBS_FOUR_BUTTONS = "driver_jobs_four_buttons"
-CURATED_ROWS_OFF_BY_ONE = "curated_rows_off_by_one"
 # Fault outcomes (fixtures/journeys/fault_*): every outcome the simulators can produce, handled.
 NON_SUCCESSFUL_STATUS_PAID = "non_successful_status_paid"
 NO_PAYMENT_POLLING = "no_payment_polling"
@@ -93,6 +75,26 @@ RETRY_AFTER_IGNORED = "retry_after_ignored"
 RETRY_AFTER_UNBOUNDED = "retry_after_unbounded"
 RESET_RETRY_UNCAPPED = "reset_retry_uncapped"
 MAPS_ZERO_RESULTS_CRASH = "maps_zero_results_crash"
+# Cloud API boundaries and ids (fixtures/journeys/boundary_*): off-by-one slips at Meta's limits.
+MENU_ROWS_OFF_BY_ONE = "menu_rows_off_by_one"
+ROW_TITLE_CUT_AT_25 = "row_title_cut_at_25"
+ROW_DESCRIPTION_CUT_AT_73 = "row_description_cut_at_73"
+OFFERS_UNCAPPED = "offers_uncapped"
+WAMID_KEY_TRUNCATED = "wamid_key_truncated"
+DRIVER_JOBS_FOUR_BUTTONS = "driver_jobs_four_buttons"
+CURATED_ROWS_OFF_BY_ONE = "curated_rows_off_by_one"
+# Strict conversations: an extra message, the right message to the wrong actor, the right one late.
+STATUS_UPDATE_TWICE = "status_update_twice"
+RECEIPT_TO_STATION = "receipt_to_station"
+LATE_BUYER_UPDATE = "late_buyer_update"
+QUOTE_WRONG_PRICE = "quote_wrong_price"
+MY_ORDERS_ALL_BUYERS = "my_orders_all_buyers"
+GRAPH_RETRY_UNCAPPED = "graph_retry_uncapped"
+GRAPH_RETRIES_CLIENT_ERRORS = "graph_retries_client_errors"
+LATE_ACCEPT_REASSIGNS = "late_accept_reassigns"
+DELIVERY_RADIUS_IGNORED = "delivery_radius_ignored"
+SESSION_NEVER_EXPIRES = "session_never_expires"
+SESSION_TTL_COUNTS_AGE = "session_ttl_counts_age"
 # Message hygiene (tests/smoke/test_hygiene.py): bugs the real easyMO shipped.
 RAW_I18N_KEY = "raw_i18n_key"
 STACK_TRACE_LEAK = "stack_trace_leak"
@@ -149,13 +151,6 @@ DEFECTS: dict[str, str] = {
     NO_INPUT_VALIDATION: "no input length check: a 5000-character text goes to the LLM instead of 'too long'",
     RATE_LIMIT_DROPS_MESSAGES: "messages over RATE_LIMIT_PER_USER are dropped instead of queued",
     NO_GRAPH_BACKOFF: "a Graph 429 / code 130429 is not retried: the reply is lost",
-    MENU_ROWS_OFF_BY_ONE: "a vendor with 10+ items gets 10 of them + Add item: an 11-row list Meta refuses",
-    ROW_TITLE_CUT_AT_25: "list row titles are cut at 25 characters instead of 24: Meta refuses the list",
-    ROW_DESCRIPTION_CUT_AT_73: "row descriptions are cut at 73 characters, not 72: Meta refuses the list",
-    OFFERS_UNCAPPED: "a search shows every match: 11+ matches make a list Meta refuses (contract: at most 5)",
-    WAMID_KEY_TRUNCATED: "message ids are deduped on their first 32 characters: a user's next messages drop",
-    DRIVER_JOBS_FOUR_BUTTONS: "a driver's hub offers 4 waiting jobs as 4 buttons: Meta refuses the message",
-    CURATED_ROWS_OFF_BY_ONE: "with 10+ vendors, 10 curated examples + Try again: an 11-row list Meta refuses",
     ANY_OBJECT_PROCESSED: "a webhook whose object is not whatsapp_business_account is processed, answered",
     BAD_MESSAGE_DROPS_BATCH: "a message without id, from or type drops the rest of its webhook's messages",
     ANY_METHOD_ACCEPTED: "PUT, DELETE and other methods on /wa-webhook answer 200 instead of 405",
@@ -168,15 +163,13 @@ DEFECTS: dict[str, str] = {
     WALLET_OVERDRAFT: "a wallet payment above the balance goes through: the wallet goes negative",
     VENDOR_HUB_FOR_ANYONE: "vendor_hub shows the shop's buttons to users who own no shop",
     REACTION_ANSWERED: "a reaction (an emoji on a message) is answered: 'can't read that kind of message'",
-    STATUS_UPDATE_TWICE: "every order-status notice to the buyer (accepted, preparing...) is sent twice",
-    RECEIPT_TO_STATION: "the buyer's receipt, delivery code included, also goes to the station's staff",
-    LATE_BUYER_UPDATE: "order-status notices to the buyer go out 1 s late (a blocking call before sending)",
-    QUOTE_WRONG_PRICE: "ordering a quote charges the highest quoted price, not the chosen vendor's",
-    MY_ORDERS_ALL_BUYERS: "'My orders' lists the latest orders of every buyer, not only the user's own",
-    GRAPH_RETRY_UNCAPPED: "a Graph 5xx is retried 10 times instead of twice",
-    GRAPH_RETRIES_CLIENT_ERRORS: "a Graph 4xx (the message's own fault) is retried like a 5xx",
-    LATE_ACCEPT_REASSIGNS: "a second driver's accept takes the job over from the driver already on the way",
-    DELIVERY_RADIUS_IGNORED: "a drop-off outside Kigali (30 km) is accepted and charged",
+    MENU_ROWS_OFF_BY_ONE: "a vendor with 10+ items gets 10 of them + Add item: an 11-row list Meta refuses",
+    ROW_TITLE_CUT_AT_25: "list row titles are cut at 25 characters instead of 24: Meta refuses the list",
+    ROW_DESCRIPTION_CUT_AT_73: "row descriptions are cut at 73 characters, not 72: Meta refuses the list",
+    OFFERS_UNCAPPED: "a search shows every match: 11+ matches make a list Meta refuses (contract: at most 5)",
+    WAMID_KEY_TRUNCATED: "message ids are deduped on their first 32 characters: a user's next messages drop",
+    DRIVER_JOBS_FOUR_BUTTONS: "a driver's hub offers 4 waiting jobs as 4 buttons: Meta refuses the message",
+    CURATED_ROWS_OFF_BY_ONE: "with 10+ vendors, 10 curated examples + Try again: an 11-row list Meta refuses",
     NON_SUCCESSFUL_STATUS_PAID: "a MoMo status other than FAILED (PENDING, unknown) counts as paid",
     NO_PAYMENT_POLLING: "a lost MoMo callback is never made up for: the payment status is not polled",
     PAYMENT_POLL_UNBOUNDED: "a payment left PENDING is polled for ever (PAYMENT_POLL_MAX_ATTEMPTS ignored)",
@@ -187,6 +180,17 @@ DEFECTS: dict[str, str] = {
     RETRY_AFTER_UNBOUNDED: "any Retry-After is waited out, however long (AGENT_RETRY_AFTER_MAX_MS ignored)",
     RESET_RETRY_UNCAPPED: "an LLM connection reset is retried 10 times, whatever AGENT_MAX_RETRIES says",
     MAPS_ZERO_RESULTS_CRASH: "maps ZERO_RESULTS crashes the driver's navigation: no Delivered button",
+    STATUS_UPDATE_TWICE: "every order-status notice to the buyer (accepted, preparing...) is sent twice",
+    RECEIPT_TO_STATION: "the buyer's receipt, delivery code included, also goes to the station's staff",
+    LATE_BUYER_UPDATE: "order-status notices to the buyer go out 1 s late (a blocking call before sending)",
+    QUOTE_WRONG_PRICE: "ordering a quote charges the highest quoted price, not the chosen vendor's",
+    MY_ORDERS_ALL_BUYERS: "'My orders' lists the latest orders of every buyer, not only the user's own",
+    GRAPH_RETRY_UNCAPPED: "a Graph 5xx is retried 10 times instead of twice",
+    GRAPH_RETRIES_CLIENT_ERRORS: "a Graph 4xx (the message's own fault) is retried like a 5xx",
+    LATE_ACCEPT_REASSIGNS: "a second driver's accept takes the job over from the driver already on the way",
+    DELIVERY_RADIUS_IGNORED: "a drop-off outside Kigali (30 km) is accepted and charged",
+    SESSION_NEVER_EXPIRES: "a conversation state never expires: a location days later still checks out",
+    SESSION_TTL_COUNTS_AGE: "the session TTL counts from its start: an active user's state expires mid-way",
 }
 
 

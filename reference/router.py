@@ -267,7 +267,8 @@ class Router:
         session = self._store.load_session(inbound.phone)
         if session is None:
             return {}
-        if time.time() - session.updated_at > self._settings.session_ttl_seconds:
+        expired = time.time() - session.updated_at > self._settings.session_ttl_seconds
+        if expired and not self._settings.has_defect(defects.SESSION_NEVER_EXPIRES):
             self._store.clear_session(inbound.phone)
             self._events.record(
                 inbound.correlation_id, SESSION_EXPIRED, inbound.phone, key=session.state.get("key")
@@ -277,6 +278,8 @@ class Router:
 
     def _save_state(self, phone: str, before: dict[str, Any], after: dict[str, Any]) -> None:
         # A live state is re-saved on every message: the TTL counts silence, not age.
+        if after == before and self._settings.has_defect(defects.SESSION_TTL_COUNTS_AGE):
+            return
         if after:
             self._store.save_session(phone, after)
         elif before:

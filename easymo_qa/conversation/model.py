@@ -164,6 +164,7 @@ class Step(_Strict):
     send_media: Literal["image", "audio", "document", "sticker", "video"] | None = None
     react: str | None = None
     repeat: int = Field(default=1, ge=1, le=500)  # send the action this many times, as fast as possible
+    pause: Duration | None = None  # wait this long before the action (silence: nothing may arrive meanwhile)
     inject: list[Inject] = []
     expect: list[Expect] = []
     any_order: bool = False  # this step's expectations of one actor may arrive in any order
@@ -193,7 +194,7 @@ class Step(_Strict):
             raise ValueError(f"a step takes one action, got {', '.join(done)}")
         if done and not self.actor:
             raise ValueError(f"'{done[0]}' needs an 'actor' who does it")
-        if not done and not (self.expect or self.expect_silence or self.check or self.inject):
+        if not done and not (self.expect or self.expect_silence or self.check or self.inject or self.pause):
             raise ValueError(f"a step needs an action ({', '.join(ACTIONS)}), an expectation or a check")
         return self
 

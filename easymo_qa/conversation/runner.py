@@ -204,6 +204,8 @@ class JourneyRunner:
         faults: FaultInjector,
         guard: _Strictness | None = None,
     ) -> StepResult:
+        if step.pause is not None:
+            time.sleep(duration_seconds(variables.text(str(step.pause))))
         for inject in step.inject:
             faults.add(inject, variables.text)
         ack_status = ack_ms = None

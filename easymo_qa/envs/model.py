@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-KNOWN_CAPABILITIES = ("easymo", "faults", "observability", "flags", "cleanup")
+# fast_timers: the SUT's timers (session TTL, deadlines) are scaled down, so a journey may wait them out.
+KNOWN_CAPABILITIES = ("easymo", "faults", "observability", "flags", "cleanup", "fast_timers")
 
 
 class _Strict(BaseModel):
