@@ -118,6 +118,8 @@ class DriverAgent:
         else:
             # A driver may carry several parcels: every order tapped Delivered waits for its code.
             waiting = [i for i in _awaiting(turn.state) if i != order.id] + [order.id]
+            if self._ctx.has_defect(defects.ONE_PARCEL_AT_A_TIME):
+                waiting = [order.id]
             turn.state.clear()
             turn.state.update({"key": CODE_STATE, "data": {"order_ids": waiting}})
             await turn.text(CODE_PROMPT)

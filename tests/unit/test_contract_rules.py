@@ -16,7 +16,6 @@ ROOT = Path(__file__).resolve().parents[2]
 # moment a test names it (the check below then fails until it is removed here), and no other rule may
 # be without a test.
 PENDING: dict[str, str] = {
-    "R-DRV-6": "a journey where one driver carries two parcels (shared seeded drivers: the lead's runner)",
 }
 
 
