@@ -122,6 +122,37 @@ def test_account_counts_suppressed_duplicates_and_rate_limit_notices() -> None:
     assert (acc.duplicates_sent, acc.duplicates_suppressed) == (1, 1)
 
 
+def test_failed_handling_is_a_failure_not_a_reason_even_with_an_apology() -> None:
+    plan = small_plan()
+    a, b = plan.users
+    wa, wb = plan.wamids_of(a), plan.wamids_of(b)
+    events = {
+        a: [
+            # Graph refused the reply: reply_failed, then message_failed (the reference's event names)
+            event(1, "message_received", a, "c1", wamid=wa[0]),
+            event(2, "reply_failed", a, "c1", status=400),
+            event(3, "message_failed", a, "c1", wamid=wa[0], error="ReplyFailedError"),
+            # the handler crashed and apologised: a reply went out, still a failure
+            event(4, "message_received", a, "c2", wamid=wa[1]),
+            event(5, "message_failed", a, "c2", wamid=wa[1], error="KeyError"),
+            event(6, "reply_sent", a, "c2"),
+            # deliberately silent: a reason
+            event(7, "message_received", a, "c3", wamid=wa[2]),
+            event(8, "reply_suppressed", a, "c3", reason="opted_out"),
+        ],
+        b: [
+            *(event(10 + i, "message_received", b, f"d{i}", wamid=w) for i, w in enumerate(wb)),
+            *(event(20 + i, "reply_sent", b, f"d{i}") for i in range(len(wb))),
+            event(30, "job_failed", b, "d0", job="payment notices", error="RuntimeError"),
+        ],
+    }
+    acc = account(plan, [SendResult(d, 200) for d in plan.deliveries], events, {a: 1, b: 3})
+    assert (acc.failed_handling, acc.replied, acc.no_reply_with_reason, acc.lost) == (3, 2, 1, 0)
+    assert acc.failures == Counter({"message_failed": 2, "reply_failed": 1, "job_failed": 1})
+    assert acc.reasons == Counter({"reply_suppressed": 1})
+    assert sum("handling failed" in p for p in acc.problems) == 3
+
+
 def test_not_accepted_is_counted() -> None:
     plan = small_plan()
     results = [SendResult(d, 200 if i else 500) for i, d in enumerate(plan.deliveries)]
