@@ -161,7 +161,7 @@ class RollbackDrill:
         finally:
             self._stop.set()
             for thread in threads:
-                thread.join(self.reply_seconds + self.quiet_seconds + 10)
+                thread.join(self.phase_limit + self.quiet_seconds + 10)
         self.marks["end"] = time.time()
         return self._result(environment)
 
@@ -183,12 +183,21 @@ class RollbackDrill:
                     lane.send_errors += 1
                 next_at += self.interval
                 self._read(lane, next_at - time.monotonic())
-            drain_until = time.monotonic() + self.reply_seconds
-            while len(lane.replies) < len(lane.sent) and (left := drain_until - time.monotonic()) > 0:
-                self._read(lane, left)
+            self._drain(lane)
             self._read(lane, self.quiet_seconds)  # a second reply to any message would show up here
         except Exception as exc:  # reported with the lanes; the phase waiting on this user times out
             lane.error = f"{type(exc).__name__}: {exc}"
+
+    def _drain(self, lane: _Lane) -> None:
+        """Wait for the replies still owed, while the SUT keeps answering (a backlog on a busy machine is
+        late, not lost); stop after ``reply_seconds`` without a new reply, or ``phase_limit`` in all."""
+        limit = time.monotonic() + self.phase_limit
+        quiet_until = time.monotonic() + self.reply_seconds
+        while len(lane.replies) < len(lane.sent) and (now := time.monotonic()) < min(quiet_until, limit):
+            before = len(lane.replies)
+            self._read(lane, min(quiet_until, limit) - now)
+            if len(lane.replies) > before:
+                quiet_until = time.monotonic() + self.reply_seconds
 
     def _read(self, lane: _Lane, wait: float) -> None:
         messages = self.reader.poll(lane.user.phone, lane.cursor, max(0.0, wait))
