@@ -144,6 +144,9 @@ def test_verdict_command_checks_the_expected_verdict_and_gates(
     assert main(["verdict", str(report), "--expect", "GO"]) == 1
     assert main(["verdict", str(report), "--expect", "NO-GO", "--failed", "tests_pass"]) == 1
     assert main(["verdict", str(tmp_path / "missing.json")]) == 2
+    report.write_text(json.dumps({"verdict": "GO with waivers", "failed_gates": []}))
+    assert main(["verdict", str(report), "--expect", "GO with waivers"]) == 0
+    assert main(["verdict", str(report), "--expect", "GO"]) == 1  # a waived GO is not a clean GO
 
 
 def test_a_failed_smoke_stage_skips_the_stages_that_could_not_mean_anything(
