@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 from locust import FastHttpUser, between, constant, events, task
 from locust.env import Environment as LocustEnv
 from locust.exception import StopUser
-from locust.runners import STATE_STOPPED, MasterRunner, WorkerRunner
+from locust.runners import STATE_INIT, STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
 from easymo_qa.hygiene import KNOWN_ISSUES_FILE, HygieneLog, KnownIssuesError, load_known_issues
 from easymo_qa.interrupts import INTERRUPTED_EXIT_CODE
@@ -65,6 +65,7 @@ log = logging.getLogger("easymo_qa.load")
 # Locust imports this file before it opens its CSV files: files in the staging folder older than this are
 # left over from an earlier run (see easymo_qa.load.evidence).
 IMPORTED_AT = time.time()
+RUNNING_STATES = (STATE_INIT, STATE_SPAWNING, STATE_RUNNING)  # quitting in one of these: interrupted
 
 
 class _Run:
@@ -290,13 +291,14 @@ def _on_worker_report(client_id: str, data: dict[str, Any]) -> None:
 def _note_how_it_ended(environment: LocustEnv, **_: Any) -> None:
     """Complete, or interrupted? Locust quits the same way for both (its ``quitting`` event, then its exit
     code from ``environment.process_exit_code``: https://docs.locust.io/en/2.16.0/running-without-web-ui.html).
-    At the end of --run-time Locust has already stopped the runner (state "stopped") when ``quitting``
-    fires; on Ctrl-C (KeyboardInterrupt) or SIGTERM (its handler calls shutdown() directly) the users
-    are still running. A test stopped from the web UI counts as complete too."""
+    At the end of --run-time Locust has already stopped the runner when ``quitting`` fires; on Ctrl-C
+    (KeyboardInterrupt) or SIGTERM (its handler calls shutdown() directly) the users are still running.
+    A test stopped from the web UI counts as complete too."""
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
         return
-    RUN.interrupted = runner is None or runner.state != STATE_STOPPED or RUN.started_at is None
+    # A master that quits is "stopping" (it does not wait for its workers' answer), a local runner "stopped".
+    RUN.interrupted = runner is None or runner.state in RUNNING_STATES or RUN.started_at is None
 
 
 @events.quitting.add_listener
