@@ -15,8 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Rules with no test yet, each with what it takes; the lead's list to shrink. A rule leaves this list the
 # moment a test names it (the check below then fails until it is removed here), and no other rule may
 # be without a test.
-PENDING: dict[str, str] = {
-}
+PENDING: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
