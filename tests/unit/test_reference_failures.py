@@ -863,3 +863,16 @@ def test_an_answer_cut_at_the_token_limit_is_malformed() -> None:
     call["choices"][0]["finish_reason"] = "length"  # the arguments still parse: the answer is not whole
     with pytest.raises(ValueError, match="cut short"):
         parse_completion(call)
+
+
+@pytest.mark.parametrize("status", ["PENDING", "ONGOING", "successful_maybe"])
+@run_async
+async def test_only_successful_pays(tmp_path: Path, status: str) -> None:
+    async with service(tmp_path) as svc:
+        order_id, reference = await momo_order(svc)
+        sent = len(svc.inbox(BUYER))
+        assert (await svc.callback(reference, status)).json() == {"status": "not_final"}
+        order = await svc.order(order_id)
+        assert (order["state"], order["ledger"], len(svc.inbox(BUYER))) == ("pending_payment", [], sent)
+        # The final word still settles it, once.
+        assert (await svc.callback(reference, "SUCCESSFUL")).json() == {"status": "order_paid"}
