@@ -105,7 +105,7 @@ class Flags:
         self, agent: str, phone: str, *, force_on: bool = False, ignored: Collection[str] = ()
     ) -> Decision:
         """Whether ``agent`` answers ``phone``; ``force_on`` and ``ignored`` (``ai_agents``, ``agent``: flags
-        not looked at) are for defect switches that ignore a flag."""
+        not looked at; ``rollout_salt``: the bucket hashes the phone alone) are for defect switches."""
         if force_on:
             return Decision(True, "on")
         now = self.current()
@@ -113,7 +113,8 @@ class Flags:
             return Decision(False, "ai_agents_off")
         if not now.agents.get(agent, False) and "agent" not in ignored:
             return Decision(False, "agent_off")
-        if now.rollout_percentage < 100 and rollout_bucket(phone) >= now.rollout_percentage:
+        bucket = abs(java_string_hash(phone)) % 100 if "rollout_salt" in ignored else rollout_bucket(phone)
+        if now.rollout_percentage < 100 and bucket >= now.rollout_percentage:
             return Decision(False, "outside_rollout")
         return Decision(True, "on")
 

@@ -195,7 +195,11 @@ class Router:
         if route.agent is None:
             return True
         force = route.agent == MARKETPLACE and self._settings.has_defect(defects.MARKETPLACE_AGENT_ON)
-        ignores = (("ai_agents", defects.AI_AGENTS_FLAG_IGNORED), ("agent", defects.AGENT_FLAGS_IGNORED))
+        ignores = (
+            ("ai_agents", defects.AI_AGENTS_FLAG_IGNORED),
+            ("agent", defects.AGENT_FLAGS_IGNORED),
+            ("rollout_salt", defects.ROLLOUT_HASH_UNSALTED),
+        )
         ignored = {flag for flag, defect in ignores if self._settings.has_defect(defect)}
         decision = self._settings.flags.decide(route.agent, turn.phone, force_on=force, ignored=ignored)
         if not decision.enabled:

@@ -98,7 +98,7 @@ def test_share_of_ai_users_matches_the_rollout_percentage(
     )
 
 
-@pytest.mark.rule("R-ROLL-2")
+@pytest.mark.rule("R-ROLL-2", "R-ROLL-1")  # also checks every answer against the harness's bucket
 def test_a_users_bucket_is_stable_across_runs(flags: FlagClient, rollout_users: list[WhatsAppUser]) -> None:
     first = served_at(flags, rollout_users, 50)
     second = served_at(flags, rollout_users, 50)
