@@ -36,17 +36,18 @@ HOME_TITLE = "🏠 Home"
 _DANGLING = "\u200d \t\n"
 
 
-# The defect switches that live in these builders (off-by-one cuts); create_app sets them for the process.
+# Defect switches that live in these builders, set for the process by create_app. A cut switch widens a
+# limit by one character; the uncapped ones skip the guard below, so the message reaches Meta (which
+# refuses it) instead of failing here.
 _switched: set[str] = set()
+_UNGUARDED_ROWS = {defects.MENU_ROWS_OFF_BY_ONE, defects.OFFERS_UNCAPPED, defects.CURATED_ROWS_OFF_BY_ONE}
+_UNGUARDED_BUTTONS = {defects.DRIVER_JOBS_FOUR_BUTTONS}
 
 
 def configure(defect_names: Iterable[str]) -> None:
     """Switch this process's builder defects (``reference/defects.py``) to exactly ``defect_names``."""
     _switched.clear()
     _switched.update(defect_names)
-
-
-_UNCAPPED_LISTS = {defects.MENU_ROWS_OFF_BY_ONE, defects.OFFERS_UNCAPPED, defects.CURATED_ROWS_OFF_BY_ONE}
 
 
 def _cut(limit: int, defect: str) -> int:
@@ -106,7 +107,7 @@ def buttons(
 ) -> dict[str, Any]:
     """An interactive reply-buttons message (1 to 3 buttons)."""
     _require(body, "interactive body")
-    most = len(choices) if defects.DRIVER_JOBS_FOUR_BUTTONS in _switched else MAX_BUTTONS
+    most = len(choices) if _switched & _UNGUARDED_BUTTONS else MAX_BUTTONS
     if not 1 <= len(choices) <= most:
         raise ValueError(f"a buttons message needs 1 to {MAX_BUTTONS} buttons, got {len(choices)}")
     _unique_ids([b.id for b in choices], BUTTON_ID_MAX)
@@ -140,8 +141,7 @@ def list_message(
     _require(body, "interactive body")
     _require(button, "list button")
     rows = [row for section in sections for row in section.rows]
-    # The uncapped-list defects must reach Meta (which refuses them), not stop here.
-    most = MAX_ROWS if not _switched & _UNCAPPED_LISTS else len(rows)
+    most = len(rows) if _switched & _UNGUARDED_ROWS else MAX_ROWS
     if not sections or not 1 <= len(rows) <= most:
         raise ValueError(f"a list needs 1 to {MAX_ROWS} rows, got {len(rows)}")
     _unique_ids([r.id for r in rows], ROW_ID_MAX)
