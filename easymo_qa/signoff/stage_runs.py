@@ -81,7 +81,9 @@ class StageRun:
         ]
         if self.result_file and not self.result_written:
             what = f"the {self.title} wrote no {Path(self.result_file).name}"
-            found.append(self._problem(f"{what} (exit code {self.exit_code})"))
+            skipped = [o for o in self.results().outcomes.values() if not o.ran]
+            why = f"{skipped[0].message}" if skipped and not found else f"exit code {self.exit_code}"
+            found.append(self._problem(f"{what} ({why})"))
         elif self.exit_code not in (0, None) and not found and self._exit_code_counts():
             meaning = _PYTEST_EXIT.get(self.exit_code, "") if self.pytest else ""
             found.append(self._problem(f"exit code {self.exit_code}" + (f" ({meaning})" if meaning else "")))

@@ -218,6 +218,16 @@ def test_a_stage_that_wrote_no_result_blocks_and_is_listed() -> None:
     assert failure["message"] == "the webhook reliability storm wrote no reliability.json (exit code 2)"
 
 
+def test_a_drill_not_covered_says_why_it_wrote_no_result() -> None:
+    drill = "tests/cutover/test_rollback.py::test_rollback_drill_under_load"
+    why = "not covered: environment 'staging' lacks the 'flags' capability"
+    runs = stage_runs(rollback=ran("rollback", written=False, skipped={drill: why}))
+    a = signoff(runs=runs, rollback=None)
+    assert {"rollback_lost", "rollback_duplicated", "rollback_checks"} <= set(a.verdict.failed_gates)
+    [failure] = failures(a)
+    assert failure["message"] == f"the rollback drill wrote no rollback.json ({why})"
+
+
 def test_a_crashed_stage_counts_even_without_a_failed_test() -> None:
     crashed = StageRun("cutover", "ran", command="pytest", exit_code=3, output_tail="INTERNALERROR> boom\n")
     a = signoff(runs=stage_runs(cutover=crashed))
