@@ -182,3 +182,13 @@ def test_a_failed_smoke_stage_skips_the_stages_that_could_not_mean_anything(
     assert "the bot is down" in problem.transcript
     kept = stages.stage_args(namespace(workers="2", load_results="runs/1"), [], reports, run=run)
     assert kept[:2] == ["--load-results", str(REPO / "runs" / "1")]  # a given result still counts
+
+
+def test_a_stage_output_is_shown_live_and_its_tail_kept(capsys: pytest.CaptureFixture[str]) -> None:
+    from easymo_qa.signoff.stages import TAIL_LINES, run_streamed
+
+    script = "import sys\nfor i in range(100):\n    print(f'line {i}')\nsys.exit(3)\n"
+    code, tail = run_streamed([sys.executable, "-c", script])
+    assert code == 3
+    assert tail.splitlines() == [f"line {i}" for i in range(100 - TAIL_LINES, 100)]
+    assert "line 0\n" in capsys.readouterr().out  # echoed as it came
