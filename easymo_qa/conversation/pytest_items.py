@@ -32,6 +32,9 @@ class JourneyFile(pytest.File):
             item.add_marker(getattr(pytest.mark, f"journey_{role}"))
         if journey.critical:
             item.add_marker(pytest.mark.critical)
+        if any(a.role == "driver" and a.phone for a in journey.actors.values()):
+            # Seeded drivers carry conversation state (waiting for a code): one such journey at a time.
+            item.add_marker(pytest.mark.xdist_group("seeded-drivers"))
         item.extra_keyword_matches.update(journey.tags)  # `-k handoff` selects by tag
         yield item
 
