@@ -34,10 +34,10 @@ signoff-verdicts: setup
 	  --skip-rollback --skip-cutover --reports-dir reports/no-go
 	$(BIN)/easymo-qa verdict reports/no-go/signoff.json --expect NO-GO --failed load_reply_p95
 
-## The project's own checks: lint, unit tests, the smoke suite on the local stack, the cutover checks
-## (flags, rollback drill, dashboard), defect sensitivity, and the sign-off's two verdicts (its GO run
-## includes the reliability storm and the short load run).
-test: lint unit smoke cutover sensitivity signoff-verdicts
+## The project's own checks: lint, unit tests, the smoke suite on the local stack, defect sensitivity,
+## and the sign-off's two verdicts (its GO run includes the reliability storm, the rollback drill, the
+## cutover checks (flags, rollout, dashboard) and the short load run, each gated).
+test: lint unit smoke sensitivity signoff-verdicts
 
 lint: setup
 	$(BIN)/ruff check .
