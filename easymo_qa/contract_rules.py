@@ -31,6 +31,7 @@ PYTHON_SUITES = ("tests/smoke", "tests/reliability", "tests/cutover")
 YAML_SUITES = ("fixtures/journeys", "fixtures/synthetic")
 SENSITIVITY_DIR = "fixtures/sensitivity"
 MUTATION_FILE = "reports/mutation.json"
+SENSITIVITY_FILE = "reports/sensitivity.json"
 MATRIX_FILES = ("contract-matrix.json", "contract-matrix.md")
 SCHEMA = "easymo-qa/contract-matrix/v1"
 MARKER = "rule"
@@ -72,12 +73,18 @@ class RuleRow:
     tests: list[str] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
     mutants_killed: int = 0
+    proven: set[str] = field(default_factory=set)  # defects not shown missed by sensitivity evidence
+
+    @property
+    def not_caught(self) -> list[str]:
+        """Listed defects that the sensitivity evidence says did not make these tests fail."""
+        return sorted(set(self.defects) - self.proven)
 
     @property
     def status(self) -> str:
         if not self.tests:
             return "uncovered"
-        return "covered" if self.defects or self.mutants_killed else "weak"
+        return "covered" if self.proven or self.mutants_killed else "weak"
 
 
 @dataclass
@@ -114,6 +121,7 @@ class Matrix:
                     "status": r.status,
                     "tests": r.tests,
                     "defects": r.defects,
+                    "defects_not_caught": r.not_caught,
                     "mutants_killed": r.mutants_killed,
                 }
                 for r in self.rows
@@ -335,7 +343,10 @@ def build_matrix(
     tests: Iterable[RuleTest],
     killed: list[list[str]] | None = None,
     mutation_source: str | None = None,
+    probes: Mapping[tuple[str, str], str] | None = None,
 ) -> Matrix:
+    """``probes``: (defect, test file) → sensitivity status; a defect whose probe of that test was not
+    ``caught`` proves nothing (no evidence for a pair: the listed defect counts)."""
     rows = {rule_id: RuleRow(rule) for rule_id, rule in rules.items()}
     unknown, untagged = [], []
     for test in tests:
@@ -348,6 +359,8 @@ def build_matrix(
                 continue
             row.tests.append(test.id)
             row.defects = sorted({*row.defects, *test.defects})
+            file = test.id.split("::", 1)[0]
+            row.proven |= {d for d in test.defects if (probes or {}).get((d, file), "caught") == "caught"}
     for killers in killed or []:
         for row in rows.values():
             if any(_belongs(k, t) for k in killers for t in row.tests):
@@ -364,14 +377,32 @@ def find_root(start: Path | None = None) -> Path | None:
     return None
 
 
-def matrix_for(root: Path, mutation_file: Path | None = None) -> Matrix:
-    """The matrix of the repository at ``root``, with ``reports/mutation.json`` when there is one."""
+def load_sensitivity(path: Path, root: Path) -> dict[tuple[str, str], str] | None:
+    """(defect, test file) → caught / missed / inconclusive from ``easymo-qa sensitivity``'s evidence."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    out: dict[tuple[str, str], str] = {}
+    for result in data.get("results", []) if isinstance(data, Mapping) else []:
+        if isinstance(result, Mapping) and isinstance(result.get("defect"), str):
+            suite = Path(str(result.get("suite", "")))
+            if suite.is_absolute() and suite.is_relative_to(root):
+                suite = suite.relative_to(root)
+            out[(result["defect"], suite.as_posix().removeprefix("./"))] = str(result.get("status", ""))
+    return out
+
+
+def matrix_for(root: Path, mutation_file: Path | None = None, sensitivity_file: Path | None = None) -> Matrix:
+    """The matrix of the repository at ``root``, with ``reports/mutation.json`` and
+    ``reports/sensitivity.json`` when they are there."""
     mutation_path = mutation_file or root / MUTATION_FILE
     killed = load_mutation(mutation_path)
     source = None
     if killed is not None:
         source = _rel(mutation_path, root) if mutation_path.is_relative_to(root) else str(mutation_path)
-    return build_matrix(load_rules(root), suite_tests(root), killed, source)
+    probes = load_sensitivity(sensitivity_file or root / SENSITIVITY_FILE, root)
+    return build_matrix(load_rules(root), suite_tests(root), killed, source, probes)
 
 
 def run_status(tests: Iterable[str], outcomes: Mapping[str, str]) -> str:
@@ -404,7 +435,8 @@ def markdown_table(matrix: Mapping[str, Any], heading: str = "#") -> list[str]:
     ]
     for r in matrix["rules"]:
         tests = ", ".join(f"`{t.rsplit('/', 1)[-1]}`" for t in r["tests"]) or "—"
-        defects = ", ".join(f"`{d}`" for d in r["defects"]) or "—"
+        missed = set(r.get("defects_not_caught", []))
+        defects = ", ".join(f"`{d}`" + (" (not caught)" if d in missed else "") for d in r["defects"]) or "—"
         lines.append(
             f"| **{r['id']}** {_cell(r['text'][:110])}{'…' if len(r['text']) > 110 else ''} | {r['status']} "
             f"| {r.get('run', '—')} | {tests} | {defects} | {r['mutants_killed']} |"

@@ -20,7 +20,8 @@ PENDING: dict[str, str] = {}
 
 @pytest.fixture(scope="module")
 def matrix() -> cr.Matrix:
-    return cr.matrix_for(ROOT, mutation_file=ROOT / "reports" / "no-mutation-here.json")
+    absent = ROOT / "reports" / "absent-for-this-test.json"  # the check needs no run's evidence
+    return cr.matrix_for(ROOT, mutation_file=absent, sensitivity_file=absent)
 
 
 def test_every_contract_rule_has_a_test(matrix: cr.Matrix) -> None:
@@ -203,6 +204,33 @@ def test_status_is_covered_weak_or_uncovered() -> None:
     with_mutants = cr.build_matrix(rules, tests, killed=killed)
     assert [r.status for r in with_mutants.rows] == ["covered", "covered", "uncovered", "covered"]
     assert with_mutants.rows[1].mutants_killed == 1
+
+
+def test_a_defect_the_sensitivity_run_did_not_catch_proves_nothing(tmp_path: Path) -> None:
+    evidence = {
+        "results": [
+            {"defect": "caught_one", "suite": "tests/smoke/test_x.py", "status": "caught"},
+            {"defect": "missed_one", "suite": str(tmp_path / "tests/smoke/test_x.py"), "status": "missed"},
+        ]
+    }
+    path = tmp_path / "sensitivity.json"
+    path.write_text(json.dumps(evidence), encoding="utf-8")
+    probes = cr.load_sensitivity(path, tmp_path)
+    assert probes == {
+        ("caught_one", "tests/smoke/test_x.py"): "caught",
+        ("missed_one", "tests/smoke/test_x.py"): "missed",
+    }
+    rules = {r.id: r for r in cr.parse_rules("**R-A-1** a\n\n**R-A-2** b\n\n**R-A-3** c", "x.md")}
+    tests = [
+        cr.RuleTest("tests/smoke/test_x.py::test_a", "x:1", ("R-A-1",), ("caught_one",)),
+        cr.RuleTest("tests/smoke/test_x.py::test_b", "x:2", ("R-A-2",), ("missed_one",)),
+        cr.RuleTest("tests/smoke/test_y.py::test_c", "y:1", ("R-A-3",), ("no_evidence",)),
+    ]
+    matrix = cr.build_matrix(rules, tests, probes=probes)
+    assert [r.status for r in matrix.rows] == ["covered", "weak", "covered"]
+    assert matrix.to_dict()["rules"][1]["defects_not_caught"] == ["missed_one"]
+    assert "`missed_one` (not caught)" in "\n".join(cr.markdown_table(matrix.to_dict()))
+    assert cr.load_sensitivity(tmp_path / "absent.json", tmp_path) is None
 
 
 def test_mutation_results_are_read_leniently(tmp_path: Path) -> None:
