@@ -65,6 +65,7 @@ WALLET_OVERDRAFT = "wallet_overdraft"
 VENDOR_HUB_FOR_ANYONE = "vendor_hub_for_anyone"
 REACTION_ANSWERED = "reaction_answered"
 ROLLOUT_HASH_UNSALTED = "rollout_hash_unsalted"
+HEALTH_NOT_JSON = "health_not_json"
 # Fault outcomes (fixtures/journeys/fault_*): every outcome the simulators can produce, handled.
 NON_SUCCESSFUL_STATUS_PAID = "non_successful_status_paid"
 NO_PAYMENT_POLLING = "no_payment_polling"
@@ -166,6 +167,7 @@ DEFECTS: dict[str, str] = {
     VENDOR_HUB_FOR_ANYONE: "vendor_hub shows the shop's buttons to users who own no shop",
     REACTION_ANSWERED: "a reaction (an emoji on a message) is answered: 'can't read that kind of message'",
     ROLLOUT_HASH_UNSALTED: "rollout buckets hash the phone, not '<phone>:ai_agents': the wrong users get AI",
+    HEALTH_NOT_JSON: "GET /health answers a plain-text 'ok' instead of JSON with status ok",
     MENU_ROWS_OFF_BY_ONE: "a vendor with 10+ items gets 10 of them + Add item: an 11-row list Meta refuses",
     ROW_TITLE_CUT_AT_25: "list row titles are cut at 25 characters instead of 24: Meta refuses the list",
     ROW_DESCRIPTION_CUT_AT_73: "row descriptions are cut at 73 characters, not 72: Meta refuses the list",

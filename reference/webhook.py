@@ -44,13 +44,15 @@ async def wa_webhook(request: Request) -> Response:
     return response
 
 
-def health(request: Request) -> JSONResponse:
+def health(request: Request) -> Response:
     store: Store = request.app.state.store
     try:
         store.ping()
     except Exception:  # any failure means the database cannot serve us
         log.exception("health check: database unavailable")
         return JSONResponse({"status": "degraded", "db": "error", "version": __version__}, status_code=503)
+    if request.app.state.settings.has_defect(defects.HEALTH_NOT_JSON):
+        return PlainTextResponse("ok")
     return JSONResponse({"status": "ok", "db": "ok", "version": __version__})
 
 

@@ -27,6 +27,8 @@ def test_health(http_client: httpx.Client, target: Target) -> None:
         pytest.skip(f"not covered: environment {target.env_name!r} declares no webhook.health_url")
     response = http_client.get(target.health_url)
     assert response.status_code == 200, f"health answered {response.status_code}: {response.text[:200]}"
+    kind = response.headers.get("content-type", "")
+    assert kind.startswith("application/json"), f"health must be JSON, not {kind!r}: {response.text[:200]}"
     assert response.json().get("status") == "ok", f"health body: {response.text[:200]}"
 
 
