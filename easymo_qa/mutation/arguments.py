@@ -17,3 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep", action="store_true", help="keep the scratch copy and cosmic-ray session")
     parser.add_argument("--suites", help="comma-separated test paths instead of the configured ones")
     parser.add_argument("--fail-under", type=float, metavar="PCT", help="exit 1 when the score is lower")
+    parser.add_argument(
+        "--rescore",
+        metavar="REPORT",
+        help="run nothing: score an earlier mutation.json again with the equivalents now in the config",
+    )

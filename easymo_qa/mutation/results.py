@@ -55,6 +55,19 @@ class Equivalent:
 
 
 @dataclass(frozen=True)
+class Gap:
+    """A survivor read and judged a real gap: the test that would kill it (still scored as a survivor)."""
+
+    file: str
+    operator: str
+    code: str
+    test: str
+
+    def matches(self, mutant: Mutant, code: str) -> bool:
+        return self.file == mutant.file and self.operator == mutant.operator and self.code == code.strip()
+
+
+@dataclass(frozen=True)
 class Result:
     mutant: Mutant
     outcome: Outcome
@@ -131,9 +144,15 @@ def report(
     results: Sequence[Result],
     equivalents: Sequence[Equivalent],
     meta: dict[str, Any],
+    gaps: Sequence[Gap] = (),
 ) -> dict[str, Any]:
     """The JSON report: what was sampled and how, the score, and every mutant's outcome."""
     s = tally(results, equivalents)
+
+    def survivor(r: Result) -> dict[str, Any]:
+        gap = next((g for g in gaps if g.matches(r.mutant, r.code)), None)
+        return {**_entry(r), "missing_test": gap.test if gap else None}
+
     ran = [r.seconds for r in results if r.outcome in ("killed", "survived", "unconfirmed")]
     return {
         **meta,
@@ -154,10 +173,32 @@ def report(
             "median": round(statistics.median(ran), 1) if ran else None,
             "max": round(max(ran), 1) if ran else None,
         },
-        "survivors": [_entry(r) for r in s.survivors],
+        "survivors": [survivor(r) for r in s.survivors],
         "equivalent": [{**_entry(r), "why": why} for r, why in s.equivalents],
         "mutants": [_entry(r) for r in results],
     }
+
+
+REPORT_KEYS = ("score", "raw_score", "counts", "seconds_per_mutant", "survivors", "equivalent", "mutants")
+
+
+def from_report(data: dict[str, Any]) -> tuple[list[Result], dict[str, Any]]:
+    """A report's results and session facts back, to score them again with new equivalence judgements."""
+    fields = Mutant.__dataclass_fields__
+    results = [
+        Result(
+            Mutant(**{k: v for k, v in e.items() if k in fields}),
+            e["outcome"],
+            e.get("seconds", 0.0),
+            e.get("diff", ""),
+            e.get("code", ""),
+            e.get("timed_out", False),
+            e.get("detail", ""),
+            tuple(e.get("killed_by", ())),
+        )
+        for e in data["mutants"]
+    ]
+    return results, {k: v for k, v in data.items() if k not in REPORT_KEYS}
 
 
 def _entry(r: Result) -> dict[str, Any]:
@@ -201,6 +242,8 @@ def markdown(data: dict[str, Any]) -> str:
         lines.append("None.")
     for s in data["survivors"]:
         lines += [f"### {s['where']} `{s['operator']}` (in `{s['definition'] or '-'}`)", ""]
+        judged = s.get("missing_test")
+        lines += [f"A real gap; the test that would kill it: {judged}" if judged else "Not judged yet.", ""]
         lines += ["```diff", s["diff"].strip(), "```", ""]
     unconfirmed = [m for m in data["mutants"] if m["outcome"] == "unconfirmed"]
     if unconfirmed:

@@ -44,7 +44,16 @@ from typing import Any
 
 from easymo_qa.mutation import CONFIG
 from easymo_qa.mutation.filters import excluded_spans, exclusion
-from easymo_qa.mutation.results import Equivalent, Mutant, Result, markdown, report, sample
+from easymo_qa.mutation.results import (
+    Equivalent,
+    Gap,
+    Mutant,
+    Result,
+    from_report,
+    markdown,
+    report,
+    sample,
+)
 from easymo_qa.sensitivity_outcomes import read_outcomes
 
 
@@ -69,6 +78,10 @@ def load_settings(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def equivalents(settings: dict[str, Any]) -> list[Equivalent]:
     return [Equivalent(**entry) for entry in settings.get("equivalent", [])]
+
+
+def gaps(settings: dict[str, Any]) -> list[Gap]:
+    return [Gap(**entry) for entry in settings.get("gap", [])]
 
 
 # --- the scratch copy -----------------------------------------------------------------------------------
@@ -370,9 +383,8 @@ def run(options: Options) -> int:
             "interrupted": interrupted,
             "seconds": round(time.perf_counter() - started, 1),
         }
-    data = report(results, equivalents(settings), meta)
-    (options.reports_dir / "mutation.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    (options.reports_dir / "mutation.md").write_text(markdown(data), encoding="utf-8")
+    data = report(results, equivalents(settings), meta, gaps(settings))
+    write_reports(data, options.reports_dir)
     _print_summary(data)
     print(f"\nMutation report: {options.reports_dir / 'mutation.json'} (and mutation.md)")
     if interrupted:
@@ -398,9 +410,27 @@ def _print_summary(data: dict[str, Any]) -> None:
         print("\n".join("    " + line for line in s["diff"].splitlines()[2:]))
 
 
+def write_reports(data: dict[str, Any], reports_dir: Path) -> None:
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    (reports_dir / "mutation.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    (reports_dir / "mutation.md").write_text(markdown(data), encoding="utf-8")
+
+
+def rescore(source: Path, config: Path, reports_dir: Path) -> int:
+    """Score an earlier session's report again with the equivalence judgements now in ``config``."""
+    _, settings = load_settings(config)
+    results, meta = from_report(json.loads(source.read_text(encoding="utf-8")))
+    data = report(results, equivalents(settings), meta, gaps(settings))
+    write_reports(data, reports_dir)
+    _print_summary(data)
+    return 0
+
+
 def run_from_args(args: argparse.Namespace) -> int:
     """``easymo-qa mutation``: the options of :func:`easymo_qa.mutation.arguments.add_arguments`, with the
     defaults of ``[easymo.mutation]`` in the configuration."""
+    if args.rescore:
+        return rescore(Path(args.rescore), Path(args.config), Path(args.reports_dir))
     _, settings = load_settings(Path(args.config))
     options = Options(
         sample=args.sample if args.sample is not None else int(settings.get("sample", 25)),

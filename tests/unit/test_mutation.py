@@ -11,8 +11,18 @@ import pytest
 import yaml
 
 from easymo_qa.mutation.filters import excluded_spans, exclusion
-from easymo_qa.mutation.results import Equivalent, Mutant, Result, markdown, report, sample, tally
-from easymo_qa.mutation.session import build_command, confirm_command, load_settings
+from easymo_qa.mutation.results import (
+    Equivalent,
+    Gap,
+    Mutant,
+    Result,
+    from_report,
+    markdown,
+    report,
+    sample,
+    tally,
+)
+from easymo_qa.mutation.session import build_command, confirm_command, equivalents, gaps, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -137,6 +147,21 @@ def test_the_reports_list_each_survivor_with_its_place_operator_and_diff() -> No
     assert "+not x" in text
 
 
+def test_a_report_scores_again_with_new_judgements_and_shows_the_missing_tests() -> None:
+    survivor = Result(m("reference/a.py", 9), "survived", 40.0, diff="-x\n+not x", code="x = 1")
+    killed = Result(m("reference/a.py", 3), "killed", 10.0, killed_by=("t::u",))
+    first = json.loads(json.dumps(report([killed, survivor], [], {"seed": 3, "source": "abc"})))
+    results, meta = from_report(first)
+    assert results == [killed, survivor]
+    assert meta == {"seed": 3, "source": "abc"}
+    gap = Gap("reference/a.py", "core/AddNot", "x = 1", "a test that reads x")
+    judged = report(results, [], meta, [gap])
+    assert judged["survivors"][0]["missing_test"] == "a test that reads x"
+    assert "A real gap; the test that would kill it: a test that reads x" in markdown(judged)
+    equivalent = Equivalent("reference/a.py", "core/AddNot", "x = 1", "x is never read")
+    assert report(results, [equivalent], meta)["score"] == 1.0
+
+
 def test_the_configured_command_is_the_black_box_suite_with_its_outcome_log(tmp_path: Path) -> None:
     settings, ours = load_settings(REPO / "cosmic-ray.toml")
     assert settings["module-path"] == "reference"
@@ -150,6 +175,9 @@ def test_the_configured_command_is_the_black_box_suite_with_its_outcome_log(tmp_
     assert narrowed[3] == "tests/smoke"
     for module in settings["excluded-modules"]:
         assert (REPO / module).is_file(), module
+    for judged in [*equivalents(ours), *gaps(ours)]:  # each judgement names a real file and says why
+        assert (REPO / judged.file).is_file(), judged
+        assert getattr(judged, "why", None) or getattr(judged, "test", None), judged
 
 
 def test_the_nightly_runs_a_larger_sample_than_make_mutation() -> None:
