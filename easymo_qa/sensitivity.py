@@ -6,7 +6,8 @@ journey's and scenario's ``defects:`` list. A probe is judged on evidence, never
 1. one healthy run of every probed test (no defect): each probed test must pass there;
 2. one run per defect switch (its probes' tests together, one stack boot) with ``REFERENCE_DEFECTS``;
 3. each probe is **caught** when every named test failed a check during the test itself (an assertion,
-   a journey step, ``pytest.fail``) at the named step / matching text when the probe names them;
+   a journey step, ``pytest.fail``, a check in teardown such as "no reply left unclaimed") at the named
+   step / matching text when the probe names them;
    **missed** when a named test passed; **inconclusive** when it could not be judged: the test failed
    on the healthy stack, errored (boot failure, setup timeout, an exception that is not a failed
    check), was skipped or not run, or the run timed out.
@@ -115,14 +116,16 @@ def _belongs(record: dict[str, Any], suite: str, name: str) -> bool:
 def outcome_of(records: Iterable[dict[str, Any]], suite: str, name: str) -> NamedOutcome:
     """Fold every phase record of a test (all its parameters) into one outcome.
 
-    Any error or failure outside the test's own call (setup, teardown, collection) makes it "error":
-    the defect broke the machinery, not a check. Otherwise a failed call makes it "failed".
+    An exception that is not a failed check, or any failure in setup or collection, makes it "error":
+    the defect broke the machinery (a boot, a fixture), not a check. A failed check in the call, or in
+    teardown (where the ``new_user`` fixture checks that no reply went unclaimed), makes it "failed".
     """
     mine = [r for r in records if _belongs(r, suite, name)]
     if not mine:
         return NamedOutcome(name, "not run")
     for r in mine:
-        if r.get("outcome") == "failed" and (r.get("when") != "call" or r.get("kind") != "assertion"):
+        is_check = r.get("when") in ("call", "teardown") and r.get("kind") == "assertion"
+        if r.get("outcome") == "failed" and not is_check:
             return NamedOutcome(name, "error", r)
     failed = [r for r in mine if r.get("outcome") == "failed"]
     if failed:

@@ -45,6 +45,22 @@ def test_errors():
 def test_setup_errors(broken):
     pass
 
+@pytest.fixture
+def strict():
+    yield
+    assert False, "a reply nobody claimed"
+
+def test_fails_its_check_in_teardown(strict):
+    pass
+
+@pytest.fixture
+def crashes_in_teardown():
+    yield
+    raise OSError("the stack did not stop")
+
+def test_errors_in_teardown(crashes_in_teardown):
+    pass
+
 def test_skips():
     pytest.skip("not covered")
 
@@ -81,6 +97,8 @@ def test_each_test_gets_the_state_that_says_what_happened(records: list[dict]) -
     assert state(records, "test_fails_by_pytest_fail") == "failed"  # how the hygiene check fails a test
     assert state(records, "test_errors") == "error"  # a KeyError is not a failed check
     assert state(records, "test_setup_errors") == "error"
+    assert state(records, "test_fails_its_check_in_teardown") == "failed"  # the strict new_user fixture
+    assert state(records, "test_errors_in_teardown") == "error"
     assert state(records, "test_skips") == "skipped"
     assert state(records, "test_one_param_fails") == "failed"
     assert state(records, "test_not_there") == "not run"
