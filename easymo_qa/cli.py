@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from easymo_qa.envs import (
 )
 from easymo_qa.envs.model import Environment
 from easymo_qa.interrupts import INTERRUPTED_EXIT_CODE, run_child, sigterm_interrupts
+from easymo_qa.load import evidence
 from easymo_qa.safety import ALLOW_FLAG, refusal
 from easymo_qa.signoff.stages import STEPS, banner, done, stage_args, step
 from easymo_qa.stack import start_stack
@@ -146,8 +148,9 @@ def cmd_signoff(args: argparse.Namespace) -> int:
         "--signoff",
         "--reports-dir",
         str(reports),
-        f"--junitxml={reports / 'junit.xml'}",
-        f"--alluredir={reports / 'allure-results'}",
+        # Written aside and moved into place when the session ends: an interrupted run keeps the last ones.
+        f"--junitxml={reports / PARTIAL / 'junit.xml'}",
+        f"--alluredir={reports / PARTIAL / 'allure-results'}",
         "--clean-alluredir",
         "-p",
         "no:cacheprovider",
@@ -159,6 +162,7 @@ def cmd_signoff(args: argparse.Namespace) -> int:
     # A child process, so pytest imports (and assertion-rewrites) everything itself.
     started = banner(step(STEPS), f"tests ({', '.join(args.suites)}) and the report")
     code = run_child([sys.executable, "-m", "pytest", *pytest_args])  # Ctrl-C: stopped cleanly, raised
+    _publish(reports / PARTIAL, reports)
     done(step(STEPS), started, f"pytest exit code {code}")
     if report.is_file() and report.stat().st_mtime >= begun - 1.0:  # this run's, not an earlier one
         verdict = json.loads(report.read_text(encoding="utf-8"))
@@ -175,6 +179,22 @@ def cmd_signoff(args: argparse.Namespace) -> int:
         print(f"Sign-off report: {report.resolve()} ({others})")
         return 0 if verdict["verdict"] in ("GO", "GO with waivers") else max(code, 1)
     return code or 1
+
+
+PARTIAL = ".partial"  # the main session's JUnit XML and Allure results, until the session has ended
+
+
+def _publish(partial: Path, reports: Path) -> None:
+    """Move what the ended session wrote aside into ``reports``, replacing the previous run's."""
+    if not partial.is_dir():
+        return
+    for entry in partial.iterdir():
+        target = reports / entry.name
+        if entry.is_dir():
+            evidence.publish(entry, target)
+        else:
+            os.replace(entry, target)
+    partial.rmdir()
 
 
 def _signoff_inputs_problem() -> str | None:
