@@ -229,20 +229,6 @@ def _refuse_unsafe_production(config: pytest.Config, path: Path, selector: str) 
         raise pytest.UsageError(f"easymo-qa: {refusal(environment_name(path), reason, selector)}")
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_cmdline_main(config: pytest.Config) -> None:
-    """Under xdist, keep each ``xdist_group`` on one worker (``--dist loadgroup`` instead of ``load``).
-
-    Journeys that play seeded drivers share those drivers' conversation state (a driver waiting for a
-    delivery code), so they must not run at the same time; ``pytest_items`` puts them in one group.
-    """
-    if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", "no") in (
-        "no",
-        "load",
-    ):
-        config.option.dist = "loadgroup"
-
-
 def pytest_configure(config: pytest.Config) -> None:
     for line in (
         "smoke: fast checks of a deployed bot",

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from easymo_qa.conversation.actor_locks import seeded_actor_locks
 from easymo_qa.conversation.loader import JOURNEY_SUFFIX, SCENARIO_SUFFIX, JourneyError, load_journey
 from easymo_qa.conversation.model import Journey
 from easymo_qa.conversation.runner import JourneyRunner, JourneyStepFailed
@@ -32,9 +33,6 @@ class JourneyFile(pytest.File):
             item.add_marker(getattr(pytest.mark, f"journey_{role}"))
         if journey.critical:
             item.add_marker(pytest.mark.critical)
-        if any(a.role == "driver" and a.phone for a in journey.actors.values()):
-            # Seeded drivers carry conversation state (waiting for a code): one such journey at a time.
-            item.add_marker(pytest.mark.xdist_group("seeded-drivers"))
         item.extra_keyword_matches.update(journey.tags)  # `-k handoff` selects by tag
         yield item
 
@@ -55,7 +53,8 @@ class JourneyItem(pytest.Item):
             )
         transcript = Transcript()
         self.stash[TRANSCRIPT_KEY] = transcript  # the plugin attaches it to the report
-        runner.run(self.journey, transcript)
+        with seeded_actor_locks(self.journey, runner.target.webhook_url):
+            runner.run(self.journey, transcript)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, JourneyStepFailed):
