@@ -98,6 +98,7 @@ DELIVERY_RADIUS_IGNORED = "delivery_radius_ignored"
 SESSION_NEVER_EXPIRES = "session_never_expires"
 SESSION_TTL_COUNTS_AGE = "session_ttl_counts_age"
 ONE_PARCEL_AT_A_TIME = "one_parcel_at_a_time"
+NOTICES_IGNORE_OPTOUT = "notices_ignore_optout"
 # Message hygiene (tests/smoke/test_hygiene.py): bugs the real easyMO shipped.
 RAW_I18N_KEY = "raw_i18n_key"
 STACK_TRACE_LEAK = "stack_trace_leak"
@@ -197,6 +198,7 @@ DEFECTS: dict[str, str] = {
     SESSION_NEVER_EXPIRES: "a conversation state never expires: a location days later still checks out",
     SESSION_TTL_COUNTS_AGE: "the session TTL counts from its start: an active user's state expires mid-way",
     ONE_PARCEL_AT_A_TIME: "a Delivered tap forgets the parcels tapped before it: their codes no longer work",
+    NOTICES_IGNORE_OPTOUT: "order notices (not replies) still reach a user who sent STOP",
 }
 
 

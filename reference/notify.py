@@ -58,6 +58,7 @@ class Notifier:
             contact is not None
             and contact.opted_out
             and not self._settings.has_defect(defects.OPTOUT_IGNORED)
+            and not self._settings.has_defect(defects.NOTICES_IGNORE_OPTOUT)
         ):
             self._events.record(corr, REPLY_SUPPRESSED, to, reason="opted_out", kind="notice")
             return False
