@@ -84,7 +84,7 @@ bench-load: setup
 ## Mutation testing of the black-box suite against reference/ (cosmic-ray, cosmic-ray.toml): a seeded sample,
 ## bounded in time, in a scratch copy of git HEAD; prints the score and the surviving mutants, writes
 ## reports/mutation.json and reports/mutation.md. Not part of `make test` (CPU heavy); the nightly runs more.
-MUTATION_SAMPLE ?= 25
+MUTATION_SAMPLE ?= 15
 MUTATION_SEED   ?= 1
 MUTATION_BUDGET ?= 600
 mutation: setup

@@ -259,6 +259,13 @@ def plan(db: Any, scratch: Path, size: int, seed: int) -> Plan:
     return Plan(len(specs) + len(done), excluded, eligible, chosen, specs)
 
 
+def fits(elapsed: float, took: list[float], baseline: float, budget: float) -> bool:
+    """Whether one more mutant fits in the budget: the mean of those run so far (before the first, half
+    the baseline: a kill usually stops early) must end before the budget does."""
+    estimate = statistics.fmean(took) if took else baseline / 2
+    return elapsed + estimate <= budget
+
+
 def run_mutant(mutant: Mutant, spec: Any, scratch: Path, command: list[str], timeout: float) -> Result:
     """Apply one mutant on disk (cosmic-ray restores the file afterwards) and run the test command."""
     from cosmic_ray.mutating import use_mutation
@@ -352,8 +359,8 @@ def run(options: Options) -> int:
             )
             for index, mutant in enumerate(p.chosen, start=1):
                 took = [r.seconds for r in results if r.outcome != "not run"]
-                estimate = statistics.fmean(took) if took else baseline.seconds / 2
-                if interrupted or time.perf_counter() - started + estimate > options.budget:
+                elapsed = time.perf_counter() - started
+                if interrupted or not fits(elapsed, took, baseline.seconds, options.budget):
                     results.append(Result(mutant, "not run"))
                     continue
                 try:
@@ -433,7 +440,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         return rescore(Path(args.rescore), Path(args.config), Path(args.reports_dir))
     _, settings = load_settings(Path(args.config))
     options = Options(
-        sample=args.sample if args.sample is not None else int(settings.get("sample", 25)),
+        sample=args.sample if args.sample is not None else int(settings.get("sample", 15)),
         seed=args.seed if args.seed is not None else int(settings.get("seed", 1)),
         budget=args.budget if args.budget is not None else float(settings.get("budget-seconds", 600)),
         reports_dir=Path(args.reports_dir),

@@ -22,7 +22,14 @@ from easymo_qa.mutation.results import (
     sample,
     tally,
 )
-from easymo_qa.mutation.session import build_command, confirm_command, equivalents, gaps, load_settings
+from easymo_qa.mutation.session import (
+    build_command,
+    confirm_command,
+    equivalents,
+    fits,
+    gaps,
+    load_settings,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -186,3 +193,10 @@ def test_the_nightly_runs_a_larger_sample_than_make_mutation() -> None:
     nightly = int(re.search(r"make mutation MUTATION_SAMPLE=(\d+)", run).group(1))
     default = int(re.search(r"^MUTATION_SAMPLE \?= (\d+)$", (REPO / "Makefile").read_text(), re.M).group(1))
     assert nightly > default
+
+
+def test_no_mutant_starts_that_would_end_after_the_budget() -> None:
+    assert fits(elapsed=100, took=[], baseline=60, budget=600)
+    assert not fits(elapsed=580, took=[], baseline=60, budget=600)  # half the baseline: 30 s
+    assert fits(elapsed=540, took=[40, 20], baseline=60, budget=600)
+    assert not fits(elapsed=580, took=[40, 20], baseline=60, budget=600)
