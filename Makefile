@@ -87,8 +87,10 @@ bench-load: setup
 MUTATION_SAMPLE ?= 15
 MUTATION_SEED   ?= 1
 MUTATION_BUDGET ?= 600
+MUTATION_ARGS   ?=
 mutation: setup
-	$(BIN)/easymo-qa mutation --sample $(MUTATION_SAMPLE) --seed $(MUTATION_SEED) --budget $(MUTATION_BUDGET)
+	$(BIN)/easymo-qa mutation --sample $(MUTATION_SAMPLE) --seed $(MUTATION_SEED) --budget $(MUTATION_BUDGET) \
+	  $(MUTATION_ARGS)
 
 clean:
 	rm -rf $(VENV) reports/* .pytest_cache .ruff_cache
