@@ -44,7 +44,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 unit: setup
-	$(BIN)/pytest tests/unit -q -p no:cacheprovider
+	$(BIN)/pytest tests/unit -q -n 2 -p no:cacheprovider
 
 smoke: setup
 	$(BIN)/pytest tests/smoke -q -n 2 -p no:cacheprovider
