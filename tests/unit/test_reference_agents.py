@@ -155,6 +155,10 @@ async def test_hubs_for_staff_and_drivers(tmp_path: Path) -> None:
     async with service(tmp_path) as svc:
         await svc.tap(KIM_STAFF, "station_hub", "list_reply")
         assert "no open orders today" in svc.texts(KIM_STAFF)[-1]
+        await svc.tap(DRIVER1, "driver_hub", "list_reply")
+        assert svc.texts(DRIVER1)[-1] == (
+            "🛵 No deliveries in progress.\nNew jobs come here as soon as an order is ready."
+        )
         await svc.tap(BUYER, "station_hub", "list_reply")
         assert svc.texts(BUYER)[-1].startswith("You're not registered as station staff")
         order_id = await order_to_checkout(svc, quantity=1)

@@ -6,12 +6,15 @@ party received, the order (state, ledger, history) through ``/admin/orders`` and
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from pathlib import Path
 
 import pytest
 from test_reference_fakes import (
     BUYER,
+    CALLBACK_SECRET,
     DRIVER1,
     DRIVER2,
     DRIVER3,
@@ -248,6 +251,25 @@ async def test_callback_signature_and_unknown_reference(tmp_path: Path) -> None:
         assert unsigned.status_code == 401
         assert (await svc.callback(reference_id, referenceId="no-such-ref")).status_code == 404
         assert (await svc.callback(reference_id, amount="1")).status_code == 422
+        assert (await svc.order(order_id))["state"] == "pending_payment"
+        assert (await svc.callback(reference_id)).status_code == 200
+        assert (await svc.order(order_id))["state"] == "paid"
+
+
+@run_async
+async def test_a_signed_callback_that_is_not_a_callback_is_refused_with_400(tmp_path: Path) -> None:
+    # A provider (or a proxy) may garble a body it signed: that is the sender's fault (4xx), never a 500.
+    async with service(tmp_path) as svc:
+        order_id = await order_to_checkout(svc, quantity=1)
+        await svc.tap(BUYER, f"pay_momo:{order_id}")
+        reference_id = svc.payments.last()[0]["x-reference-id"]
+        for raw in (b"{not json", b"[]", b'{"status": "SUCCESSFUL"}', b'"SUCCESSFUL"'):
+            signature = "sha256=" + hmac.new(CALLBACK_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+            response = await svc.client.post(
+                "/payments/callback", content=raw, headers={"X-Callback-Signature": signature}
+            )
+            assert response.status_code == 400, (raw, response.status_code, response.text)
+            assert response.json()["error"].startswith("bad_callback"), response.text
         assert (await svc.order(order_id))["state"] == "pending_payment"
         assert (await svc.callback(reference_id)).status_code == 200
         assert (await svc.order(order_id))["state"] == "paid"
