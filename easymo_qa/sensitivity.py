@@ -3,7 +3,8 @@
 Probes come from ``fixtures/sensitivity/*.yaml`` (defect → suite → tests that must fail) and from every
 journey's and scenario's ``defects:`` list. A probe is judged on evidence, never on "something failed":
 
-1. one healthy run of every probed test (no defect): each probed test must pass there;
+1. one healthy run of every probed test (no defect; on 3 xdist workers, the tests that need the stack to
+   themselves in a session of their own): each probed test must pass there;
 2. one run per defect switch (its probes' tests together, one stack boot) with ``REFERENCE_DEFECTS``;
 3. each probe is **caught** when every named test failed a check during the test itself (an assertion,
    a journey step, ``pytest.fail``, a check in teardown such as "no reply left unclaimed") at the named
@@ -41,6 +42,10 @@ from easymo_qa.yaml_source import YamlSourceError, load_yaml_file
 
 Status = Literal["caught", "missed", "inconclusive"]
 RUN_TIMEOUT_S = 420.0  # one pytest run (the healthy run holds the reliability storm); beyond it: inconclusive
+# Tests that need the stack to themselves (they flip flags for everyone, or storm it): the healthy run
+# takes them in a session without xdist; the rest, which mostly wait on replies, run on HEALTHY_WORKERS.
+SERIAL_SUITES = ("tests/cutover/", "tests/reliability/")
+HEALTHY_WORKERS = 3
 EXIT_MISSED, EXIT_INCONCLUSIVE = 1, 3
 
 
@@ -279,6 +284,23 @@ def _node_ids(probes: Iterable[Probe]) -> list[str]:
     return list(dict.fromkeys(node for p in probes for node in p.node_ids()))
 
 
+def healthy_groups(probes: Iterable[Probe]) -> list[tuple[list[str], int]]:
+    """The healthy run's sessions: (node ids, xdist workers), the tests of SERIAL_SUITES apart."""
+    nodes = _node_ids(probes)
+    serial = [n for n in nodes if n.startswith(SERIAL_SUITES)]
+    parallel = [n for n in nodes if not n.startswith(SERIAL_SUITES)]
+    return [(group, workers) for group, workers in ((parallel, HEALTHY_WORKERS), (serial, 0)) if group]
+
+
+def combine(runs: Sequence[RunResult]) -> RunResult:
+    """The healthy sessions as one run: every record; the worst exit code (None if one was stopped)."""
+    codes = [r.exit_code for r in runs]
+    code = None if None in codes else max((c for c in codes if c is not None), default=0)
+    tails = " / ".join(r.output_tail for r in runs if r.exit_code != 0 and r.output_tail)
+    records = tuple(x for r in runs for x in r.records)
+    return RunResult(records, code, max((r.seconds for r in runs), default=0.0), tails)
+
+
 def merge_probes(pinned: Sequence[Probe], from_journeys: Sequence[Probe]) -> list[Probe]:
     """Every probe once: an entry of fixtures/sensitivity for a journey's own ``defects:`` switch (same
     defect, same file) replaces it, so a journey probe can name its step without a change to the journey."""
@@ -319,22 +341,24 @@ def main(
         tempfile.TemporaryDirectory(prefix="easymo-sensitivity-") as tmp,
         ThreadPoolExecutor(workers) as pool,
     ):
-        # Every run boots its own stack on free ports, so they run side by side; the healthy run of every
-        # probed test goes first (it is the longest), each defect's run holds all of its probes' tests.
-        healthy_ids = _node_ids(probes)
-        healthy_future = pool.submit(run_tests, healthy_ids, "", Path(tmp) / "healthy")
+        # Every run boots its own stack on free ports, so they run side by side; the healthy sessions go
+        # first (they are the longest), each defect's run holds all of its probes' tests.
+        healthy_futures = [
+            pool.submit(run_tests, nodes, "", Path(tmp) / f"healthy-{i}", xdist)
+            for i, (nodes, xdist) in enumerate(healthy_groups(probes))
+        ]
         futures = {
             pool.submit(run_tests, _node_ids(group), defect, Path(tmp) / defect): defect
             for defect, group in by_defect.items()
         }
         runs: dict[str, RunResult] = {}
         healthy: RunResult | None = None
-        for future in as_completed([healthy_future, *futures]):
-            if future is healthy_future:
-                healthy = future.result()
-                print(f"  healthy run of every probed test: {healthy.seconds:.0f} s", flush=True)
-            else:
+        for future in as_completed([*healthy_futures, *futures]):
+            if future in futures:
                 runs[futures[future]] = future.result()
+            if healthy is None and all(f.done() for f in healthy_futures):
+                healthy = combine([f.result() for f in healthy_futures])
+                print(f"  healthy run of every probed test: {healthy.seconds:.0f} s", flush=True)
             if healthy is None:
                 continue
             for defect in list(runs):  # judged as soon as both its run and the healthy one are in

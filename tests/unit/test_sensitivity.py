@@ -12,10 +12,13 @@ import pytest
 from easymo_qa.sensitivity import (
     EXIT_INCONCLUSIVE,
     EXIT_MISSED,
+    HEALTHY_WORKERS,
     Probe,
     RunResult,
     all_probes,
+    combine,
     exit_code,
+    healthy_groups,
     judge,
     merge_probes,
     outcome_of,
@@ -204,3 +207,20 @@ def test_every_probe_names_a_suite_that_exists_and_switches_are_probed_once_per_
         assert Path(probe.suite).is_file(), probe
     keys = [(p.defect, p.suite, tuple(p.must_fail)) for p in probes]
     assert len(keys) == len(set(keys))
+
+
+def test_the_healthy_run_keeps_the_tests_that_need_the_stack_alone_out_of_xdist() -> None:
+    probes = [
+        Probe(defect="a", suite="tests/smoke/test_p.py", must_fail=["test_x"]),
+        Probe(defect="b", suite="tests/reliability/test_r.py", must_fail=["test_storm"]),
+        Probe(defect="c", suite="tests/cutover/test_f.py", must_fail=["test_flags"]),
+        Probe(defect="d", suite="fixtures/journeys/j.journey.yaml", must_fail=["j"], select=False),
+        Probe(defect="e", suite="tests/smoke/test_p.py", must_fail=["test_x"]),
+    ]
+    assert healthy_groups(probes) == [
+        (["tests/smoke/test_p.py::test_x", "fixtures/journeys/j.journey.yaml"], HEALTHY_WORKERS),
+        (["tests/reliability/test_r.py::test_storm", "tests/cutover/test_f.py::test_flags"], 0),
+    ]
+    both = combine([run(rec("a", "passed"), code=0), run(rec("b", "failed"), code=1)])
+    assert (len(both.records), both.exit_code) == (2, 1)
+    assert combine([run(code=0), run(code=None)]).exit_code is None
