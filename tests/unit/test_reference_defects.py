@@ -185,3 +185,23 @@ async def test_a_driver_with_two_parcels_delivers_each_by_its_own_code(tmp_path:
         await svc.text(DRIVER1, delivery_code(svc, second))
         assert svc.texts(DRIVER1)[-1] == f"✅ Delivery confirmed: order {second}. Thank you!"
         assert (await svc.order(first))["state"] == (await svc.order(second))["state"] == "delivered"
+
+
+@run_async
+async def test_a_parcel_locked_by_wrong_codes_leaves_the_others_deliverable(tmp_path: Path) -> None:
+    async with service(tmp_path) as svc:
+        first, second = await ready_order(svc), await ready_order(svc)
+        for order_id in (first, second):
+            await svc.tap(DRIVER1, f"drv_accept:{order_id}")
+            await svc.tap(DRIVER1, f"drv_delivered:{order_id}")
+        wrong = "".join(str((int(c) + 1) % 10) for c in delivery_code(svc, second))
+        if wrong == delivery_code(svc, first):
+            wrong = "".join(str((int(c) + 2) % 10) for c in delivery_code(svc, second))
+        for _ in range(3):  # wrong codes count against the parcel tapped last, until it is locked
+            await svc.text(DRIVER1, wrong)
+        assert svc.texts(DRIVER1)[-1].startswith("❌ That code doesn't match. No tries left for order")
+        assert second in svc.texts(DRIVER1)[-1]
+        await svc.text(DRIVER1, delivery_code(svc, first))  # the other parcel still waits for its code
+        assert svc.texts(DRIVER1)[-1] == f"✅ Delivery confirmed: order {first}. Thank you!"
+        assert (await svc.order(first))["state"] == "delivered"
+        assert (await svc.order(second))["state"] == "out_for_delivery"
