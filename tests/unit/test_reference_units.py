@@ -23,7 +23,7 @@ from reference.orders import InvalidTransitionError, Line, Orders
 from reference.ratelimit import RateLimiter
 from reference.seed import SeedError, load_seed
 from reference.store import Store
-from reference.textsearch import parse_query
+from reference.textsearch import AREAS, distance_km, parse_query
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
@@ -314,6 +314,17 @@ def test_catalog_ranks_matches() -> None:
     assert "rem-eggs-30" in [o.item.id for o in catalog.search("amagi", include_unavailable=True)]
     assert catalog.search("the please") == []
     assert [o.item.id for o in catalog.search("gas", exclude_vendor="v-kicukiro")] == ["rem-gas-12kg"]
+
+
+@pytest.mark.parametrize("area", sorted(AREAS))
+def test_every_named_area_is_a_kigali_neighbourhood(area: str) -> None:
+    # A typo in one centre (-0.938 for -1.938) sends "near <area>" rankings 110 km off.
+    kigali = (-1.95, 30.06)
+    assert distance_km(kigali, AREAS[area]) < 8, f"{area} at {AREAS[area]} is not in Kigali"
+    store = Store.open(":memory:")
+    offers = Catalog(store, load_seed(SEED)).search("water jerrycan", area=area)
+    assert offers
+    assert all(o.distance_km is not None and o.distance_km < 12 for o in offers)
 
 
 @pytest.mark.parametrize(
