@@ -41,6 +41,24 @@ def test_greeting_gets_the_home_menu(new_user) -> None:
     assert "Aimée Uwase" in menu.text, f"the greeting should name the user intact, got {menu.text!r}"
 
 
+@pytest.mark.rule("R-ID-6")
+def test_the_greeting_follows_a_profile_name_change(new_user) -> None:
+    # WhatsApp sends the profile name with every message: a renamed user is greeted by the new name,
+    # whichever way the names sort.
+    # A message that comes without a profile (no contacts[]) is greeted by the name last seen.
+    user = new_user(name="Mugisha")
+    for name in ("Mugisha", "Zawadi", "Bosco"):
+        user.name = name
+        user.send_text("hi")
+        menu = user.expect_reply("list", rows=HOME_ROWS)
+        assert f"Hello {name}!" in menu.text, f"greeted {menu.text!r} after the profile name became {name!r}"
+        payload = user.webhook_for([payloads.text(user.phone, "hi")])
+        del payload["entry"][0]["changes"][0]["value"]["contacts"]
+        assert user.post_payload(payload).status_code == 200
+        menu = user.expect_reply("list", rows=HOME_ROWS, within=5)
+        assert f"Hello {name}!" in menu.text, f"greeted {menu.text!r} without a profile; last name: {name!r}"
+
+
 @pytest.mark.parametrize("word", ["home", "menu", "MENU", " Home "])
 @pytest.mark.rule("R-GUARD-1")
 def test_home_words_show_the_home_menu(user: WhatsAppUser, word: str) -> None:
