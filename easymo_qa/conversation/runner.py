@@ -22,7 +22,7 @@ from easymo_qa.conversation.faults import FaultInjector, InjectionError
 from easymo_qa.conversation.model import Expect, Journey, Step
 from easymo_qa.target import Target
 from easymo_qa.whatsapp import payloads
-from easymo_qa.whatsapp.expect import Expectation, ReplyError
+from easymo_qa.whatsapp.expect import Expectation, ReplyError, check_window
 from easymo_qa.whatsapp.numbers import TestNumberPool
 from easymo_qa.whatsapp.outbound import OutboundMessage
 from easymo_qa.whatsapp.transcript import Transcript
@@ -176,7 +176,7 @@ class JourneyRunner:
                 try:
                     # Stragglers: an extra message often comes a moment after the expected one.
                     guard.no_strays(users, journey.steps[last], self.target.no_reply_seconds)
-                    guard.no_refusals(users, journey.steps[last])
+                    guard.no_refusals(users)
                     if journey.happy_path() and self.target.has("observability"):
                         guard.no_trouble_events(CheckContext(self.target, self.client, variables.text), users)
                 except (ReplyError, CheckFailed) as exc:
@@ -319,7 +319,15 @@ class JourneyRunner:
                     if expect.after is None and expect.since is None and step.action() is not None:
                         # A reply to this action (a deadline's message is no reply latency).
                         user.transcript.latency((message.received_at - start) * 1000)
-                    _within_budget(user, expectation, message, start, budgets[id(expect)])
+                    check_window(
+                        expectation,
+                        message,
+                        start,
+                        budgets[id(expect)],
+                        actor=user.label,
+                        transcript=user.transcript,
+                        since="the action",
+                    )
             firsts = [e for e in expects for i in range(e.count) if i == 0]
             found = [m for i, m in enumerate(found) if i in _first_indexes(expects)]
             for expect, message in zip(firsts, found, strict=True):
@@ -339,29 +347,6 @@ class JourneyRunner:
             high = self.target.reply_budget_seconds if guard is not None else self.target.reply_seconds
         low = duration_seconds(variables.text(str(expect.after))) if expect.after is not None else 0.0
         return low, high
-
-
-def _within_budget(
-    user: WhatsAppUser,
-    expectation: Expectation,
-    message: OutboundMessage,
-    sent_at: float,
-    budget: tuple[float, float],
-) -> None:
-    """A reply that came, but outside its window, fails as surely as one that never came."""
-    low, high = budget
-    latency = message.received_at - sent_at
-    if low <= latency <= high:
-        return
-    window = f"between {low:.3f} s and {high:.3f} s" if low else f"within {high:.3f} s"
-    raise ReplyError(
-        f"a reply arrived {'too late' if latency > high else 'too early'}: {latency:.3f} s after the "
-        f"action, expected {window}",
-        actor=user.label,
-        expected=[f"{expectation.describe()} {window}"],
-        arrived=[message],
-        transcript=user.transcript.render(),
-    )
 
 
 # Ids a conversation is about (ORD-7F3K2Q, QR-…): a message to shared seeded staff that names only other
@@ -417,18 +402,14 @@ class _Strictness:
         """Fail on any message an actor received that no expectation claimed (waiting ``wait`` s first)."""
         deadline = time.monotonic() + wait
         for name, user in users.items():
-            user.drain(max(0.0, deadline - time.monotonic()))
-            strays = user.unexpected(self.skipper(name, step))
-            if strays:
-                raise ReplyError(
-                    "the bot sent a message nobody expected",
-                    actor=user.label,
-                    expected=["nothing (every expected message had already arrived)"],
-                    arrived=strays,
-                    transcript=user.transcript.render(),
-                )
+            user.expect_nothing_unclaimed(
+                max(0.0, deadline - time.monotonic()),
+                self.skipper(name, step),
+                title="the bot sent a message nobody expected",
+                expected="nothing (every expected message had already arrived)",
+            )
 
-    def no_refusals(self, users: dict[str, WhatsAppUser], step: Step) -> None:
+    def no_refusals(self, users: dict[str, WhatsAppUser]) -> None:
         """Fail when the Graph API refused a message the bot sent an actor (bad format, over a limit)."""
         for user in users.values():
             refused = user.refused_since(self.start_seq.get(user.phone, 0))

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from easymo_qa.whatsapp.outbound import OutboundMessage
+from easymo_qa.whatsapp.transcript import Transcript
 
 
 @dataclass(frozen=True)
@@ -79,3 +80,30 @@ class ReplyError(AssertionError):
             lines += [f"    - {r}" for r in rejected]
         lines += ["  transcript:", *("    " + t for t in transcript.splitlines())]
         super().__init__("\n".join(lines))
+
+
+def check_window(
+    expectation: Expectation,
+    message: OutboundMessage,
+    start: float,
+    window: tuple[float, float],
+    *,
+    actor: str,
+    transcript: Transcript,
+    since: str,
+) -> None:
+    """A reply that came, but outside its window (not before, not after ``start``), fails as surely as
+    one that never came. ``since`` names what ``start`` is ("the action", "the message")."""
+    low, high = window
+    latency = message.received_at - start
+    if low <= latency <= high:
+        return
+    expected = f"between {low:.3f} s and {high:.3f} s" if low else f"within {high:.3f} s"
+    raise ReplyError(
+        f"a reply arrived {'too late' if latency > high else 'too early'}: {latency:.3f} s after "
+        f"{since}, expected {expected}",
+        actor=actor,
+        expected=[f"{expectation.describe()} {expected}"],
+        arrived=[message],
+        transcript=transcript.render(),
+    )

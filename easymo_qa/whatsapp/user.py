@@ -10,7 +10,7 @@ import httpx
 
 from easymo_qa.target import Target
 from easymo_qa.whatsapp import payloads
-from easymo_qa.whatsapp.expect import Expectation, ReplyError
+from easymo_qa.whatsapp.expect import Expectation, ReplyError, check_window
 from easymo_qa.whatsapp.outbound import OutboundMessage
 from easymo_qa.whatsapp.replies import ReplyReader, ReplySource
 from easymo_qa.whatsapp.signing import encode_body, signed_headers
@@ -204,8 +204,9 @@ class WhatsAppUser:
         (the journey runner logs its own, from the step's action).
         """
         # The latency budget of plain tests: the environment's, or a longer wait the test asked for.
-        budget = self.target.reply_budget_seconds if within is None else max(within, 0.001)
-        budget = max(budget, self.target.reply_budget_seconds)
+        budget = self.target.reply_budget_seconds
+        if within is not None:
+            budget = max(within, budget)
         within = self.target.reply_seconds if within is None else within
         deadline = time.monotonic() + max(within, budget)
         matched: list[OutboundMessage | None] = [None] * len(expectations)
@@ -218,9 +219,17 @@ class WhatsAppUser:
                 found = [m for m in matched if m is not None]
                 self.last_reply = max(found, key=lambda m: m.seq)
                 if record_latency:
-                    for message in found:
+                    for expectation, message in zip(expectations, found, strict=True):
                         self.transcript.latency((message.received_at - self._last_sent_at) * 1000)
-                    self._within_budget(expectations, matched, budget)
+                        check_window(
+                            expectation,
+                            message,
+                            self._last_sent_at,
+                            (0.0, budget),
+                            actor=self.label,
+                            transcript=self.transcript,
+                            since="the message",
+                        )
                 return found
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -237,21 +246,6 @@ class WhatsAppUser:
             transcript=self.transcript.render(),
             rejected=self._replies.rejections(self.phone),
         )
-
-    def _within_budget(
-        self, expectations: Sequence[Expectation], found: list[OutboundMessage | None], budget: float
-    ) -> None:
-        """A reply that came, but later than its budget, fails like one that never came."""
-        for expectation, message in zip(expectations, found, strict=True):
-            if message is not None and message.received_at - self._last_sent_at > budget:
-                raise ReplyError(
-                    f"a reply arrived too late: {message.received_at - self._last_sent_at:.3f} s after "
-                    f"the message, expected within {budget:.3f} s",
-                    actor=self.label,
-                    expected=[expectation.describe()],
-                    arrived=[message],
-                    transcript=self.transcript.render(),
-                )
 
     def _match_loosely(
         self, expectations: Sequence[Expectation], matched: list[OutboundMessage | None]
@@ -297,39 +291,37 @@ class WhatsAppUser:
                 transcript=self.transcript.render(),
             )
 
-    def unexpected(
-        self, may_skip: Callable[[OutboundMessage], str | None] | None = None
-    ) -> list[OutboundMessage]:
-        """Replies received and not matched by any expectation (nor skippable); they stay pending."""
-        strays = []
-        for message in sorted(self._pending, key=lambda m: m.seq):
-            reason = may_skip(message) if may_skip is not None else None
-            if reason is None:
-                strays.append(message)
-            else:
-                self._pending.remove(message)
-                self.transcript.note(self.label, f"skipped seq {message.seq}: {reason}")
-        return strays
-
-    def expect_nothing_unclaimed(self, settle: float) -> None:
+    def expect_nothing_unclaimed(
+        self,
+        settle: float,
+        may_skip: Callable[[OutboundMessage], str | None] | None = None,
+        *,
+        title: str = "the bot sent messages no check of this test claimed",
+        expected: str = "only the replies the test checked",
+    ) -> None:
         """Fail when the bot sent this user anything no expectation claimed (waiting ``settle`` s first).
 
-        The strict end of a test: an extra message, or one meant for someone else, fails it.
+        The strict end of a test, or of a journey step: an extra message, or one meant for someone else,
+        fails it. ``may_skip`` says why a message may go unclaimed (it is dropped, with a note).
         """
         self._fetch(settle)
-        extra = self.unclaimed + self._pending
+        extra = []
+        for message in sorted(self.unclaimed + self._pending, key=lambda m: m.seq):
+            reason = may_skip(message) if may_skip is not None else None
+            if reason is None:
+                extra.append(message)
+            else:
+                self.transcript.note(self.label, f"skipped seq {message.seq}: {reason}")
+        self.unclaimed.clear()
+        self._pending[:] = extra
         if extra:
             raise ReplyError(
-                "the bot sent messages no check of this test claimed",
+                title,
                 actor=self.label,
-                expected=["only the replies the test checked"],
+                expected=[expected],
                 arrived=extra,
                 transcript=self.transcript.render(),
             )
-
-    def drain(self, wait: float = 0.0) -> None:
-        """Fetch whatever has arrived (waiting up to ``wait`` s for a first message), without matching it."""
-        self._fetch(wait)
 
     def expect_reply(
         self,
