@@ -172,13 +172,19 @@ def delivery_code(svc: Service, order_id: str) -> str:
     return receipt.split("Delivery code: ")[1][:4]
 
 
+async def two_parcels_waiting_for_codes(svc: Service) -> tuple[str, str]:
+    """Two ready orders, both taken by DRIVER1 and tapped Delivered (first, then second)."""
+    first, second = await ready_order(svc), await ready_order(svc)
+    for order_id in (first, second):
+        await svc.tap(DRIVER1, f"drv_accept:{order_id}")
+        await svc.tap(DRIVER1, f"drv_delivered:{order_id}")
+    return first, second
+
+
 @run_async
 async def test_a_driver_with_two_parcels_delivers_each_by_its_own_code(tmp_path: Path) -> None:
     async with service(tmp_path) as svc:
-        first, second = await ready_order(svc), await ready_order(svc)
-        for order_id in (first, second):
-            await svc.tap(DRIVER1, f"drv_accept:{order_id}")
-            await svc.tap(DRIVER1, f"drv_delivered:{order_id}")
+        first, second = await two_parcels_waiting_for_codes(svc)
         await svc.text(DRIVER1, delivery_code(svc, first))  # the parcel tapped first, code typed first
         assert svc.texts(DRIVER1)[-1] == f"✅ Delivery confirmed: order {first}. Thank you!"
         assert (await svc.order(second))["state"] == "out_for_delivery"
@@ -190,10 +196,7 @@ async def test_a_driver_with_two_parcels_delivers_each_by_its_own_code(tmp_path:
 @run_async
 async def test_a_parcel_locked_by_wrong_codes_leaves_the_others_deliverable(tmp_path: Path) -> None:
     async with service(tmp_path) as svc:
-        first, second = await ready_order(svc), await ready_order(svc)
-        for order_id in (first, second):
-            await svc.tap(DRIVER1, f"drv_accept:{order_id}")
-            await svc.tap(DRIVER1, f"drv_delivered:{order_id}")
+        first, second = await two_parcels_waiting_for_codes(svc)
         wrong = "".join(str((int(c) + 1) % 10) for c in delivery_code(svc, second))
         if wrong == delivery_code(svc, first):
             wrong = "".join(str((int(c) + 2) % 10) for c in delivery_code(svc, second))
