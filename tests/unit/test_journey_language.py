@@ -7,7 +7,7 @@ import re
 import pytest
 
 from easymo_qa.conversation.expr import count_value, duration_seconds
-from easymo_qa.conversation.runner import _Variables
+from easymo_qa.conversation.variables import Variables
 from easymo_qa.whatsapp.expect import Expectation
 from easymo_qa.whatsapp.outbound import OutboundMessage
 
@@ -34,7 +34,7 @@ def test_counts() -> None:
 
 
 def test_variables_escape_in_patterns_and_filters() -> None:
-    variables = _Variables({"order_id": "ORD-A1.B", "code": "0919"})
+    variables = Variables({"order_id": "ORD-A1.B", "code": "0919"})
     assert variables.text("tap st_accept:${order_id}") == "tap st_accept:ORD-A1.B"
     assert re.fullmatch(variables.pattern("Order ${order_id}"), "Order ORD-A1.B")
     assert not re.fullmatch(variables.pattern("Order ${order_id}"), "Order ORD-A1xB")
