@@ -29,8 +29,8 @@ from easymo_qa.stack import start_stack
 from easymo_qa.stack.reference_process import StackError, find_reference_root
 
 # `--suites NAME,...` picks folders of SIGNOFF_SUITES by their last part.
-SUITE_FOLDERS = {"smoke": ("smoke",), "journeys": ("journeys", "e2e"), "synthetic": ("synthetic",)}
-SIGNOFF_SUITES = ("tests/smoke", "fixtures/journeys", "fixtures/synthetic", "tests/e2e", "tests/synthetic")
+SUITE_FOLDERS = {"smoke": ("smoke",), "journeys": ("e2e",), "synthetic": ("synthetic",)}
+SIGNOFF_SUITES = ("tests/smoke", "tests/e2e", "tests/synthetic")
 
 
 def _add_env_options(parser: argparse.ArgumentParser) -> None:

@@ -28,7 +28,7 @@ from easymo_qa.yaml_source import YamlSourceError, load_yaml_file
 
 CONTRACTS = ("docs/webhook-contract.md", "docs/conversation-contract.md")
 PYTHON_SUITES = ("tests/smoke", "tests/reliability", "tests/cutover")
-YAML_SUITES = ("fixtures/journeys", "fixtures/synthetic")
+YAML_SUITES = ("tests/e2e", "tests/synthetic")
 SENSITIVITY_DIR = "fixtures/sensitivity"
 MUTATION_FILE = "reports/mutation.json"
 SENSITIVITY_FILE = "reports/sensitivity.json"

@@ -309,7 +309,7 @@ def merge_probes(pinned: Sequence[Probe], from_journeys: Sequence[Probe]) -> lis
 
 
 def all_probes() -> list[Probe]:
-    journeys = journey_probes(Path("fixtures/journeys")) + journey_probes(Path("fixtures/synthetic"))
+    journeys = journey_probes(Path("tests/e2e")) + journey_probes(Path("tests/synthetic"))
     return merge_probes(load_probes(Path("fixtures/sensitivity")), journeys)
 
 

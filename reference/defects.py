@@ -27,7 +27,7 @@ WALLET_DOUBLE_DEBIT = "wallet_double_debit"
 PRICE_CHANGE_IGNORED = "price_change_ignored"
 TICKET_NOT_CREATED = "ticket_not_created"
 MARKETPLACE_AGENT_ON = "marketplace_agent_on"
-# The synthetic failure scenarios (fixtures/synthetic), in scenario order.
+# The synthetic failure scenarios (tests/synthetic), in scenario order.
 FALLBACK_TIER_SKIPPED = "fallback_tier_skipped"
 NO_LLM_TIMEOUT = "no_llm_timeout"
 RAW_LLM_OUTPUT_SHOWN = "raw_llm_output_shown"
@@ -66,7 +66,7 @@ VENDOR_HUB_FOR_ANYONE = "vendor_hub_for_anyone"
 REACTION_ANSWERED = "reaction_answered"
 ROLLOUT_HASH_UNSALTED = "rollout_hash_unsalted"
 HEALTH_NOT_JSON = "health_not_json"
-# Fault outcomes (fixtures/journeys/fault_*): every outcome the simulators can produce, handled.
+# Fault outcomes (tests/e2e/fault_*): every outcome the simulators can produce, handled.
 NON_SUCCESSFUL_STATUS_PAID = "non_successful_status_paid"
 NO_PAYMENT_POLLING = "no_payment_polling"
 PAYMENT_POLL_UNBOUNDED = "payment_poll_unbounded"
@@ -77,7 +77,7 @@ RETRY_AFTER_IGNORED = "retry_after_ignored"
 RETRY_AFTER_UNBOUNDED = "retry_after_unbounded"
 RESET_RETRY_UNCAPPED = "reset_retry_uncapped"
 MAPS_ZERO_RESULTS_CRASH = "maps_zero_results_crash"
-# Cloud API boundaries and ids (fixtures/journeys/boundary_*): off-by-one slips at Meta's limits.
+# Cloud API boundaries and ids (tests/e2e/boundary_*): off-by-one slips at Meta's limits.
 MENU_ROWS_OFF_BY_ONE = "menu_rows_off_by_one"
 ROW_TITLE_CUT_AT_25 = "row_title_cut_at_25"
 ROW_DESCRIPTION_CUT_AT_73 = "row_description_cut_at_73"
@@ -202,7 +202,7 @@ DEFECTS: dict[str, str] = {
 }
 
 
-# The fault-outcome switches, each listed by a fixtures/journeys/fault_* journey (not a synthetic scenario).
+# The fault-outcome switches, each listed by a tests/e2e/fault_* journey (not a synthetic scenario).
 FAULT_OUTCOMES: tuple[str, ...] = (
     NON_SUCCESSFUL_STATUS_PAID,
     NO_PAYMENT_POLLING,

@@ -2,7 +2,7 @@
 
 ``loadtests/mix.yaml``::
 
-    journeys_dir: ../fixtures/journeys   # where journey paths are looked up (relative to this file)
+    journeys_dir: ../tests/e2e          # where journey paths are looked up (relative to this file)
     think_seconds: [1, 3]               # a user's pause between turns and between journeys (uniform)
     journeys:
       - journey: home_menu.journey.yaml

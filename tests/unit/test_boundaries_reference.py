@@ -2,7 +2,7 @@
 
 The builders of ``reference/messages.py`` get texts generated around each Cloud API limit (emoji, joiners,
 spaces included) and every message they build must pass the Graph simulator's rules. The journeys
-``fixtures/journeys/boundary_*`` hold the running service to the same limits through seeded data; what
+``tests/e2e/boundary_*`` hold the running service to the same limits through seeded data; what
 no journey can reach without disturbing shared actors (a driver's hub with four jobs waiting) is here.
 """
 

@@ -146,7 +146,7 @@ def test_a_rule_mark_needs_string_ids(tmp_path: Path) -> None:
 def test_journeys_give_rules_and_defects(tmp_path: Path) -> None:
     _write(
         tmp_path,
-        "fixtures/journeys/a.journey.yaml",
+        "tests/e2e/a.journey.yaml",
         """\
         journey: a-journey
         title: A
@@ -156,10 +156,10 @@ def test_journeys_give_rules_and_defects(tmp_path: Path) -> None:
         steps: []
         """,
     )
-    (test,) = cr.yaml_tests(tmp_path, ("fixtures/journeys",))
+    (test,) = cr.yaml_tests(tmp_path, ("tests/e2e",))
     assert test == cr.RuleTest(
-        "fixtures/journeys/a.journey.yaml::a-journey",
-        "fixtures/journeys/a.journey.yaml:3",
+        "tests/e2e/a.journey.yaml::a-journey",
+        "tests/e2e/a.journey.yaml:3",
         ("R-BUY-1", "R-PAY-1"),
         ("wallet_double_debit",),
     )

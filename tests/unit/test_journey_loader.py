@@ -67,7 +67,7 @@ def test_schema_errors_name_file_and_line(
 
 
 def test_shipped_journeys_all_load() -> None:
-    paths = find_journeys(REPO / "fixtures/journeys")
+    paths = find_journeys(REPO / "tests/e2e")
     assert paths, "no journeys shipped"
     names = [load_journey(p).journey for p in paths]
     assert len(names) == len(set(names)), "journey ids must be unique"

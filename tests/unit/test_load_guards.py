@@ -88,7 +88,7 @@ def test_a_running_stack_is_read_from_its_stack_up_line(tmp_path: Path) -> None:
 
 
 def test_step_names_come_from_the_journey_file() -> None:
-    journey = load_journey(REPO / "fixtures" / "journeys" / "home_menu.journey.yaml")
+    journey = load_journey(REPO / "tests" / "e2e" / "home_menu.journey.yaml")
     assert step_name(journey, 0) == "home-menu:1 user send hi"
     assert step_name(journey, 1) == "home-menu:2 user tap back_home"
 

@@ -12,7 +12,7 @@ from easymo_qa.conversation.runner import StepResult
 from easymo_qa.hygiene import HygieneLog, Violation
 from easymo_qa.load.driver import JourneyDriver, StepFailure, _Turn, step_name
 
-JOURNEY = load_journey(Path(__file__).resolve().parents[2] / "fixtures/journeys/home_menu.journey.yaml")
+JOURNEY = load_journey(Path(__file__).resolve().parents[2] / "tests/e2e/home_menu.journey.yaml")
 
 
 def driver(fired: list[tuple[str, str, float, Any]], noted: list[str]) -> JourneyDriver:

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from easymo_qa.mutation.command import build_command, confirm_command
 from easymo_qa.mutation.filters import excluded_spans, exclusion
 from easymo_qa.mutation.results import (
     Equivalent,
@@ -23,7 +22,14 @@ from easymo_qa.mutation.results import (
     sample,
     tally,
 )
-from easymo_qa.mutation.session import equivalents, fits, gaps, load_settings
+from easymo_qa.mutation.session import (
+    build_command,
+    confirm_command,
+    equivalents,
+    fits,
+    gaps,
+    load_settings,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -124,12 +130,12 @@ def test_a_kill_its_tests_do_not_repeat_alone_is_unconfirmed_and_not_scored(tmp_
     assert (score.killed, score.unconfirmed, score.score) == (1, 1, 1.0)
     settings, _ = load_settings(REPO / "cosmic-ray.toml")
     full = build_command(settings["test-command"], tmp_path, (), tmp_path / "o.jsonl")
-    killers = ("fixtures/journeys/a.journey.yaml::a", "tests/smoke/test_p.py::test_q[é ü]")
+    killers = ("tests/e2e/a.journey.yaml::a", "tests/smoke/test_p.py::test_q[é ü]")
     alone = confirm_command(full, killers)
     assert alone[3:5] == list(killers)
     assert "-x" not in alone
     assert "-n" not in alone
-    assert "fixtures/synthetic" not in alone
+    assert "tests/synthetic" not in alone
     assert alone[-1] == full[-1]  # still writes its outcome log
 
 
@@ -169,10 +175,10 @@ def test_the_configured_command_is_the_black_box_suite_with_its_outcome_log(tmp_
     assert {"sample", "seed", "budget-seconds"} <= set(ours)
     command = build_command(settings["test-command"], tmp_path, (), tmp_path / "o.jsonl")
     assert command[:3] == [sys.executable, "-m", "pytest"]
-    assert {"tests/smoke", "fixtures/journeys", "fixtures/synthetic", "-x"} <= set(command)
+    assert {"tests/smoke", "tests/e2e", "tests/synthetic", "-x"} <= set(command)
     assert command[-1] == f"--outcome-log={tmp_path / 'o.jsonl'}"
     narrowed = build_command(settings["test-command"], tmp_path, ("tests/smoke",), tmp_path / "o.jsonl")
-    assert "fixtures/journeys" not in narrowed
+    assert "tests/e2e" not in narrowed
     assert narrowed[3] == "tests/smoke"
     for module in settings["excluded-modules"]:
         assert (REPO / module).is_file(), module

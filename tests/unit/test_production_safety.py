@@ -65,7 +65,7 @@ def test_unsafe_selection() -> None:
     assert unsafe_selection("", ["tests/smoke"]) is None
     assert unsafe_selection("smoke", []) is None
     assert unsafe_selection("reliability", []) == "-m 'reliability' selects reliability tests"
-    assert unsafe_selection("", ["fixtures/synthetic"]) == "fixtures/synthetic holds synthetic tests"
+    assert unsafe_selection("", ["tests/synthetic"]) == "tests/synthetic holds synthetic tests"
     assert unsafe_selection("", ["tests/reliability/test_webhook_reliability.py::test_x"]) is not None
     assert unsafe_selection("", ["x/01-llm.scenario.yaml"]) is not None
     assert unsafe_selection("", ["tests/cutover"]) is not None

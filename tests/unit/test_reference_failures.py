@@ -561,7 +561,7 @@ def test_every_synthetic_defect_has_a_case_and_a_scenario() -> None:
     synthetic = names[names.index(defects.FALLBACK_TIER_SKIPPED) : names.index(defects.NO_GRAPH_BACKOFF) + 1]
     assert synthetic == [c[0] for c in SYNTHETIC_CASES]
     named: list[str] = []
-    for path in sorted((ROOT / "fixtures" / "synthetic").glob("*.scenario.yaml")):
+    for path in sorted((ROOT / "tests" / "synthetic").glob("*.scenario.yaml")):
         named += yaml.safe_load(path.read_text(encoding="utf-8"))["defects"]
     assert named == synthetic
 
@@ -852,7 +852,7 @@ def test_every_fault_outcome_defect_has_a_case_and_a_journey() -> None:
     }
     assert cases == set(defects.FAULT_OUTCOMES)
     named: set[str] = set()
-    for path in sorted((ROOT / "fixtures" / "journeys").glob("fault_*.journey.yaml")):
+    for path in sorted((ROOT / "tests" / "e2e").glob("fault_*.journey.yaml")):
         named |= set(yaml.safe_load(path.read_text(encoding="utf-8")).get("defects", []))
     assert set(defects.FAULT_OUTCOMES) <= named
 

@@ -50,9 +50,9 @@ def test_paths_outside_the_rootdir_stay_absolute_and_odd_ids_are_quoted(tmp_path
 
 def test_a_journey_file_is_shown_relative_to_the_rootdir(tmp_path: Path) -> None:
     inv = Invocation(rootdir=tmp_path, env_name="staging")
-    journey = tmp_path / "fixtures" / "journeys" / "a.journey.yaml"
+    journey = tmp_path / "tests" / "e2e" / "a.journey.yaml"
     assert pytest_command(journey, invocation=inv, prefix=_venv(tmp_path)) == (
-        ".venv/bin/pytest fixtures/journeys/a.journey.yaml --env staging"
+        ".venv/bin/pytest tests/e2e/a.journey.yaml --env staging"
     )
 
 

@@ -194,7 +194,7 @@ def test_the_exit_code_tells_missed_from_inconclusive() -> None:
 
 
 def test_a_pinned_entry_replaces_the_journeys_own_probe() -> None:
-    journey = Probe(defect="d", suite="fixtures/journeys/x.journey.yaml", must_fail=["x"], select=False)
+    journey = Probe(defect="d", suite="tests/e2e/x.journey.yaml", must_fail=["x"], select=False)
     pinned = journey.model_copy(update={"step": 3})
     other = journey.model_copy(update={"defect": "e"})
     assert merge_probes([pinned], [journey, other]) == [pinned, other]
@@ -214,11 +214,11 @@ def test_the_healthy_run_keeps_the_tests_that_need_the_stack_alone_out_of_xdist(
         Probe(defect="a", suite="tests/smoke/test_p.py", must_fail=["test_x"]),
         Probe(defect="b", suite="tests/reliability/test_r.py", must_fail=["test_storm"]),
         Probe(defect="c", suite="tests/cutover/test_f.py", must_fail=["test_flags"]),
-        Probe(defect="d", suite="fixtures/journeys/j.journey.yaml", must_fail=["j"], select=False),
+        Probe(defect="d", suite="tests/e2e/j.journey.yaml", must_fail=["j"], select=False),
         Probe(defect="e", suite="tests/smoke/test_p.py", must_fail=["test_x"]),
     ]
     assert healthy_groups(probes) == [
-        (["tests/smoke/test_p.py::test_x", "fixtures/journeys/j.journey.yaml"], HEALTHY_WORKERS),
+        (["tests/smoke/test_p.py::test_x", "tests/e2e/j.journey.yaml"], HEALTHY_WORKERS),
         (["tests/reliability/test_r.py::test_storm", "tests/cutover/test_f.py::test_flags"], 0),
     ]
     both = combine([run(rec("a", "passed"), code=0), run(rec("b", "failed"), code=1)])

@@ -40,10 +40,10 @@ def healthy_tests() -> RunResults:
     results = RunResults()
     for i in range(21):
         results.record(
-            f"fixtures/synthetic/{i:02d}.scenario.yaml::s{i}", "setup", "passed", markers=("synthetic",)
+            f"tests/synthetic/{i:02d}.scenario.yaml::s{i}", "setup", "passed", markers=("synthetic",)
         )
         results.record(
-            f"fixtures/synthetic/{i:02d}.scenario.yaml::s{i}", "call", "passed", markers=("synthetic",)
+            f"tests/synthetic/{i:02d}.scenario.yaml::s{i}", "call", "passed", markers=("synthetic",)
         )
     results.record("tests/smoke/test_protocol.py::test_verify", "setup", "passed", markers=("smoke",))
     results.record("tests/smoke/test_protocol.py::test_verify", "call", "passed", markers=("smoke",))

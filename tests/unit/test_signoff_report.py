@@ -115,11 +115,11 @@ def results(*, failing: bool = True) -> RunResults:
 
     test("tests/smoke/test_protocol.py::test_verify[<b>bold</b>]", "passed", ("smoke",))
     test("tests/smoke/test_easymo.py::test_faults_hook", "skipped", ("smoke",), "not covered: lacks 'faults'")
-    test("fixtures/journeys/buyer.journey.yaml::buyer_momo", "passed", ("e2e", "critical"))
+    test("tests/e2e/buyer.journey.yaml::buyer_momo", "passed", ("e2e", "critical"))
     for i in range(1, 22):
         bad = failing and i == 11
         test(
-            f"fixtures/synthetic/{i:02d}.scenario.yaml::scenario-{i}",
+            f"tests/synthetic/{i:02d}.scenario.yaml::scenario-{i}",
             "failed" if bad else "passed",
             ("synthetic", "critical"),
             f"expected 'pending', got {XSS} (secret {SECRET})" if bad else "",
@@ -191,7 +191,7 @@ def test_json_has_every_documented_field(tmp_path: Path) -> None:
     [failure] = data["failures"]
     assert failure["test"].endswith("::scenario-11")
     assert failure["rerun"].startswith("REFERENCE_DEFECTS=no_dedupe ")  # the defects in force
-    assert failure["rerun"].endswith("pytest fixtures/synthetic/11.scenario.yaml::scenario-11 --env staging")
+    assert failure["rerun"].endswith("pytest tests/synthetic/11.scenario.yaml::scenario-11 --env staging")
     assert "Bearer ***" in failure["transcript"]
     [nc] = data["not_covered"]
     assert (nc["waived"], nc["waiver"]["owner"]) == (True, "platform")
