@@ -199,7 +199,7 @@ def _publish(partial: Path, reports: Path) -> None:
 
 def _signoff_inputs_problem() -> str | None:
     """signoff.yaml and waivers.yaml, checked before any stage runs (the final session reads them again)."""
-    from easymo_qa.signoff.assess import SignoffInputError, check_inputs
+    from easymo_qa.signoff.files import SignoffInputError, check_inputs
 
     try:
         check_inputs(Path("signoff.yaml"), Path("waivers.yaml"))
@@ -240,7 +240,7 @@ def cmd_verdict(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from easymo_qa.signoff.report import ReportError, rerender
+    from easymo_qa.signoff.files import ReportError, rerender
 
     source = Path(args.source) if args.source else Path(args.reports_dir or "reports") / "signoff.json"
     try:
@@ -304,9 +304,9 @@ def cmd_contract_matrix(args: argparse.Namespace) -> int:
 
 
 def cmd_hygiene_rules(args: argparse.Namespace) -> int:
-    from easymo_qa.hygiene import describe_rules
+    from easymo_qa.hygiene import RULES
 
-    rules = describe_rules()
+    rules = [(r.name, r.description) for r in RULES]
     width = max(len(name) for name, _ in rules)
     print("Message hygiene rules (every reply the tests receive; --hygiene=fail|warn|off):")
     for name, description in rules:

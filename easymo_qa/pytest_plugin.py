@@ -38,9 +38,9 @@ from easymo_qa.envs import (
 from easymo_qa.pytest_hygiene import REDACT_KEY, hygiene_observer
 from easymo_qa.rerun import Invocation, set_invocation
 from easymo_qa.safety import READONLY_MARKER, refusal, unsafe_selection
-from easymo_qa.signoff.assess import SignoffInputError, sign_off
+from easymo_qa.signoff.files import SignoffInputError, sign_off
+from easymo_qa.signoff.model import RunInfo
 from easymo_qa.signoff.reliability import RELIABILITY_FILE
-from easymo_qa.signoff.report import RunInfo
 from easymo_qa.signoff.results import RunResults
 from easymo_qa.stack import RunningStack, start_stack
 from easymo_qa.stack.reference_process import StackError

@@ -35,7 +35,8 @@ from locust.env import Environment as LocustEnv
 from locust.exception import StopUser
 from locust.runners import STATE_INIT, STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
-from easymo_qa.hygiene import KNOWN_ISSUES_FILE, HygieneLog, KnownIssuesError, load_known_issues
+from easymo_qa.gates import GatesFileError
+from easymo_qa.hygiene.log import KNOWN_ISSUES_FILE, HygieneLog, KnownIssuesError, load_known_issues
 from easymo_qa.interrupts import INTERRUPTED_EXIT_CODE
 from easymo_qa.load import evidence
 from easymo_qa.load.driver import JourneyDriver, LoadSession
@@ -50,13 +51,12 @@ from easymo_qa.load.stack import (
 )
 from easymo_qa.load.summary import (
     GateCheck,
-    RunInfo,
+    LoadRunInfo,
     check_gates,
     format_table,
     load_gates_of,
     write_results,
 )
-from easymo_qa.signoff.gates import GatesFileError
 from easymo_qa.target import Target
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -331,7 +331,7 @@ def _on_quitting(environment: LocustEnv, **_: Any) -> None:
             return
         finished = RUN.finished_at or time.time()
         started = RUN.started_at or finished
-        run = RunInfo(
+        run = LoadRunInfo(
             profile=opts.profile or "adhoc",
             environment=RUN.env_name,
             started_at=started,

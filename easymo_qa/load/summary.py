@@ -17,8 +17,8 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
+from easymo_qa.gates import Gate, GateResult, Measurement, evaluate, load_gates
 from easymo_qa.load.samples import REPLY, WEBHOOK, LatencyRecorder
-from easymo_qa.signoff.gates import Gate, GateResult, Measurement, evaluate, load_gates
 
 SCHEMA = "easymo-qa/load/v1"
 SUMMARY_FILE = "summary.json"
@@ -29,7 +29,9 @@ BUCKETS_MS = (10, 25, 50, 75, 100, 150, 200, 250, 300, 400, 500, 750, 1000, 1500
 
 
 @dataclass(frozen=True)
-class RunInfo:
+class LoadRunInfo:
+    """One load run as its summary states it (the sign-off's own run is signoff.model.RunInfo)."""
+
     profile: str
     environment: str
     started_at: float  # epoch seconds
@@ -93,7 +95,7 @@ def failed_turn(failure: Mapping[str, str]) -> dict[str, str]:
 
 def build_summary(
     recorder: LatencyRecorder,
-    run: RunInfo,
+    run: LoadRunInfo,
     source: str,
     failures: Sequence[Mapping[str, str]] = (),
 ) -> dict[str, Any]:
@@ -146,7 +148,7 @@ def build_summary(
 
 def write_results(
     recorder: LatencyRecorder,
-    run: RunInfo,
+    run: LoadRunInfo,
     out_dir: Path,
     failures: Sequence[Mapping[str, str]] = (),
     published_as: Path | None = None,

@@ -11,8 +11,8 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from easymo_qa import contract_rules
+from easymo_qa.gates import spaced_unit
 from easymo_qa.signoff import charts
-from easymo_qa.signoff.gates import spaced_unit
 
 TEMPLATES = Path(__file__).with_name("templates")
 NO_LOAD = "No load run in this sign-off: the load gates have no samples."

@@ -1,59 +1,24 @@
-"""The sign-off report: ``signoff.json`` is the source of truth; ``signoff.md`` and ``signoff.html`` are
-rendered from it (and can be re-rendered from it alone: :func:`rerender`). Every known secret is masked
-before anything is written. The fields are documented in ``docs/signoff-schema.md``.
+"""The sign-off report's data: the ``signoff.json`` dict built from an Assessment; ``signoff.md`` and
+``signoff.html`` are rendered from it alone (``render.py``), and ``files.py`` writes all three. The fields
+are documented in ``docs/signoff-schema.md``.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
-import json
-import os
 import platform
 import subprocess
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from jinja2 import UndefinedError
+from typing import Any
 
 from easymo_qa import __version__, contract_rules
-from easymo_qa.rerun import Invocation, pytest_command, with_defects
-from easymo_qa.signoff.gates import STAGES, GateResult
-from easymo_qa.signoff.render import render_html, render_markdown
+from easymo_qa.gates import STAGES, GateResult, Waiver
+from easymo_qa.rerun import with_defects
+from easymo_qa.signoff.model import Assessment, RunInfo
 from easymo_qa.signoff.results import OTHER_SUITE, OUTCOMES, SUITES, RunResults, TestOutcome
-from easymo_qa.signoff.waivers import Waiver, WaiverUse
-
-if TYPE_CHECKING:
-    from easymo_qa.signoff.assess import Assessment
+from easymo_qa.signoff.waivers import WaiverUse
 
 SCHEMA = "easymo-qa/signoff/v2"
-REPORT_FILES = ("signoff.json", "signoff.md", "signoff.html")
 MAX_HYGIENE_LISTED = 500  # message hygiene violations listed in the report (all are counted)
-
-
-class ReportError(ValueError):
-    """A ``signoff.json`` that cannot be re-rendered."""
-
-
-@dataclass
-class RunInfo:
-    environment: str
-    started_at: datetime
-    finished_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    command: str = ""
-    defects: tuple[str, ...] = ()
-    # How the session was started, for exact re-run commands (environment file, defects, options).
-    invocation: Invocation | None = None
-
-    def rerun(self, nodeid: str) -> str:
-        """The command that re-runs one test as this run did (from the session's rootdir)."""
-        inv = self.invocation or Invocation(Path.cwd(), self.environment, defects=self.defects)
-        return pytest_command(nodeid, invocation=inv)
-
-    def defects_in_force(self) -> tuple[str, ...]:
-        return self.invocation.defects if self.invocation else self.defects
 
 
 def _git(*args: str) -> str | None:
@@ -283,74 +248,3 @@ def build_report(a: Assessment, results: RunResults, info: RunInfo) -> dict[str,
         },
         "contract": contract_rules.report_section(_rule_outcomes(a, results)),
     }
-
-
-def redact_tree(value: Any, redact: Callable[[str], str]) -> Any:
-    """Mask secrets in every string of a JSON-like value (keys included)."""
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {redact_tree(k, redact): redact_tree(v, redact) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact_tree(v, redact) for v in value]
-    return value
-
-
-def _write(
-    report: dict[str, Any], directory: Path, redact: Callable[[str], str], with_json: bool
-) -> list[Path]:
-    # Redact the data first (a secret is then masked even where JSON or HTML would escape it), and the
-    # rendered text again, in case a renderer ever joins pieces into a secret.
-    report = redact_tree(report, redact)
-    directory.mkdir(parents=True, exist_ok=True)
-    json_path, md_path, html_path = (directory / name for name in REPORT_FILES)
-    # Everything is rendered before anything is replaced, and each file is replaced whole (a rename): a
-    # crash or an interruption never leaves a half-written report or a verdict without its pages.
-    texts = {
-        md_path: redact(render_markdown(report)),
-        html_path: redact(render_html(report)),
-    }
-    if with_json:
-        texts[json_path] = redact(json.dumps(report, indent=2, ensure_ascii=False)) + "\n"  # verdict last
-        if (report.get("contract") or {}).get("rules"):  # beside the report, not among its files
-            contract_rules.write_matrix(report["contract"], directory)
-    for path, text in texts.items():
-        _replace(path, text)
-    return sorted(texts, key=lambda p: REPORT_FILES.index(p.name))
-
-
-def _replace(path: Path, text: str) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
-
-
-def write_reports(report: dict[str, Any], directory: Path, redact: Callable[[str], str]) -> list[Path]:
-    """Write ``signoff.json``, ``signoff.md`` and ``signoff.html``, with every known secret masked."""
-    return _write(report, directory, redact, with_json=True)
-
-
-def load_report(path: Path) -> dict[str, Any]:
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ReportError(f"{path}: cannot read the sign-off report: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise ReportError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
-    schema = report.get("schema") if isinstance(report, dict) else None
-    if schema != SCHEMA:
-        raise ReportError(
-            f"{path}: schema is {schema!r}; only {SCHEMA!r} can be re-rendered (run the sign-off again)"
-        )
-    return report
-
-
-def rerender(
-    source: Path, reports_dir: Path | None = None, redact: Callable[[str], str] = lambda s: s
-) -> list[Path]:
-    """Rebuild ``signoff.md`` and ``signoff.html`` from a ``signoff.json`` without re-running anything."""
-    report = load_report(source)
-    try:
-        return _write(report, reports_dir or source.parent, redact, with_json=False)
-    except (KeyError, TypeError, ValueError, UndefinedError) as exc:
-        raise ReportError(f"{source}: incomplete {SCHEMA} report ({type(exc).__name__}: {exc})") from None

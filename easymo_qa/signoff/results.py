@@ -8,7 +8,7 @@ from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from easymo_qa.signoff.gates import Measurement
+from easymo_qa.gates import Measurement
 
 # Suites of the report, by marker; the first that matches wins (a synthetic scenario is also a journey).
 SUITES: tuple[tuple[str, str, str], ...] = (

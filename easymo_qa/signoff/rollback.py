@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter
 
-from easymo_qa.signoff.gates import Measurement
+from easymo_qa.gates import Measurement
 from easymo_qa.signoff.result_file import parse_result, read_result
 
 ROLLBACK_SCHEMA = "easymo-qa/rollback/v1"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from easymo_qa.signoff.gates import GateResult
+from easymo_qa.gates import GateResult
 
 GO, GO_WITH_WAIVERS, NO_GO = "GO", "GO with waivers", "NO-GO"
 Decision = Literal["GO", "GO with waivers", "NO-GO"]

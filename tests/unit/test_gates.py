@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from easymo_qa.signoff import Gate, Measurement, Verdict, decide, evaluate, load_gates
-from easymo_qa.signoff.gates import GatesFileError
+from easymo_qa.gates import Gate, GatesFileError, Measurement, evaluate, load_gates
 from easymo_qa.signoff.results import RunResults
+from easymo_qa.signoff.verdict import Verdict, decide
 
 REPO = Path(__file__).resolve().parents[2]
 P95 = Gate(id="p95", title="reply p95", metric="load.p95", op="<", threshold=500, unit=" ms")

@@ -7,20 +7,20 @@ from pathlib import Path
 
 import pytest
 
+from easymo_qa.gates import Gate
 from easymo_qa.load.samples import REPLY, WEBHOOK, LatencyRecorder
 from easymo_qa.load.summary import (
     SCHEMA,
-    RunInfo,
+    LoadRunInfo,
     build_summary,
     check_gates,
     load_gates_of,
     measurements,
     write_results,
 )
-from easymo_qa.signoff.gates import Gate
 
 REPO = Path(__file__).resolve().parents[2]
-RUN = RunInfo(profile="ci", environment="local", started_at=1000.0, finished_at=1030.0, users=30)
+RUN = LoadRunInfo(profile="ci", environment="local", started_at=1000.0, finished_at=1030.0, users=30)
 
 
 def nearest_rank(values: list[float], pct: float) -> float:

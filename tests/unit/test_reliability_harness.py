@@ -11,11 +11,13 @@ from typing import Any
 import pytest
 from signoff_evidence import stage_runs
 
+from easymo_qa.gates import load_gates
 from easymo_qa.reliability import Plan, SendResult, account, build_plan, users_needed
-from easymo_qa.signoff import assess, build_report, load_gates
+from easymo_qa.signoff.assess import assess
+from easymo_qa.signoff.model import RunInfo
 from easymo_qa.signoff.reliability import RELIABILITY_SCHEMA, ReliabilityResult, ReliabilityResultError
 from easymo_qa.signoff.render import render_html, render_markdown
-from easymo_qa.signoff.report import RunInfo
+from easymo_qa.signoff.report import build_report
 from easymo_qa.signoff.results import RunResults
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ import pytest
 
 from easymo_qa import rerun
 from easymo_qa.rerun import Invocation, pytest_command, pytest_executable, with_defects
-from easymo_qa.signoff.report import RunInfo
+from easymo_qa.signoff.model import RunInfo
 
 PROJECT = Path(__file__).resolve().parents[2]
 

@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 from signoff_evidence import ran, rollback, stage_runs
 
-from easymo_qa.signoff import assess, build_report, load_gates
-from easymo_qa.signoff.assess import Assessment, check_inputs
-from easymo_qa.signoff.gates import GatesFileError
+from easymo_qa.gates import METRICS, GatesFileError, load_gates, metrics_of
+from easymo_qa.signoff.assess import assess
+from easymo_qa.signoff.files import check_inputs
 from easymo_qa.signoff.load import LOAD_SCHEMA, LoadSummary
-from easymo_qa.signoff.metrics import METRICS, metrics_of
+from easymo_qa.signoff.model import Assessment, RunInfo
 from easymo_qa.signoff.reliability import RELIABILITY_SCHEMA, ReliabilityResult
-from easymo_qa.signoff.report import RunInfo
+from easymo_qa.signoff.report import build_report
 from easymo_qa.signoff.results import RunResults
 from easymo_qa.signoff.stage_runs import StageRun, StageRuns
 from easymo_qa.signoff.waivers import Waiver, Waivers, WaiversFileError

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from easymo_qa.signoff import LoadSummary, LoadSummaryError, assess, load_gates
-from easymo_qa.signoff.load import LOAD_SCHEMA
+from easymo_qa.gates import load_gates
+from easymo_qa.signoff.assess import assess
+from easymo_qa.signoff.load import LOAD_SCHEMA, LoadSummary, LoadSummaryError
 from easymo_qa.signoff.results import RunResults
 
 REPO = Path(__file__).resolve().parents[2]

@@ -14,24 +14,16 @@ import pytest
 from signoff_evidence import rollback, stage_runs
 
 from easymo_qa.envs import Redactor
-from easymo_qa.signoff import (
-    LoadSummary,
-    ReportError,
-    RunInfo,
-    Waiver,
-    Waivers,
-    assess,
-    build_report,
-    load_gates,
-    rerender,
-    sign_off,
-    write_reports,
-)
-from easymo_qa.signoff.load import LOAD_SCHEMA
+from easymo_qa.gates import load_gates
+from easymo_qa.signoff.assess import assess
+from easymo_qa.signoff.files import ReportError, rerender, sign_off, write_reports
+from easymo_qa.signoff.load import LOAD_SCHEMA, LoadSummary
+from easymo_qa.signoff.model import RunInfo
 from easymo_qa.signoff.reliability import RELIABILITY_SCHEMA, ReliabilityResult
 from easymo_qa.signoff.render import render_html, render_markdown
-from easymo_qa.signoff.report import SCHEMA
+from easymo_qa.signoff.report import SCHEMA, build_report
 from easymo_qa.signoff.results import RunResults
+from easymo_qa.signoff.waivers import Waiver, Waivers
 
 REPO = Path(__file__).resolve().parents[2]
 TODAY = date(2026, 11, 25)

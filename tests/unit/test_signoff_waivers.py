@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from easymo_qa.signoff import Gate, Waiver, Waivers, WaiversFileError, assess, load_waivers
+from easymo_qa.gates import Gate
+from easymo_qa.signoff.assess import assess
 from easymo_qa.signoff.results import RunResults
+from easymo_qa.signoff.waivers import Waiver, Waivers, WaiversFileError, load_waivers
 
 REPO = Path(__file__).resolve().parents[2]
 TODAY = date(2026, 11, 25)

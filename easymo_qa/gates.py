@@ -1,6 +1,7 @@
-"""Gates: a threshold on one measured metric. A gate with zero samples fails.
+"""Gates: a threshold on one measured metric, the metrics a gate may name, and their evaluation. A gate
+with zero samples fails. The sign-off, the load test and the cutover drill all measure against these.
 
-A gate belongs to the *stage* of the sign-off that produces its metric (``signoff/metrics.py``). Fail
+A gate belongs to the *stage* of the sign-off that produces its metric (``METRICS``). Fail
 closed: a stage that did not run (``--skip-load``, or skipped after a failed smoke stage) leaves its gates
 "not run", and a gate that was not run blocks GO like a failed one unless a waiver names it. A
 ``report_only`` gate is measured and shown but never blocks GO. A failed or not-run gate with a valid
@@ -13,21 +14,83 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from easymo_qa.signoff.metrics import METRICS
-from easymo_qa.signoff.metrics import STAGES as STAGES  # re-exported: the report lists stages in order
 from easymo_qa.yaml_source import YamlSourceError, load_yaml_file
-
-if TYPE_CHECKING:
-    from easymo_qa.signoff.waivers import Waiver
 
 Op = Literal["<", "<=", ">", ">=", "=="]
 Stage = Literal["smoke", "reliability", "rollback", "cutover", "load", "tests"]
 Status = Literal["pass", "fail", "waived", "not run", "report only"]
+
+# The sign-off's stages, in the order `easymo-qa signoff` runs them; `tests` is the final pytest session.
+STAGES: tuple[str, ...] = ("smoke", "reliability", "rollback", "cutover", "load", "tests")
+# The cutover suite's checks, each a gate of its own: check → test file of tests/cutover.
+CUTOVER_CHECKS: dict[str, str] = {
+    "rollout": "test_rollout.py",
+    "agent_flags": "test_agent_flags.py",
+    "dashboard": "test_dashboard.py",
+}
+
+# Every metric a gate may name → the stage that produces it. signoff.yaml is checked against it before any
+# stage runs (a typo would otherwise fail later as "no samples"); each producer measures exactly its
+# stage's metrics here (tests/unit/test_signoff_fail_closed.py holds them to it).
+METRICS: dict[str, str] = {
+    # the final pytest session (smoke, journeys, synthetic scenarios)
+    "tests.pass_rate": "tests",
+    "tests.critical_failures": "tests",
+    "tests.not_covered": "tests",
+    "synthetic.passed": "tests",
+    "synthetic.total": "tests",
+    "e2e.passed": "tests",
+    "e2e.total": "tests",
+    "hygiene.violations": "tests",
+    "functional.reply_p95_ms": "tests",
+    "functional.reply_max_ms": "tests",
+    # stage 1: smoke alone, first
+    "smoke.failed_checks": "smoke",
+    # stage 2: the webhook reliability storm (reliability.json and the stage's own assertions)
+    "reliability.lost": "reliability",
+    "reliability.duplicate_replies": "reliability",
+    "reliability.duplicate_effects": "reliability",
+    "reliability.failed_handling": "reliability",
+    "reliability.failed_checks": "reliability",
+    # stage 3: the rollback drill (rollback.json and the stage's own assertions)
+    "rollback.seconds": "rollback",
+    "rollback.lost": "rollback",
+    "rollback.duplicated": "rollback",
+    "rollback.unexpected": "rollback",
+    "rollback.failed_checks": "rollback",
+    # stage 4: the cutover suite (rollout shares, per-agent flags, dashboard)
+    **{f"cutover.{check}.failed": "cutover" for check in CUTOVER_CHECKS},
+    "cutover.failed_checks": "cutover",
+    # stage 5: the load test (reports/load/summary.json)
+    "load.error_rate": "load",
+    "load.reply_p95_ms": "load",
+    "load.ack_p95_ms": "load",
+}
+
+
+def metrics_of(stage: str) -> set[str]:
+    return {name for name, producer in METRICS.items() if producer == stage}
+
+
+class Waiver(Protocol):
+    """What a gate needs of a waiver (``signoff/waivers.py`` has the real one and reads waivers.yaml)."""
+
+    target: str
+    gate: str | None
+    test: str | None
+    reason: str
+    owner: str
+    expires: date
+    where: str
+
+    def covers(self, gate_id: str) -> bool: ...
+
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
