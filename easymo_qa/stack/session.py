@@ -10,7 +10,8 @@ from easymo_qa.envs.model import Environment
 from easymo_qa.simulators.graph_api import GraphSimConfig, create_graph_app
 from easymo_qa.simulators.llm import LlmSimConfig, create_llm_app
 from easymo_qa.simulators.maps import MapsSimConfig, create_maps_app
-from easymo_qa.simulators.payments import PaymentsSimConfig, create_payments_app
+from easymo_qa.simulators.payments.app import create_payments_app
+from easymo_qa.simulators.payments.model import PaymentsSimConfig
 from easymo_qa.simulators.server import BackgroundServer
 from easymo_qa.stack.reference_process import ReferenceProcess, StackError, free_port
 from easymo_qa.target import Target

@@ -20,12 +20,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from easymo_qa.simulators.payments import (
-    Outcome,
-    PaymentsSimConfig,
-    create_payments_app,
-    decide_outcome,
-)
+from easymo_qa.simulators.faults import FaultRule
+from easymo_qa.simulators.payments.app import create_payments_app
+from easymo_qa.simulators.payments.model import PaymentsSimConfig
 from easymo_qa.simulators.server import BackgroundServer
 
 pytestmark = pytest.mark.unit
@@ -120,21 +117,24 @@ async def payments(client: httpx.AsyncClient, **params: str) -> list[dict[str, A
     return (await client.get("/_sim/payments", params=params)).json()["payments"]
 
 
+def rule(app: Starlette, msisdn: str, action: str, **params: Any) -> None:
+    """A fault rule for one payer: the only way to make a payment end other than approved."""
+    app.state.faults.add(FaultRule(scope="test", key=msisdn, action=action, **params))
+
+
 # --- outcomes --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("msisdn", "expected"),
-    [
-        ("250788000099", Outcome("FAILED", 0.01, "APPROVAL_REJECTED")),
-        ("250788000098", Outcome("SUCCESSFUL", 2.0)),
-        ("250788000097", Outcome("PENDING", None)),
-        ("250788000096", Outcome("SUCCESSFUL", 0.01)),
-        ("+250 788 000 099", Outcome("FAILED", 0.01, "APPROVAL_REJECTED")),
-    ],
-)
-def test_decide_outcome_by_magic_number(msisdn: str, expected: Outcome) -> None:
-    assert decide_outcome(msisdn, config()) == expected
+@pytest.mark.parametrize("msisdn", ["250788000099", "250788000098", "250788000097"])
+def test_no_payer_number_is_magic(msisdn: str) -> None:
+    """Without a fault rule every payment is approved: the old 97/98/99 endings mean nothing."""
+
+    async def scenario(client: httpx.AsyncClient, app: Starlette, receiver: Receiver) -> None:
+        assert (await client.post(PAY, json=pay_body(msisdn), headers=pay_headers())).status_code == 202
+        await wait_until(lambda: len(receiver.received) == 1)
+        assert receiver.bodies()[0]["status"] == "SUCCESSFUL"
+
+    run(scenario)
 
 
 def test_accepted_then_successful_callback_is_signed() -> None:
@@ -182,9 +182,10 @@ def test_accepted_then_successful_callback_is_signed() -> None:
     run(scenario)
 
 
-def test_number_ending_99_fails_with_approval_rejected() -> None:
+def test_declined_fails_with_approval_rejected() -> None:
     async def scenario(client: httpx.AsyncClient, app: Starlette, receiver: Receiver) -> None:
-        response = await client.post(PAY, json=pay_body("250788000099"), headers=pay_headers())
+        rule(app, PAYER, "decline")
+        response = await client.post(PAY, json=pay_body(), headers=pay_headers())
         assert response.status_code == 202
         await wait_until(lambda: len(receiver.received) == 1)
         [callback] = receiver.bodies()
@@ -197,8 +198,9 @@ def test_number_ending_99_fails_with_approval_rejected() -> None:
     run(scenario)
 
 
-def test_number_ending_97_stays_pending_without_callback() -> None:
+def test_dropped_stays_pending_without_callback() -> None:
     async def scenario(client: httpx.AsyncClient, app: Starlette, receiver: Receiver) -> None:
+        rule(app, "250788000097", "drop")
         pending = str(uuid.uuid4())
         await client.post(
             PAY, json=pay_body("250788000097", external_id="stuck"), headers=pay_headers(pending)
@@ -217,8 +219,9 @@ def test_number_ending_97_stays_pending_without_callback() -> None:
     run(scenario)
 
 
-def test_number_ending_98_is_slow() -> None:
+def test_slow_callback_comes_after_a_quicker_payment() -> None:
     async def scenario(client: httpx.AsyncClient, app: Starlette, receiver: Receiver) -> None:
+        rule(app, "250788000098", "slow_callback", seconds=0.3)
         await client.post(PAY, json=pay_body("250788000098", external_id="slow"), headers=pay_headers())
         await client.post(PAY, json=pay_body(external_id="quick"), headers=pay_headers())
         await wait_until(lambda: len(receiver.received) >= 1)
@@ -229,7 +232,7 @@ def test_number_ending_98_is_slow() -> None:
         late = receiver.bodies()[1]
         assert (late["externalId"], late["status"]) == ("slow", "SUCCESSFUL")
 
-    run(scenario, config(slow_delay_seconds=0.3))
+    run(scenario)
 
 
 def test_status_get() -> None:
@@ -265,8 +268,9 @@ def test_status_get() -> None:
 
 def test_failed_status_has_reason() -> None:
     async def scenario(client: httpx.AsyncClient, app: Starlette, receiver: Receiver) -> None:
+        rule(app, PAYER, "decline")
         reference = str(uuid.uuid4())
-        await client.post(PAY, json=pay_body("250788000099"), headers=pay_headers(reference, callback=None))
+        await client.post(PAY, json=pay_body(), headers=pay_headers(reference, callback=None))
         await wait_until(lambda: not app.state.payments._tasks)
         status = (await client.get(f"{PAY}/{reference}", headers=AUTH)).json()
         assert (status["status"], status["reason"]) == ("FAILED", "APPROVAL_REJECTED")
@@ -315,7 +319,8 @@ def test_non_loopback_callback_is_refused(url: str) -> None:
 )
 def test_loopback_callbacks_are_accepted(url: str) -> None:
     async def scenario(client: httpx.AsyncClient, app: Starlette, receiver: Receiver) -> None:
-        response = await client.post(PAY, json=pay_body("250788000097"), headers=pay_headers(callback=url))
+        rule(app, PAYER, "drop")  # never resolved: nothing calls these ports
+        response = await client.post(PAY, json=pay_body(), headers=pay_headers(callback=url))
         assert response.status_code == 202
 
     run(scenario)
@@ -403,8 +408,9 @@ def test_redeliver_sends_the_same_bytes_again() -> None:
 
 def test_redeliver_before_any_callback_or_unknown_payment() -> None:
     async def scenario(client: httpx.AsyncClient, app: Starlette, receiver: Receiver) -> None:
+        rule(app, PAYER, "drop")
         reference = str(uuid.uuid4())
-        await client.post(PAY, json=pay_body("250788000097"), headers=pay_headers(reference))
+        await client.post(PAY, json=pay_body(), headers=pay_headers(reference))
         assert (await client.post(f"/_sim/payments/{reference}/redeliver")).status_code == 409
         assert (await client.post(f"/_sim/payments/{uuid.uuid4()}/redeliver")).status_code == 404
 
@@ -425,6 +431,8 @@ def test_sut_error_status_is_recorded() -> None:
 
 def test_filters_and_delete() -> None:
     async def scenario(client: httpx.AsyncClient, app: Starlette, receiver: Receiver) -> None:
+        rule(app, "250722000097", "drop")
+        rule(app, "250722000198", "slow_callback", seconds=2)
         await client.post(PAY, json=pay_body(PAYER, external_id="a"), headers=pay_headers())
         await client.post(PAY, json=pay_body("250722000097", external_id="b"), headers=pay_headers())
         await client.post(PAY, json=pay_body("250722000198", external_id="c"), headers=pay_headers())
@@ -440,15 +448,9 @@ def test_filters_and_delete() -> None:
     run(scenario)
 
 
-def test_outcome_can_be_overridden_by_a_fault_layer() -> None:
+def test_a_rule_for_one_payer_leaves_the_others_approved() -> None:
     async def scenario(client: httpx.AsyncClient, app: Starlette, receiver: Receiver) -> None:
-        sim = app.state.payments
-        normal = sim.decide_outcome
-
-        def decline_one(msisdn: str) -> Outcome:
-            return Outcome("FAILED", 0.0, "NOT_ENOUGH_FUNDS") if msisdn == PAYER else normal(msisdn)
-
-        sim.decide_outcome = decline_one
+        rule(app, PAYER, "decline", reason="NOT_ENOUGH_FUNDS")
         await client.post(PAY, json=pay_body(PAYER, external_id="declined"), headers=pay_headers())
         await client.post(PAY, json=pay_body("250722000111", external_id="fine"), headers=pay_headers())
         await wait_until(lambda: len(receiver.received) == 2)
