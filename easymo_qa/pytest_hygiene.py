@@ -1,4 +1,4 @@
-"""The pytest side of message hygiene (``easymo_qa/hygiene.py``): every reply a test receives is checked.
+"""The pytest side of message hygiene (``easymo_qa/hygiene/``): every reply a test receives is checked.
 
 Simulated users (``new_user``) and journeys call :func:`hygiene_observer` with each reply as it arrives;
 a test that reads replies by itself feeds the ``message_hygiene`` fixture. With ``--hygiene=fail`` (the
@@ -16,9 +16,8 @@ from typing import Any
 import pytest
 
 from easymo_qa.conversation.pytest_items import TRANSCRIPT_KEY
-from easymo_qa.hygiene import (
+from easymo_qa.hygiene.log import (
     KNOWN_ISSUES_FILE,
-    MODES,
     HygieneLog,
     KnownIssue,
     KnownIssuesError,
@@ -36,7 +35,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.getgroup("easymo-qa", "easyMO QA harness").addoption(
         "--hygiene",
         dest="easymo_hygiene",
-        choices=MODES,
+        choices=("off", "warn", "fail"),
         default="fail",
         help="message hygiene of every reply the tests receive: fail the test that got a bad message "
         "(default), warn (list it, don't fail), or off",

@@ -22,7 +22,8 @@ import httpx
 
 from easymo_qa.conversation.model import Journey, Step
 from easymo_qa.conversation.runner import JourneyRunner, JourneyStepFailed, StepResult
-from easymo_qa.hygiene import HygieneLog, Violation
+from easymo_qa.hygiene.log import HygieneLog
+from easymo_qa.hygiene.registry import Violation
 from easymo_qa.load.mix import JourneyMix
 from easymo_qa.load.reply_stream import ReplyStream
 from easymo_qa.load.samples import REPLY, WEBHOOK

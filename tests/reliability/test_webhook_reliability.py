@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
-from easymo_qa.hygiene import HygieneLog
+from easymo_qa.hygiene.log import HygieneLog
 from easymo_qa.reliability import (
     EventReader,
     build_plan,

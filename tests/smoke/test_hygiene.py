@@ -1,6 +1,6 @@
 """Message hygiene of the menus everyone sees: every home-menu option, help and escalation, unknown taps.
 
-Every reply goes through the rules of ``easymo_qa/hygiene.py`` (raw translation keys, unfilled
+Every reply goes through the rules of ``easymo_qa/hygiene/`` (raw translation keys, unfilled
 placeholders, stack traces, JSON dumps, bad ids, emoji rules, a way back home); these tests walk the
 screens a new user can reach and assert that none broke a rule. The reference's ``raw_i18n_key`` and
 ``stack_trace_leak`` defect switches must make them fail (fixtures/sensitivity/hygiene.yaml).
@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 import pytest
 
-from easymo_qa.hygiene import HygieneLog, offers_a_way_home
+from easymo_qa.hygiene.conventions import offers_a_way_home
+from easymo_qa.hygiene.log import HygieneLog
 from easymo_qa.whatsapp.outbound import OutboundMessage
 from easymo_qa.whatsapp.user import WhatsAppUser
 

@@ -1,24 +1,25 @@
-"""Message hygiene rules (easymo_qa/hygiene.py): each rule with good and bad messages, table-driven."""
+"""Message hygiene rules (easymo_qa/hygiene/): each rule with good and bad messages, table-driven."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from easymo_qa.hygiene import (
+from easymo_qa.hygiene import RULES
+from easymo_qa.hygiene.leaks import raw_keys
+from easymo_qa.hygiene.log import (
     KNOWN_ISSUES_FILE,
-    RULES,
     HygieneLog,
     KnownIssue,
     KnownIssuesError,
-    check_message,
-    leading_emojis,
     load_known_issues,
-    raw_keys,
 )
+from easymo_qa.hygiene.message_parts import leading_emojis
+from easymo_qa.hygiene.registry import Registry, Rule
 from easymo_qa.whatsapp.outbound import OutboundMessage
 
 REPO = Path(__file__).resolve().parents[2]
@@ -149,13 +150,13 @@ CASES: list[tuple[str, OutboundMessage, OutboundMessage]] = [
 def test_rule_flags_the_bad_message_and_not_the_good_one(
     rule: str, bad: OutboundMessage, good: OutboundMessage
 ) -> None:
-    assert rule in {v.rule for v in check_message(bad)}, f"{rule} missed {bad.summary()}"
-    assert rule not in {v.rule for v in check_message(good)}, check_message(good)
+    assert rule in {v.rule for v in RULES.check(bad)}, f"{rule} missed {bad.summary()}"
+    assert rule not in {v.rule for v in RULES.check(good)}, RULES.check(good)
 
 
 def test_every_rule_has_cases() -> None:
-    assert {c[0] for c in CASES} == set(RULES)
-    assert all(r.description and r.name == name for name, r in RULES.items())
+    assert {c[0] for c in CASES} == {r.name for r in RULES}
+    assert all(r.description for r in RULES)
 
 
 # Messages the healthy reference sends (as the suites saw them): no rule may fire on any of them.
@@ -202,7 +203,7 @@ HEALTHY = [
 
 @pytest.mark.parametrize("message", HEALTHY, ids=lambda m: m.text[:30])
 def test_healthy_messages_pass_every_rule(message: OutboundMessage) -> None:
-    assert check_message(message) == []
+    assert RULES.check(message) == []
 
 
 @pytest.mark.parametrize(
@@ -217,6 +218,13 @@ def test_healthy_messages_pass_every_rule(message: OutboundMessage) -> None:
         ("", []),
         ("🇷🇼 Rwanda", ["🇷🇼"]),
         ("👍🏽 ok", ["👍🏽"]),
+        (
+            "🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f Scotland",
+            ["🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f"],
+        ),
+        # Text symbols with no emoji property, which the former hand-kept tables counted as emojis.
+        ("✓ Done", []),
+        ("→ Next", []),
     ],
 )
 def test_leading_emojis(text_: str, expected: list[str]) -> None:
@@ -231,7 +239,7 @@ def test_raw_keys_lists_each_key() -> None:
 
 
 def test_a_violation_names_the_rule_the_place_and_the_message() -> None:
-    [v] = check_message(buttons("Pick", ("agent_option_undefined_1", "Shop")))
+    [v] = RULES.check(buttons("Pick", ("agent_option_undefined_1", "Shop")))
     assert (v.rule, v.where, v.to) == ("bad_tap_id", "button id", TO)
     assert "agent_option_undefined_1" in v.line()
     assert "Pick" in v.line()
@@ -275,3 +283,25 @@ def test_known_issues_file(tmp_path: Path) -> None:
     path.write_text("- rule: apology_emoji\n")
     with pytest.raises(KnownIssuesError, match="exactly the keys"):
         load_known_issues(path)
+
+
+def test_a_registry_of_its_own_rules_keeps_their_order_and_refuses_a_name_twice(tmp_path: Path) -> None:
+    mine = Registry()
+
+    @mine.rule("no_shouting", "no text in capitals")
+    def _no_shouting(message: OutboundMessage) -> Iterator[tuple[str, str]]:
+        if message.text.isupper():
+            yield "body", "shouting"
+
+    with pytest.raises(ValueError, match="registered twice"):
+        mine.rule("no_shouting", "again")(_no_shouting)
+    both = Registry([*mine, Rule("always", "always fires", lambda m: iter([("body", "x")]))])
+    assert [r.name for r in both] == ["no_shouting", "always"]
+    assert "always" in both
+    log = HygieneLog(rules=mine)
+    assert [v.detail for v in log(text("HELLO"))] == ["shouting"]
+    assert log(text("agent.not_available")) == []
+    path = tmp_path / "known.yaml"
+    path.write_text("- rule: raw_i18n_key\n  text: x\n  reason: r\n")
+    with pytest.raises(KnownIssuesError, match="unknown rule 'raw_i18n_key'; rules: no_shouting"):
+        load_known_issues(path, mine)

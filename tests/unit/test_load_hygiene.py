@@ -9,7 +9,8 @@ from typing import Any
 
 from easymo_qa.conversation.loader import load_journey
 from easymo_qa.conversation.runner import StepResult
-from easymo_qa.hygiene import HygieneLog, Violation
+from easymo_qa.hygiene.log import HygieneLog
+from easymo_qa.hygiene.registry import Violation
 from easymo_qa.load.driver import JourneyDriver, StepFailure, _Turn, step_name
 
 JOURNEY = load_journey(Path(__file__).resolve().parents[2] / "tests/e2e/home_menu.journey.yaml")
