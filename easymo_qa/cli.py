@@ -22,15 +22,15 @@ from easymo_qa.envs import (
 )
 from easymo_qa.envs.model import Environment
 from easymo_qa.interrupts import INTERRUPTED_EXIT_CODE, run_child, sigterm_interrupts
+from easymo_qa.layout import layout
 from easymo_qa.load import evidence
 from easymo_qa.safety import ALLOW_FLAG, refusal
 from easymo_qa.signoff.stages import STEPS, banner, done, stage_args, step
 from easymo_qa.stack import start_stack
 from easymo_qa.stack.reference_process import StackError, find_reference_root
 
-# `--suites NAME,...` picks folders of SIGNOFF_SUITES by their last part.
-SUITE_FOLDERS = {"smoke": ("smoke",), "journeys": ("e2e",), "synthetic": ("synthetic",)}
-SIGNOFF_SUITES = ("tests/smoke", "tests/e2e", "tests/synthetic")
+# `--suites NAME,...`: each name's folder in the layout, run in this order.
+SUITE_FOLDERS = {"smoke": "smoke", "journeys": "e2e", "synthetic": "synthetic"}
 
 
 def _add_env_options(parser: argparse.ArgumentParser) -> None:
@@ -125,8 +125,8 @@ def cmd_signoff(args: argparse.Namespace) -> int:
         what = "the sign-off runs journeys, synthetic faults, the reliability storm and load against it"
         print(f"easymo-qa: {refusal(environment_name(path), what, _selector(args))}", file=sys.stderr)
         return 2
-    folders = {f for name in args.suites for f in SUITE_FOLDERS[name]}
-    suites = [s for s in SIGNOFF_SUITES if Path(s).is_dir() and Path(s).name in folders]
+    picked = [getattr(layout(), folder) for name, folder in SUITE_FOLDERS.items() if name in args.suites]
+    suites = [suite.as_posix() for suite in picked if suite.is_dir()]
     if not suites:
         print(
             "easymo-qa: no test suites here; run `easymo-qa signoff` from the easymo-qa checkout",
@@ -202,7 +202,7 @@ def _signoff_inputs_problem() -> str | None:
     from easymo_qa.signoff.files import SignoffInputError, check_inputs
 
     try:
-        check_inputs(Path("signoff.yaml"), Path("waivers.yaml"))
+        check_inputs(layout().gates, layout().waivers)
     except SignoffInputError as exc:
         return f"{exc}\n(nothing was run: fix the sign-off's inputs first)"
     return None
@@ -280,18 +280,20 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
 
 def cmd_contract_matrix(args: argparse.Namespace) -> int:
     """Rule → tests → defect switches; exit 1 when a rule has no test or a test names an unknown rule."""
-    from easymo_qa import contract_rules
+    from easymo_qa import contract_matrix
+    from easymo_qa.contract_rules import ContractRulesError
 
-    root = contract_rules.find_root()
+    root = contract_matrix.find_root()
     if root is None:
-        print(f"easymo-qa: no {' / '.join(contract_rules.CONTRACTS)} here or above", file=sys.stderr)
+        contracts = " / ".join(c.as_posix() for c in layout().contracts)
+        print(f"easymo-qa: no {contracts} here or above", file=sys.stderr)
         return 2
     try:
-        matrix = contract_rules.matrix_for(root, args.mutation)
-    except contract_rules.ContractRulesError as exc:
+        matrix = contract_matrix.matrix_for(root, args.mutation)
+    except ContractRulesError as exc:
         print(f"easymo-qa: {exc}", file=sys.stderr)
         return 2
-    paths = contract_rules.write_matrix(matrix.to_dict(), args.reports_dir)
+    paths = contract_matrix.write_matrix(matrix.to_dict(), args.reports_dir)
     counts = matrix.counts()
     print(f"{len(matrix.rows)} contract rules: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
     for row in matrix.rows:

@@ -1,45 +1,30 @@
-"""The contract's numbered rules, the tests that name them, and the matrix rule → tests → defect switches.
+"""The contract's numbered rules and the tests that name them (``contract_matrix`` joins the two).
 
-Rules are defined in ``docs/webhook-contract.md`` and ``docs/conversation-contract.md`` as a bold id,
-``**R-AREA-n**``, followed by the rule's text. Tests name the rules they hold the SUT to: a journey or
-scenario file's top-level ``rules: [R-…]``, or ``@pytest.mark.rule("R-…")`` on a Python test (or in its
-module's ``pytestmark``). Everything here is plain parsing (Markdown, YAML, Python's ``ast``): nothing is
-imported or run, so the check is fast and needs no stack.
-
-A rule is *covered* when one of its tests can be shown to fail: it lists a defect switch (the journey's
-``defects:``, or a ``fixtures/sensitivity/*.yaml`` probe naming the test), or one of its tests killed a
-mutant in ``reports/mutation.json``. A rule with tests but no such proof is *weak*; one without tests is
-*uncovered*.
+Rules are defined in the layout's contracts (``docs/webhook-contract.md``, ``docs/conversation-contract.md``)
+as a bold id, ``**R-AREA-n**``, followed by the rule's text. Tests name the rules they hold the SUT to: a
+journey or scenario file's top-level ``rules: [R-…]``, or ``@pytest.mark.rule("R-…")`` on a Python test (or
+in its module's ``pytestmark``). Everything here is plain parsing (Markdown, YAML, Python's ``ast``): nothing
+is imported or run, so the check is fast and needs no stack.
 """
 
 from __future__ import annotations
 
 import ast
-import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from easymo_qa.layout import read_layout
 from easymo_qa.yaml_source import YamlSourceError, load_yaml_file
 
-CONTRACTS = ("docs/webhook-contract.md", "docs/conversation-contract.md")
-PYTHON_SUITES = ("tests/smoke", "tests/reliability", "tests/cutover")
-YAML_SUITES = ("tests/e2e", "tests/synthetic")
-SENSITIVITY_DIR = "fixtures/sensitivity"
-MUTATION_FILE = "reports/mutation.json"
-SENSITIVITY_FILE = "reports/sensitivity.json"
-MATRIX_FILES = ("contract-matrix.json", "contract-matrix.md")
-SCHEMA = "easymo-qa/contract-matrix/v1"
 MARKER = "rule"
-
 RULE_ID = re.compile(r"^R-[A-Z]+-[1-9][0-9]*$")
 _DEFINITION = re.compile(r"\*\*(R-[A-Z]+-[0-9]+)\*\*")
 _ITEM_START = re.compile(r"^\s*(?:[-*] |\d+\. |#|\*\*R-)")
-STATUSES = ("covered", "weak", "uncovered")
 
 
 class ContractRulesError(ValueError):
@@ -65,70 +50,6 @@ class RuleTest:
     where: str  # file:line
     rules: tuple[str, ...]
     defects: tuple[str, ...] = ()
-
-
-@dataclass
-class RuleRow:
-    rule: Rule
-    tests: list[str] = field(default_factory=list)
-    defects: list[str] = field(default_factory=list)
-    mutants_killed: int = 0
-    proven: set[str] = field(default_factory=set)  # defects not shown missed by sensitivity evidence
-
-    @property
-    def not_caught(self) -> list[str]:
-        """Listed defects that the sensitivity evidence says did not make these tests fail."""
-        return sorted(set(self.defects) - self.proven)
-
-    @property
-    def status(self) -> str:
-        if not self.tests:
-            return "uncovered"
-        return "covered" if self.proven or self.mutants_killed else "weak"
-
-
-@dataclass
-class Matrix:
-    rows: list[RuleRow]
-    unknown: list[tuple[str, str, str]]  # (test id, where, rule id) for rules no contract defines
-    mutation_source: str | None = None
-    untagged: list[str] = field(default_factory=list)  # file:line of suite tests that name no rule
-
-    def counts(self) -> dict[str, int]:
-        statuses = [row.status for row in self.rows]
-        return {status: statuses.count(status) for status in STATUSES}
-
-    def problems(self) -> list[str]:
-        """What must be fixed: rules without a test, tests naming a rule no contract defines."""
-        out = [f"{r.rule.where}: {r.rule.id} has no test" for r in self.rows if r.status == "uncovered"]
-        out += [
-            f"{where}: {test} names {rule}, which no contract defines" for test, where, rule in self.unknown
-        ]
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": SCHEMA,
-            "contracts": list(CONTRACTS),
-            "mutation_source": self.mutation_source,
-            "counts": self.counts(),
-            "rules": [
-                {
-                    "id": r.rule.id,
-                    "area": r.rule.area,
-                    "text": r.rule.text,
-                    "where": r.rule.where,
-                    "status": r.status,
-                    "tests": r.tests,
-                    "defects": r.defects,
-                    "defects_not_caught": r.not_caught,
-                    "mutants_killed": r.mutants_killed,
-                }
-                for r in self.rows
-            ],
-            "unknown": [{"test": t, "where": w, "rule": r} for t, w, r in self.unknown],
-            "untagged": self.untagged,
-        }
 
 
 # --- the rules ------------------------------------------------------------------------------------------
@@ -157,10 +78,11 @@ def parse_rules(text: str, source: str) -> list[Rule]:
     return rules
 
 
-def load_rules(root: Path, contracts: Iterable[str] = CONTRACTS) -> dict[str, Rule]:
-    """Every rule of the contracts, in document order; a rule defined twice is an error naming both."""
+def load_rules(root: Path, contracts: Iterable[str | Path] | None = None) -> dict[str, Rule]:
+    """Every rule of the contracts (default: the layout's), in document order; a rule defined twice is an
+    error naming both."""
     rules: dict[str, Rule] = {}
-    for name in contracts:
+    for name in read_layout(root).contracts if contracts is None else contracts:
         path = root / name
         try:
             text = path.read_text(encoding="utf-8")
@@ -182,7 +104,7 @@ def _rel(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def _strings(value: Any) -> tuple[str, ...]:
+def strings(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
@@ -190,10 +112,11 @@ def _strings(value: Any) -> tuple[str, ...]:
     return ()
 
 
-def yaml_tests(root: Path, suites: Iterable[str] = YAML_SUITES) -> list[RuleTest]:
-    """Journeys and scenarios: ``rules:`` and ``defects:`` at the top of each file."""
+def yaml_tests(root: Path, suites: Iterable[str | Path] | None = None) -> list[RuleTest]:
+    """Journeys and scenarios (default: the layout's folders): ``rules:`` and ``defects:`` at the top of
+    each file."""
     out = []
-    for suite in suites:
+    for suite in read_layout(root).yaml_suites if suites is None else suites:
         for path in sorted((root / suite).glob("*.yaml")):
             rel = _rel(path, root)
             try:
@@ -207,7 +130,7 @@ def yaml_tests(root: Path, suites: Iterable[str] = YAML_SUITES) -> list[RuleTest
             if not isinstance(rules, list) or not all(isinstance(r, str) for r in rules):
                 raise ContractRulesError(f"{where}: rules is a list of rule ids (R-AREA-n)")
             name = data.get("journey", path.stem)
-            out.append(RuleTest(f"{rel}::{name}", where, tuple(rules), _strings(data.get("defects", []))))
+            out.append(RuleTest(f"{rel}::{name}", where, tuple(rules), strings(data.get("defects", []))))
     return out
 
 
@@ -252,13 +175,14 @@ def _functions(tree: ast.Module) -> Iterable[tuple[str, ast.FunctionDef | ast.As
 
 def python_tests(
     root: Path,
-    suites: Iterable[str] = PYTHON_SUITES,
+    suites: Iterable[str | Path] | None = None,
     defects: Mapping[tuple[str, str], Iterable[str]] | None = None,
 ) -> list[RuleTest]:
-    """Python tests: ``@pytest.mark.rule(...)`` on the function or its class, or in ``pytestmark``."""
+    """Python tests (default: the layout's Python suites): ``@pytest.mark.rule(...)`` on the function or
+    its class, or in ``pytestmark``."""
     defects = defects or {}
     out = []
-    for suite in suites:
+    for suite in read_layout(root).python_suites if suites is None else suites:
         for path in sorted((root / suite).rglob("test_*.py")):
             rel = _rel(path, root)
             try:
@@ -274,10 +198,11 @@ def python_tests(
     return out
 
 
-def sensitivity_defects(root: Path, directory: str = SENSITIVITY_DIR) -> dict[tuple[str, str], set[str]]:
+def sensitivity_defects(root: Path, directory: str | Path | None = None) -> dict[tuple[str, str], set[str]]:
     """(test file, test function) → the defect switches a sensitivity probe says must make it fail."""
     out: dict[tuple[str, str], set[str]] = {}
-    for path in sorted((root / directory).glob("*.yaml")):
+    probes_dir = read_layout(root).sensitivity_probes if directory is None else directory
+    for path in sorted((root / probes_dir).glob("*.yaml")):
         try:
             probes = yaml.safe_load(path.read_text(encoding="utf-8")) or []
         except (OSError, yaml.YAMLError) as exc:
@@ -286,7 +211,7 @@ def sensitivity_defects(root: Path, directory: str = SENSITIVITY_DIR) -> dict[tu
             if not isinstance(probe, dict) or not isinstance(probe.get("defect"), str):
                 continue
             suite = str(probe.get("suite", "")).split("::", 1)[0]
-            for test in _strings(probe.get("must_fail", [])):
+            for test in strings(probe.get("must_fail", [])):
                 name = test.rsplit("::", 1)[-1].split("[", 1)[0]
                 out.setdefault((suite, name), set()).add(probe["defect"])
     return out
@@ -295,193 +220,3 @@ def sensitivity_defects(root: Path, directory: str = SENSITIVITY_DIR) -> dict[tu
 def suite_tests(root: Path) -> list[RuleTest]:
     """Every test of the black-box suite (journeys, scenarios, smoke, reliability, cutover)."""
     return [*yaml_tests(root), *python_tests(root, defects=sensitivity_defects(root))]
-
-
-# --- mutation testing -----------------------------------------------------------------------------------
-
-
-def _belongs(node_id: str, test_id: str) -> bool:
-    return node_id == test_id or node_id.startswith((test_id + "[", test_id + "::"))
-
-
-def mutants_killed_by(mutation: Mapping[str, Any] | list[Any]) -> list[list[str]]:
-    """For each killed mutant, the tests that killed it: ``killed_by`` / ``failing_tests`` / ``tests``, or
-    the node id that starts ``detail`` (``easymo-qa mutation`` writes "<node id> (<when>, <where>): …")."""
-    mutants = mutation.get("mutants", []) if isinstance(mutation, Mapping) else mutation
-    out = []
-    for mutant in mutants if isinstance(mutants, list) else []:
-        if not isinstance(mutant, Mapping):
-            continue
-        status = str(mutant.get("status") or mutant.get("outcome") or "").lower()
-        if status != "killed":
-            continue
-        for key in ("killed_by", "failing_tests", "tests"):
-            killers = _strings(mutant.get(key))
-            if killers:
-                out.append(list(killers))
-                break
-        else:
-            first = str(mutant.get("detail") or "").split(" (", 1)[0].strip()
-            if "::" in first:
-                out.append([first])
-    return out
-
-
-def load_mutation(path: Path) -> list[list[str]] | None:
-    """Killed mutants' killers from ``reports/mutation.json``; None when there is no (readable) file."""
-    try:
-        return mutants_killed_by(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError):
-        return None
-
-
-# --- the matrix -----------------------------------------------------------------------------------------
-
-
-def build_matrix(
-    rules: Mapping[str, Rule],
-    tests: Iterable[RuleTest],
-    killed: list[list[str]] | None = None,
-    mutation_source: str | None = None,
-    probes: Mapping[tuple[str, str], str] | None = None,
-) -> Matrix:
-    """``probes``: (defect, test file) → sensitivity status; a defect whose probe of that test was not
-    ``caught`` proves nothing (no evidence for a pair: the listed defect counts)."""
-    rows = {rule_id: RuleRow(rule) for rule_id, rule in rules.items()}
-    unknown, untagged = [], []
-    for test in tests:
-        if not test.rules:
-            untagged.append(f"{test.where}: {test.id}")
-        for rule_id in test.rules:
-            row = rows.get(rule_id)
-            if row is None:
-                unknown.append((test.id, test.where, rule_id))
-                continue
-            row.tests.append(test.id)
-            row.defects = sorted({*row.defects, *test.defects})
-            file = test.id.split("::", 1)[0]
-            row.proven |= {d for d in test.defects if (probes or {}).get((d, file), "caught") == "caught"}
-    for killers in killed or []:
-        for row in rows.values():
-            if any(_belongs(k, t) for k in killers for t in row.tests):
-                row.mutants_killed += 1
-    return Matrix(list(rows.values()), unknown, mutation_source, untagged)
-
-
-def find_root(start: Path | None = None) -> Path | None:
-    """The repository holding the contracts: ``start`` (default the working directory) or a parent."""
-    here = (start or Path.cwd()).resolve()
-    for candidate in (here, *here.parents, Path(__file__).resolve().parents[1]):
-        if all((candidate / name).is_file() for name in CONTRACTS):
-            return candidate
-    return None
-
-
-def load_sensitivity(path: Path, root: Path) -> dict[tuple[str, str], str] | None:
-    """(defect, test file) → caught / missed / inconclusive from ``easymo-qa sensitivity``'s evidence."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    out: dict[tuple[str, str], str] = {}
-    for result in data.get("results", []) if isinstance(data, Mapping) else []:
-        if isinstance(result, Mapping) and isinstance(result.get("defect"), str):
-            suite = Path(str(result.get("suite", "")))
-            if suite.is_absolute() and suite.is_relative_to(root):
-                suite = suite.relative_to(root)
-            out[(result["defect"], suite.as_posix().removeprefix("./"))] = str(result.get("status", ""))
-    return out
-
-
-def matrix_for(root: Path, mutation_file: Path | None = None, sensitivity_file: Path | None = None) -> Matrix:
-    """The matrix of the repository at ``root``, with ``reports/mutation.json`` and
-    ``reports/sensitivity.json`` when they are there."""
-    mutation_path = mutation_file or root / MUTATION_FILE
-    killed = load_mutation(mutation_path)
-    source = None
-    if killed is not None:
-        source = _rel(mutation_path, root) if mutation_path.is_relative_to(root) else str(mutation_path)
-    probes = load_sensitivity(sensitivity_file or root / SENSITIVITY_FILE, root)
-    return build_matrix(load_rules(root), suite_tests(root), killed, source, probes)
-
-
-def run_status(tests: Iterable[str], outcomes: Mapping[str, str]) -> str:
-    """A rule in one sign-off: ``fail`` if a test of it failed, ``pass`` if one passed, else ``not run``."""
-    seen = [status for node, status in outcomes.items() if any(_belongs(node, t) for t in tests)]
-    if "fail" in seen:
-        return "fail"
-    return "pass" if "pass" in seen else "not run"
-
-
-# --- writing --------------------------------------------------------------------------------------------
-
-
-def _cell(value: str) -> str:
-    return value.replace("|", "\\|").replace("\n", " ")
-
-
-def markdown_table(matrix: Mapping[str, Any], heading: str = "#") -> list[str]:
-    """The matrix (its ``to_dict`` form, as the sign-off report carries it) as Markdown lines."""
-    counts = matrix["counts"]
-    mutation = matrix.get("mutation_source") or "no mutation results"
-    lines = [
-        f"{len(matrix['rules'])} rules: {counts['covered']} covered, {counts['weak']} weak "
-        f"(a test, but no defect switch or killed mutant proves it can fail), {counts['uncovered']} "
-        f"uncovered (no test). Contracts: {', '.join(f'`{c}`' for c in matrix['contracts'])}; "
-        f"mutants: {mutation}.",
-        "",
-        "| rule | status | this run | tests | defect switches | mutants killed |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in matrix["rules"]:
-        tests = ", ".join(f"`{t.rsplit('/', 1)[-1]}`" for t in r["tests"]) or "—"
-        missed = set(r.get("defects_not_caught", []))
-        defects = ", ".join(f"`{d}`" + (" (not caught)" if d in missed else "") for d in r["defects"]) or "—"
-        lines.append(
-            f"| **{r['id']}** {_cell(r['text'][:110])}{'…' if len(r['text']) > 110 else ''} | {r['status']} "
-            f"| {r.get('run', '—')} | {tests} | {defects} | {r['mutants_killed']} |"
-        )
-    if matrix["unknown"]:
-        lines += ["", f"{heading} Tests naming rules no contract defines", ""]
-        lines += [f"- `{u['where']}`: `{u['test']}` names `{u['rule']}`" for u in matrix["unknown"]]
-    if matrix.get("untagged"):
-        lines += ["", f"{heading} Tests naming no rule", ""]
-        lines += [f"- `{where}`" for where in matrix["untagged"]]
-    return lines
-
-
-def write_matrix(matrix: Mapping[str, Any], directory: Path) -> list[Path]:
-    """``contract-matrix.json`` and ``contract-matrix.md`` in ``directory``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = (directory / name for name in MATRIX_FILES)
-    json_path.write_text(json.dumps(matrix, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    md = ["# Contract rules → tests → defect switches", "", *markdown_table(matrix, "##")]
-    md_path.write_text("\n".join(md) + "\n", encoding="utf-8")
-    return [json_path, md_path]
-
-
-def report_section(outcomes: Mapping[str, str], root: Path | None = None) -> dict[str, Any] | None:
-    """The matrix for the sign-off report, each rule with its result in this run (``run``).
-
-    ``outcomes``: test node id → pass / fail / not covered. None when the contracts are not at hand (an
-    installed harness outside the repository); a contract that cannot be read is reported, not raised.
-    """
-    root = root or find_root()
-    if root is None:
-        return None
-    try:
-        matrix = matrix_for(root).to_dict()
-    except ContractRulesError as exc:
-        return {"error": str(exc)}
-    for rule in matrix["rules"]:
-        rule["run"] = run_status(rule["tests"], outcomes)
-    return matrix
-
-
-def markdown_section(section: Mapping[str, Any] | None) -> list[str]:
-    """The sign-off's "Contract rules" section: the matrix, or why there is none."""
-    if not section:
-        return ["No contract matrix: the contracts (docs/*-contract.md) are not in this checkout."]
-    if "error" in section:
-        return [f"**The contract matrix could not be built:** {section['error']}"]
-    return markdown_table(section, "###")

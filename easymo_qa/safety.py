@@ -14,10 +14,12 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from easymo_qa.layout import layout
+
 READONLY_MARKER = "readonly"
-# Markers (and folders) of runs that write to the SUT at scale or break it on purpose: always refused.
+# Markers (and the layout's folders) of runs that write to the SUT at scale or break it on purpose: always
+# refused.
 UNSAFE_MARKERS = ("synthetic", "reliability", "rollout", "rollback")
-UNSAFE_FOLDERS = frozenset({"synthetic", "reliability", "cutover"})
 ALLOW_FLAG = "--allow-production"
 
 
@@ -44,9 +46,12 @@ def unsafe_selection(markexpr: str, paths: Sequence[str | Path] = ()) -> str | N
     for marker in UNSAFE_MARKERS:
         if markexpr.strip() and selects_marker(markexpr, marker):
             return f"-m {markexpr!r} selects {marker} tests"
+    where = layout()
+    unsafe_folders = {where.synthetic.name: "synthetic", where.reliability.name: "reliability"}
+    unsafe_folders[where.cutover.name] = "cutover"
     for raw in paths:
         path = Path(str(raw).split("::", 1)[0])
-        folder = next((p for p in path.parts if p in UNSAFE_FOLDERS), None)
+        folder = next((unsafe_folders[p] for p in path.parts if p in unsafe_folders), None)
         if folder is not None or path.name.endswith(".scenario.yaml"):
             return f"{raw} holds {folder or 'synthetic'} tests"
     return None

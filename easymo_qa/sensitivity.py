@@ -1,7 +1,8 @@
 """Harness sensitivity: prove that tests can fail, by switching on each defect of the reference service.
 
-Probes come from ``fixtures/sensitivity/*.yaml`` (defect → suite → tests that must fail) and from every
-journey's and scenario's ``defects:`` list. A probe is judged on evidence, never on "something failed":
+Probes come from ``fixtures/sensitivity/*.yaml`` (the layout's ``sensitivity-probes``: defect → suite →
+tests that must fail) and from every journey's and scenario's ``defects:`` list. A probe is judged on
+evidence, never on "something failed":
 
 1. one healthy run of every probed test (no defect; on 3 xdist workers, the tests that need the stack to
    themselves in a session of their own): each probed test must pass there;
@@ -37,14 +38,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from easymo_qa.conversation.loader import find_journeys, load_journey
+from easymo_qa.layout import Layout, layout
 from easymo_qa.sensitivity_outcomes import read_outcomes
 from easymo_qa.yaml_source import YamlSourceError, load_yaml_file
 
 Status = Literal["caught", "missed", "inconclusive"]
 RUN_TIMEOUT_S = 420.0  # one pytest run (the healthy run holds the reliability storm); beyond it: inconclusive
-# Tests that need the stack to themselves (they flip flags for everyone, or storm it): the healthy run
-# takes them in a session without xdist; the rest, which mostly wait on replies, run on HEALTHY_WORKERS.
-SERIAL_SUITES = ("tests/cutover/", "tests/reliability/")
 HEALTHY_WORKERS = 3
 EXIT_MISSED, EXIT_INCONCLUSIVE = 1, 3
 
@@ -285,10 +284,13 @@ def _node_ids(probes: Iterable[Probe]) -> list[str]:
 
 
 def healthy_groups(probes: Iterable[Probe]) -> list[tuple[list[str], int]]:
-    """The healthy run's sessions: (node ids, xdist workers), the tests of SERIAL_SUITES apart."""
+    """The healthy run's sessions: (node ids, xdist workers). The cutover and reliability tests need the
+    stack to themselves (they flip flags for everyone, or storm it): a session without xdist; the rest,
+    which mostly wait on replies, run on HEALTHY_WORKERS."""
     nodes = _node_ids(probes)
-    serial = [n for n in nodes if n.startswith(SERIAL_SUITES)]
-    parallel = [n for n in nodes if not n.startswith(SERIAL_SUITES)]
+    serial_suites = tuple(f"{suite.as_posix()}/" for suite in (layout().cutover, layout().reliability))
+    serial = [n for n in nodes if n.startswith(serial_suites)]
+    parallel = [n for n in nodes if not n.startswith(serial_suites)]
     return [(group, workers) for group, workers in ((parallel, HEALTHY_WORKERS), (serial, 0)) if group]
 
 
@@ -302,15 +304,17 @@ def combine(runs: Sequence[RunResult]) -> RunResult:
 
 
 def merge_probes(pinned: Sequence[Probe], from_journeys: Sequence[Probe]) -> list[Probe]:
-    """Every probe once: an entry of fixtures/sensitivity for a journey's own ``defects:`` switch (same
+    """Every probe once: an entry of the sensitivity probes for a journey's own ``defects:`` switch (same
     defect, same file) replaces it, so a journey probe can name its step without a change to the journey."""
     same = {(p.defect, Path(p.suite).resolve()) for p in pinned if not p.select}
     return [*pinned, *(p for p in from_journeys if (p.defect, Path(p.suite).resolve()) not in same)]
 
 
-def all_probes() -> list[Probe]:
-    journeys = journey_probes(Path("tests/e2e")) + journey_probes(Path("tests/synthetic"))
-    return merge_probes(load_probes(Path("fixtures/sensitivity")), journeys)
+def all_probes(where: Layout | None = None) -> list[Probe]:
+    """The pinned probes of the layout's sensitivity folder and those of its journeys and scenarios."""
+    where = where or layout()
+    journeys = [probe for suite in where.yaml_suites for probe in journey_probes(suite)]
+    return merge_probes(load_probes(where.sensitivity_probes), journeys)
 
 
 def _print_verdict(v: Verdict) -> None:
@@ -322,9 +326,10 @@ def _print_verdict(v: Verdict) -> None:
 
 def main(
     workers: int = 2,
-    report: Path = Path("reports/sensitivity.json"),
+    report: Path | None = None,
     defects: Sequence[str] = (),
 ) -> int:
+    report = report or layout().reports / "sensitivity.json"
     probes = all_probes()
     if defects:
         unknown = sorted(set(defects) - {p.defect for p in probes})

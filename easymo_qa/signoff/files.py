@@ -16,7 +16,7 @@ from typing import Any
 
 from jinja2 import UndefinedError
 
-from easymo_qa import contract_rules
+from easymo_qa import contract_matrix
 from easymo_qa.gates import Gate, GatesFileError, load_gates
 from easymo_qa.signoff.assess import assess
 from easymo_qa.signoff.load import LoadSummary, LoadSummaryError
@@ -132,7 +132,7 @@ def _write(
     if with_json:
         texts[json_path] = redact(json.dumps(report, indent=2, ensure_ascii=False)) + "\n"  # verdict last
         if (report.get("contract") or {}).get("rules"):  # beside the report, not among its files
-            contract_rules.write_matrix(report["contract"], directory)
+            contract_matrix.write_matrix(report["contract"], directory)
     for path, text in texts.items():
         _replace(path, text)
     return sorted(texts, key=lambda p: REPORT_FILES.index(p.name))

@@ -10,7 +10,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from easymo_qa import contract_rules
+from easymo_qa import contract_matrix
 from easymo_qa.gates import spaced_unit
 from easymo_qa.signoff import charts
 
@@ -124,7 +124,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                 ["test", "status", "seconds"],
                 [[f"`{x['test']}`", x["status"], f"{x['duration_seconds']:.2f}"] for x in suite["tests"]],
             )
-    lines += ["", "## Contract rules", "", *contract_rules.markdown_section(report.get("contract"))]
+    lines += ["", "## Contract rules", "", *contract_matrix.markdown_section(report.get("contract"))]
     if report["failures"]:
         lines += ["", "## Failures"]
         for f in report["failures"]:

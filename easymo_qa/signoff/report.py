@@ -10,7 +10,7 @@ import platform
 import subprocess
 from typing import Any
 
-from easymo_qa import __version__, contract_rules
+from easymo_qa import __version__, contract_matrix
 from easymo_qa.gates import STAGES, GateResult, Waiver
 from easymo_qa.rerun import with_defects
 from easymo_qa.signoff.model import Assessment, RunInfo
@@ -246,5 +246,5 @@ def build_report(a: Assessment, results: RunResults, info: RunInfo) -> dict[str,
             "total_violations": len(results.hygiene_violations),
             "known": results.hygiene_known[:MAX_HYGIENE_LISTED],
         },
-        "contract": contract_rules.report_section(_rule_outcomes(a, results)),
+        "contract": contract_matrix.report_section(_rule_outcomes(a, results)),
     }

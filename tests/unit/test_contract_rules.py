@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from easymo_qa import contract_matrix as cm
 from easymo_qa import contract_rules as cr
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,12 +20,12 @@ PENDING: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
-def matrix() -> cr.Matrix:
+def matrix() -> cm.Matrix:
     absent = ROOT / "reports" / "absent-for-this-test.json"  # the check needs no run's evidence
-    return cr.matrix_for(ROOT, mutation_file=absent, sensitivity_file=absent)
+    return cm.matrix_for(ROOT, mutation_file=absent, sensitivity_file=absent)
 
 
-def test_every_contract_rule_has_a_test(matrix: cr.Matrix) -> None:
+def test_every_contract_rule_has_a_test(matrix: cm.Matrix) -> None:
     uncovered = {row.rule.id: row.rule.where for row in matrix.rows if row.status == "uncovered"}
     missing = [f"{where}: {rule} has no test" for rule, where in uncovered.items() if rule not in PENDING]
     assert not missing, (
@@ -35,13 +36,13 @@ def test_every_contract_rule_has_a_test(matrix: cr.Matrix) -> None:
     assert not done, f"these rules have a test now: remove them from PENDING: {', '.join(done)}"
 
 
-def test_no_test_names_an_unknown_rule(matrix: cr.Matrix) -> None:
+def test_no_test_names_an_unknown_rule(matrix: cm.Matrix) -> None:
     assert not matrix.unknown, "\n".join(
         f"{where}: {test} names {rule}, which no contract defines" for test, where, rule in matrix.unknown
     )
 
 
-def test_every_suite_test_names_its_rules(matrix: cr.Matrix) -> None:
+def test_every_suite_test_names_its_rules(matrix: cm.Matrix) -> None:
     assert not matrix.untagged, (
         "tests that name no contract rule: add `rules: [R-…]` after a journey's title, or "
         "@pytest.mark.rule(...) to a Python test (docs/webhook-contract.md, How rules are numbered):\n"
@@ -193,7 +194,7 @@ def test_status_is_covered_weak_or_uncovered() -> None:
     ]
     killed = [["tests/smoke/test_x.py::test_b[param]"]]
     tests.append(cr.RuleTest("tests/smoke/test_x.py::test_c", "x:3", ()))
-    matrix = cr.build_matrix(rules, tests, killed=None)
+    matrix = cm.build_matrix(rules, tests, killed=None)
     assert [r.status for r in matrix.rows] == ["covered", "weak", "uncovered", "weak"]
     assert matrix.untagged == ["x:3: tests/smoke/test_x.py::test_c"]
     assert matrix.unknown == [("tests/smoke/test_x.py::test_b", "x:2", "R-NOPE-1")]
@@ -201,7 +202,7 @@ def test_status_is_covered_weak_or_uncovered() -> None:
         "R-A-3 has no test",
         "tests/smoke/test_x.py::test_b names R-NOPE-1, which no contract defines",
     ]
-    with_mutants = cr.build_matrix(rules, tests, killed=killed)
+    with_mutants = cm.build_matrix(rules, tests, killed=killed)
     assert [r.status for r in with_mutants.rows] == ["covered", "covered", "uncovered", "covered"]
     assert with_mutants.rows[1].mutants_killed == 1
 
@@ -215,7 +216,7 @@ def test_a_defect_the_sensitivity_run_did_not_catch_proves_nothing(tmp_path: Pat
     }
     path = tmp_path / "sensitivity.json"
     path.write_text(json.dumps(evidence), encoding="utf-8")
-    probes = cr.load_sensitivity(path, tmp_path)
+    probes = cm.load_sensitivity(path, tmp_path)
     assert probes == {
         ("caught_one", "tests/smoke/test_x.py"): "caught",
         ("missed_one", "tests/smoke/test_x.py"): "missed",
@@ -226,11 +227,11 @@ def test_a_defect_the_sensitivity_run_did_not_catch_proves_nothing(tmp_path: Pat
         cr.RuleTest("tests/smoke/test_x.py::test_b", "x:2", ("R-A-2",), ("missed_one",)),
         cr.RuleTest("tests/smoke/test_y.py::test_c", "y:1", ("R-A-3",), ("no_evidence",)),
     ]
-    matrix = cr.build_matrix(rules, tests, probes=probes)
+    matrix = cm.build_matrix(rules, tests, probes=probes)
     assert [r.status for r in matrix.rows] == ["covered", "weak", "covered"]
     assert matrix.to_dict()["rules"][1]["defects_not_caught"] == ["missed_one"]
-    assert "`missed_one` (not caught)" in "\n".join(cr.markdown_table(matrix.to_dict()))
-    assert cr.load_sensitivity(tmp_path / "absent.json", tmp_path) is None
+    assert "`missed_one` (not caught)" in "\n".join(cm.markdown_table(matrix.to_dict()))
+    assert cm.load_sensitivity(tmp_path / "absent.json", tmp_path) is None
 
 
 def test_mutation_results_are_read_leniently(tmp_path: Path) -> None:
@@ -250,12 +251,12 @@ def test_mutation_results_are_read_leniently(tmp_path: Path) -> None:
         ),
         encoding="utf-8",
     )
-    assert cr.load_mutation(path) == [
+    assert cm.load_mutation(path) == [
         ["tests/smoke/test_x.py::test_a"],
         ["j.yaml::j"],
         ["tests/smoke/t.py::test_c[x]"],
     ]
-    assert cr.load_mutation(tmp_path / "absent.json") is None
+    assert cm.load_mutation(tmp_path / "absent.json") is None
 
 
 def test_run_status_of_a_rule() -> None:
@@ -264,16 +265,16 @@ def test_run_status_of_a_rule() -> None:
         "tests/smoke/t.py::test_b": "fail",
         "j.yaml::j": "not covered",
     }
-    assert cr.run_status(["tests/smoke/t.py::test_a"], outcomes) == "pass"
-    assert cr.run_status(["tests/smoke/t.py::test_a", "tests/smoke/t.py::test_b"], outcomes) == "fail"
-    assert cr.run_status(["j.yaml::j"], outcomes) == "not run"
-    assert cr.run_status(["tests/smoke/t.py::test_ab"], outcomes) == "not run"
+    assert cm.run_status(["tests/smoke/t.py::test_a"], outcomes) == "pass"
+    assert cm.run_status(["tests/smoke/t.py::test_a", "tests/smoke/t.py::test_b"], outcomes) == "fail"
+    assert cm.run_status(["j.yaml::j"], outcomes) == "not run"
+    assert cm.run_status(["tests/smoke/t.py::test_ab"], outcomes) == "not run"
 
 
-def test_matrix_files_are_written(tmp_path: Path, matrix: cr.Matrix) -> None:
-    json_path, md_path = cr.write_matrix(matrix.to_dict(), tmp_path)
+def test_matrix_files_are_written(tmp_path: Path, matrix: cm.Matrix) -> None:
+    json_path, md_path = cm.write_matrix(matrix.to_dict(), tmp_path)
     data = json.loads(json_path.read_text(encoding="utf-8"))
-    assert data["schema"] == cr.SCHEMA
+    assert data["schema"] == cm.SCHEMA
     assert sum(data["counts"].values()) == len(data["rules"]) == len(matrix.rows)
     md = md_path.read_text(encoding="utf-8")
     assert "| **R-SIG-1** " in md
