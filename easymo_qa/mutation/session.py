@@ -6,9 +6,10 @@ Cosmic Ray (sessions, ``cosmic-ray init``, operators): https://cosmic-ray.readth
    written to files on disk, and other work in this checkout must never see one;
 2. ``cosmic-ray init`` lists every mutant of ``reference/`` (its operators, its work database);
 3. mutants that cannot matter are marked skipped with the reason (:mod:`easymo_qa.mutation.filters`),
-   and a seeded sample is drawn from the rest (:mod:`easymo_qa.mutation.results`); the others are
+   and a seeded sample is drawn from the rest (:mod:`easymo_qa.mutation.mutants`); the others are
    marked "not sampled";
-4. a baseline run of the test command on the unmutated copy must pass (it also sets the timeout);
+4. a baseline run of the test command (:mod:`easymo_qa.mutation.command`) on the unmutated copy must
+   pass (it also sets the timeout);
 5. each sampled mutant is applied on disk with cosmic-ray's ``use_mutation`` (restored afterwards), the
    test command runs against it (the local stack boots the mutated reference as its own process), and
    the result goes to the work database: killed (the command failed, or timed out), survived, or
@@ -21,13 +22,10 @@ a killed mutant costs one stack boot and the first failing test.
 from __future__ import annotations
 
 import argparse
-import difflib
 import io
 import json
-import os
 import shlex
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -35,7 +33,6 @@ import tarfile
 import tempfile
 import time
 import tomllib
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,18 +40,16 @@ from pathlib import Path
 from typing import Any
 
 from easymo_qa.mutation import CONFIG
-from easymo_qa.mutation.filters import excluded_spans, exclusion
+from easymo_qa.mutation.command import build_command, run_command
+from easymo_qa.mutation.mutants import plan, record, run_mutant
 from easymo_qa.mutation.results import (
     Equivalent,
     Gap,
-    Mutant,
     Result,
     from_report,
     markdown,
     report,
-    sample,
 )
-from easymo_qa.sensitivity_outcomes import read_outcomes
 
 
 @dataclass(frozen=True)
@@ -84,9 +79,6 @@ def gaps(settings: dict[str, Any]) -> list[Gap]:
     return [Gap(**entry) for entry in settings.get("gap", [])]
 
 
-# --- the scratch copy -----------------------------------------------------------------------------------
-
-
 def copy_project(dest: Path, working_tree: bool) -> str:
     """The project's files into ``dest``; answers what was copied (a commit, or "working tree")."""
     if working_tree:
@@ -108,104 +100,6 @@ def copy_project(dest: Path, working_tree: bool) -> str:
     return commit.stdout.strip()
 
 
-# --- running the test command ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CommandRun:
-    passed: bool
-    timed_out: bool
-    seconds: float
-    detail: str  # the first failing test and its location, from the outcome log
-    failed: tuple[str, ...] = ()  # node ids of the failing tests
-
-
-def _failed(log: Path) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(str(r["nodeid"]) for r in read_outcomes(log) if r.get("outcome") == "failed"))
-
-
-def _first_failure(log: Path) -> str:
-    for r in read_outcomes(log):
-        if r.get("outcome") == "failed":
-            step = f" step {r['step']}" if r.get("step") else ""
-            head = str(r.get("message", "")).strip().splitlines()[:1]
-            return f"{r.get('nodeid')} ({r.get('when')}{step}, {r.get('where', '')}): {' '.join(head)}"[:300]
-    return ""
-
-
-def run_command(command: list[str], cwd: Path, timeout: float, log: Path) -> CommandRun:
-    """The test command in its own session (a timeout or Ctrl-C stops it with its stack)."""
-    log.unlink(missing_ok=True)
-    env = {
-        **os.environ,
-        "PYTHONDONTWRITEBYTECODE": "1",  # a mutant written within a second of the last must be recompiled
-        "EASYMO_REFERENCE_ROOT": str(cwd),  # the stack boots the scratch copy's (mutated) reference
-        "REFERENCE_DEFECTS": "",
-    }
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        command,
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        code = proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _stop(proc)
-        return CommandRun(False, True, time.perf_counter() - started, "timeout")
-    except BaseException:
-        _stop(proc)
-        raise
-    return CommandRun(code == 0, False, time.perf_counter() - started, _first_failure(log), _failed(log))
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    except ProcessLookupError:
-        pass
-
-
-def build_command(template: str, scratch: Path, suites: tuple[str, ...], log: Path) -> list[str]:
-    """The configured command with ``{python}`` / ``{reports}`` filled, its suites optionally replaced, and
-    the outcome plugin added (it names the test that killed each mutant)."""
-    words = shlex.split(template.format(python=sys.executable, reports=scratch / "reports"))
-    if suites:
-        words = [w for w in words if not (w.startswith(("tests/", "fixtures/")))]
-        words[words.index("pytest") + 1 : words.index("pytest") + 1] = list(suites)
-    if "pytest" in words:
-        words += ["-p", "easymo_qa.sensitivity_outcomes", f"--outcome-log={log}"]
-    return words
-
-
-def confirm_command(command: list[str], node_ids: tuple[str, ...]) -> list[str]:
-    """The test command narrowed to ``node_ids``, without ``-n`` / ``-x``: one process, nothing beside it.
-
-    A kill whose tests pass alone against the same mutant came from the tests' interplay (a flaky test),
-    not from the mutant: it is reported as "unconfirmed" and not scored."""
-    at = command.index("pytest") + 1
-    rest, skip = [], False
-    for word in command[at:]:
-        if skip or word.startswith(("tests/", "fixtures/")) or word in ("-x", "--exitfirst"):
-            skip = False
-            continue
-        if word in ("-n", "--numprocesses"):
-            skip = True
-            continue
-        rest.append(word)
-    return [*command[:at], *node_ids, *rest]
-
-
-# --- the session ----------------------------------------------------------------------------------------
-
-
 @contextmanager
 def _scratch(keep: bool) -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="easymo-mutation-"))
@@ -218,103 +112,11 @@ def _scratch(keep: bool) -> Iterator[Path]:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _mutant(job_id: str, spec: Any) -> Mutant:
-    line, col = spec.start_pos
-    path, operator = str(spec.module_path), spec.operator_name
-    return Mutant(job_id, path, line, col, operator, spec.occurrence, spec.definition_name)
-
-
-@dataclass
-class Plan:
-    population: int
-    excluded: Counter[str]
-    eligible: list[Mutant]
-    chosen: list[Mutant]
-    specs: dict[str, Any]  # job id → cosmic-ray MutationSpec
-
-
-def plan(db: Any, scratch: Path, size: int, seed: int) -> Plan:
-    """Skip what cannot matter (with the reason), draw the sample, mark the rest "not sampled"."""
-    from cosmic_ray.work_item import WorkerOutcome, WorkResult
-
-    done = {job_id for job_id, _ in db.results}  # cosmic-ray's own filters ran before
-    specs = {item.job_id: item.mutations[0] for item in db.work_items if item.job_id not in done}
-    files = {str(spec.module_path) for spec in specs.values()}
-    spans = {f: excluded_spans((scratch / f).read_text(encoding="utf-8")) for f in files}
-    excluded: Counter[str] = Counter({"operator filter": len(done)} if done else {})
-    eligible = []
-    for job_id, spec in specs.items():
-        why = exclusion(spans[str(spec.module_path)], tuple(spec.start_pos), tuple(spec.end_pos))
-        if why:
-            excluded[why] += 1
-            db.set_result(job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED, output=why))
-        else:
-            eligible.append(_mutant(job_id, spec))
-    chosen = sample(eligible, size, seed)
-    picked = {m.job_id for m in chosen}
-    db.set_multiple_results(
-        [m.job_id for m in eligible if m.job_id not in picked],
-        WorkResult(worker_outcome=WorkerOutcome.SKIPPED, output="not sampled"),
-    )
-    return Plan(len(specs) + len(done), excluded, eligible, chosen, specs)
-
-
 def fits(elapsed: float, took: list[float], baseline: float, budget: float) -> bool:
     """Whether one more mutant fits in the budget: the mean of those run so far (before the first, half
     the baseline: a kill usually stops early) must end before the budget does."""
     estimate = statistics.fmean(took) if took else baseline / 2
     return elapsed + estimate <= budget
-
-
-def run_mutant(mutant: Mutant, spec: Any, scratch: Path, command: list[str], timeout: float) -> Result:
-    """Apply one mutant on disk (cosmic-ray restores the file afterwards) and run the test command."""
-    from cosmic_ray.mutating import use_mutation
-    from cosmic_ray.plugins import get_operator
-
-    path = scratch / spec.module_path
-    code = path.read_text(encoding="utf-8").splitlines()[mutant.line - 1].strip()
-    operator = get_operator(spec.operator_name)(**(spec.operator_args or {}))
-    try:
-        with use_mutation(path, operator, spec.occurrence) as (original, mutated):
-            if mutated is None:
-                return Result(mutant, "incompetent", code=code, detail="no mutation possible")
-            ran = run_command(command, scratch, timeout, scratch / "outcomes.jsonl")
-            confirmed, extra = ran.passed or ran.timed_out or not ran.failed, 0.0
-            if not confirmed:  # the killing tests alone, in one process, against the same mutant
-                narrowed = confirm_command(command, ran.failed)
-                alone = run_command(narrowed, scratch, timeout, scratch / "outcomes.jsonl")
-                confirmed, extra = not alone.passed, alone.seconds
-    except (KeyboardInterrupt, OSError):
-        raise
-    except Exception as exc:  # noqa: BLE001 - an operator that could not apply its mutation
-        return Result(mutant, "incompetent", code=code, detail=f"{type(exc).__name__}: {exc}")
-    a, b = f"a/{spec.module_path}", f"b/{spec.module_path}"
-    diff = "\n".join(difflib.unified_diff(original.split("\n"), mutated.split("\n"), a, b, lineterm="", n=1))
-    outcome = "survived" if ran.passed else "killed" if confirmed else "unconfirmed"
-    seconds = ran.seconds + extra
-    return Result(mutant, outcome, seconds, diff, code, ran.timed_out, ran.detail, ran.failed)
-
-
-def record(db: Any, result: Result) -> None:
-    """The result in cosmic-ray's work database, so ``cr-report`` reads a kept session."""
-    from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
-
-    # cosmic-ray's view of an unconfirmed kill is "killed" (the command failed); the output says otherwise
-    outcome = {
-        "killed": TestOutcome.KILLED,
-        "unconfirmed": TestOutcome.KILLED,
-        "survived": TestOutcome.SURVIVED,
-    }
-    worker = WorkerOutcome.EXCEPTION if result.outcome == "incompetent" else WorkerOutcome.NORMAL
-    db.set_result(
-        result.mutant.job_id,
-        WorkResult(
-            worker_outcome=worker,
-            test_outcome=outcome.get(result.outcome, TestOutcome.INCOMPETENT),
-            output=("unconfirmed: " if result.outcome == "unconfirmed" else "") + result.detail,
-            diff=result.diff,
-        ),
-    )
 
 
 def run(options: Options) -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from easymo_qa.mutation.command import build_command, confirm_command
 from easymo_qa.mutation.filters import excluded_spans, exclusion
 from easymo_qa.mutation.results import (
     Equivalent,
@@ -22,14 +23,7 @@ from easymo_qa.mutation.results import (
     sample,
     tally,
 )
-from easymo_qa.mutation.session import (
-    build_command,
-    confirm_command,
-    equivalents,
-    fits,
-    gaps,
-    load_settings,
-)
+from easymo_qa.mutation.session import equivalents, fits, gaps, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 
