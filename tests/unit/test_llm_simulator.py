@@ -12,7 +12,8 @@ import pytest
 from starlette.applications import Starlette
 
 from easymo_qa.simulators.intents import SearchIntent, parse_search_intent, singular
-from easymo_qa.simulators.llm import ASK_WHAT_TO_ORDER, LlmReply, LlmSimConfig, create_llm_app
+from easymo_qa.simulators.llm import LlmSimConfig, create_llm_app
+from easymo_qa.simulators.llm_completions import ASK_WHAT_TO_ORDER, LlmReply
 
 pytestmark = pytest.mark.unit
 
