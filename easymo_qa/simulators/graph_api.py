@@ -36,7 +36,8 @@ from starlette.routing import Route
 from easymo_qa.simulators.faults import FaultPlane, FaultRule, fault_routes, invalid_json, shared_answer
 from easymo_qa.simulators.outbox import Outbox, normalise_recipient
 from easymo_qa.whatsapp import payloads, signing
-from easymo_qa.whatsapp.rules import RuleViolation, validate_outbound
+from easymo_qa.whatsapp.rules.base import RuleViolation
+from easymo_qa.whatsapp.rules.request import is_status_update, validate_outbound
 
 MAX_WAIT_SECONDS = 30.0
 STATUS_NAMES = ("sent", "delivered", "read", "failed")
@@ -112,13 +113,10 @@ def violations_error(violations: list[RuleViolation]) -> dict[str, Any]:
     )
 
 
-def accepted(to: str, wamid: str) -> dict[str, Any]:
-    """Meta's 200 answer to a sent message."""
-    return {
-        "messaging_product": "whatsapp",
-        "contacts": [{"input": to, "wa_id": normalise_recipient(to)}],
-        "messages": [{"id": wamid}],
-    }
+def accepted(to: str, wamid: str, *, bsuid: bool = False) -> dict[str, Any]:
+    """Meta's 200 answer to a sent message; one sent to a BSUID names its ``user_id`` (no ``wa_id``)."""
+    contact = {"input": to, "user_id": to} if bsuid else {"input": to, "wa_id": normalise_recipient(to)}
+    return {"messaging_product": "whatsapp", "contacts": [contact], "messages": [{"id": wamid}]}
 
 
 def make_send_handler(outbox: Outbox) -> SendHandler:
@@ -128,10 +126,15 @@ def make_send_handler(outbox: Outbox) -> SendHandler:
         violations = validate_outbound(body)
         if violations:
             return GraphReply(400, violations_error(violations))
-        to = body["to"]
+        if is_status_update(body):
+            # Mark-as-read and typing indicator: not messages, the user's chat gets nothing.
+            # TODO(issue 12): record them as read / typing events the harness can assert on.
+            return GraphReply(200, {"success": True})
+        # TODO(issue 12): route a BSUID-addressed message (``recipient``) to its simulated user.
+        to = body.get("to") or body["recipient"]
         wamid = payloads.new_wamid(to, outbound=True)
         outbox.record_message(wamid=wamid, to=to, kind=body.get("type") or "text", body=body)
-        return GraphReply(200, accepted(to, wamid))
+        return GraphReply(200, accepted(to, wamid, bsuid="to" not in body))
 
     return send
 

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_reference_fakes import DRIVER1, REM_OWNER, choice_ids, ready_order, run_async, service
 
-from easymo_qa.whatsapp.rules import validate_outbound
+from easymo_qa.whatsapp.rules.request import validate_outbound
 from reference import defects
 from reference import messages as m
 

@@ -1,4 +1,6 @@
-"""Outbound message rules (easymo_qa.whatsapp.rules): valid messages pass, each broken rule is named."""
+"""Outbound message rules (easymo_qa.whatsapp.rules): valid messages pass, each broken rule is named.
+
+Repeats (ids, titles) and list-wide rules are reported at the list, naming the value or the index."""
 
 from __future__ import annotations
 
@@ -7,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from easymo_qa.whatsapp.rules import RuleViolation, validate_outbound
+from easymo_qa.whatsapp.rules.base import RuleViolation
+from easymo_qa.whatsapp.rules.request import validate_outbound
 
 pytestmark = pytest.mark.unit
 
@@ -171,9 +174,16 @@ BROKEN = [
     case("missing text body", TEXT, {"text.body": DELETE}, MISSING, "text.body"),
     case("preview_url not bool", TEXT, {"text.preview_url": "yes"}, PARAM, "text.preview_url", "boolean"),
     # interactive, common parts
-    case("interactive type product", buttons(), {"interactive.type": "product"}, INVALID, "interactive.type"),
+    case(
+        "interactive type unknown",
+        buttons(),
+        {"interactive.type": "poll"},
+        INVALID,
+        "interactive.type",
+        "'poll'",
+    ),
     case("interactive type missing", buttons(), {"interactive.type": DELETE}, MISSING, "interactive.type"),
-    case("body missing", buttons(), {"interactive.body": DELETE}, MISSING, "interactive.body.text"),
+    case("body missing", buttons(), {"interactive.body": DELETE}, MISSING, "interactive.body"),
     case(
         "body 1025",
         buttons(),
@@ -246,7 +256,7 @@ BROKEN = [
         buttons(),
         {f"{BTN}[2].reply.id": "btn_0"},
         INVALID,
-        f"{BTN}[2].reply.id",
+        BTN,
         "unique",
         "'btn_0'",
     ),
@@ -255,7 +265,7 @@ BROKEN = [
         buttons(),
         {f"{BTN}[1].reply.title": "Choice 0"},
         INVALID,
-        f"{BTN}[1].reply.title",
+        BTN,
         "unique",
     ),
     case("button type url", buttons(), {f"{BTN}[0].type": "url"}, INVALID, f"{BTN}[0].type", "'reply'"),
@@ -284,7 +294,7 @@ BROKEN = [
         LIST,
         {f"{SEC}[1].rows[0].id": "row_0_0"},
         INVALID,
-        f"{SEC}[1].rows[0].id",
+        SEC,
         "unique",
     ),
     case(
@@ -310,7 +320,7 @@ BROKEN = [
     ),
     case("row title missing", LIST, {f"{SEC}[0].rows[0].title": DELETE}, MISSING, f"{SEC}[0].rows[0].title"),
     case("section title 25", LIST, {f"{SEC}[0].title": "s" * 25}, INVALID, f"{SEC}[0].title", "24", "25"),
-    case("untitled section among two", LIST, {f"{SEC}[1].title": DELETE}, MISSING, f"{SEC}[1].title"),
+    case("untitled section among two", LIST, {f"{SEC}[1].title": DELETE}, MISSING, SEC, "sections[1]"),
     case(
         "list button 21",
         LIST,

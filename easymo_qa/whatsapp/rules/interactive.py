@@ -1,0 +1,291 @@
+"""Interactive messages, one model per ``interactive.type``, with the limits of Meta's page for each.
+
+Pages under https://developers.facebook.com/documentation/business-messaging/whatsapp/messages/ :
+interactive-reply-buttons-messages (updated 2026-05-21), interactive-list-messages (2025-11-03: a list
+body may hold 4096 characters, reply buttons keep 1024), interactive-cta-url-messages,
+location-request-messages (2025-11-03), interactive-media-carousel-messages (2026-05-21); catalogs/
+interactive-product-carousel-messages, the commerce guide "share products with customers" (product,
+product_list, catalog_message) and flows/guides/sendingaflow (flow). voice_call and
+call_permission_request need the Calling API, which the simulated business account has not enabled.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, model_validator
+
+from easymo_qa.whatsapp.rules.base import (
+    Strict,
+    count,
+    invalid,
+    required,
+    text,
+    unique,
+)
+from easymo_qa.whatsapp.rules.content import Media
+
+HEADER_TEXT = 60
+FOOTER_TEXT = 60
+BODY_TEXT = 1024
+LIST_BODY_TEXT = 4096
+CARD_BODY_TEXT = 160
+
+BodyText = text("body text", BODY_TEXT)
+ListBodyText = text("body text", LIST_BODY_TEXT)
+FooterText = text("footer text", FOOTER_TEXT, nonempty=False)
+HeaderText = text("header text", HEADER_TEXT)
+ButtonId = text("button id", 256)
+ButtonTitle = text("button title", 20)
+RowId = text("row id", 200)
+RowTitle = text("row title", 24)
+RowDescription = text("row description", 72, nonempty=False)
+SectionTitle = text("section title", 24)
+ListButtonText = text("list button text", 20)
+CtaUrlDisplayText = text("cta_url display text", 20)
+CtaUrlUrl = text("cta_url url")
+FlowCta = text("flow_cta", 20)
+FlowId = text("flow_id")
+FlowName = text("flow_name")
+CatalogId = text("catalog_id")
+ProductRetailerId = text("product_retailer_id")
+
+
+class Body(Strict):
+    text: BodyText
+
+
+class ListBody(Strict):
+    text: ListBodyText
+
+
+class Footer(Strict):
+    text: FooterText
+
+
+class _Header(Strict):
+    """A header: ``text``, or the media object named by ``type`` (checked like a media message)."""
+
+    type: str
+    text: HeaderText | None = None
+    image: Media | None = None
+    video: Media | None = None
+    document: Media | None = None
+
+    @model_validator(mode="after")
+    def content_of_its_type(self) -> _Header:
+        if getattr(self, self.type) is None:
+            raise required(f"a {self.type} header needs its {self.type} field")
+        return self
+
+
+class MediaHeader(_Header):
+    type: Literal["text", "image", "video", "document"]
+
+
+class TextHeader(_Header):
+    type: Literal["text"]
+
+
+class CardHeader(_Header):
+    type: Literal["image", "video"]
+
+
+# --- reply buttons --------------------------------------------------------------------------------------
+
+
+class Reply(Strict):
+    id: ButtonId
+    title: ButtonTitle
+
+
+class ReplyButton(Strict):
+    type: Literal["reply"]
+    reply: Reply
+
+
+class ButtonAction(Strict):
+    buttons: Annotated[
+        list[ReplyButton],
+        count("interactive button messages", "button", "buttons", 1, 3),
+        unique("button ids", lambda buttons: [b.reply.id for b in buttons]),
+        unique("button titles", lambda buttons: [b.reply.title for b in buttons]),
+    ]
+
+
+class ButtonMessage(Strict):
+    type: Literal["button"]
+    header: MediaHeader | None = None
+    body: Body
+    footer: Footer | None = None
+    action: ButtonAction
+
+
+# --- lists ----------------------------------------------------------------------------------------------
+
+
+class Row(Strict):
+    id: RowId
+    title: RowTitle
+    description: RowDescription | None = None
+
+
+class Section(Strict):
+    title: SectionTitle | None = None
+    rows: Annotated[list[Row], count("list sections", "row", "rows", 1, 10)]
+
+
+def _ten_rows_titled_sections(sections: list[Section]) -> list[Section]:
+    total = sum(len(s.rows) for s in sections)
+    if total > 10:
+        raise invalid(f"interactive list messages allow at most 10 rows in total, got {total}")
+    # A lone section may go untitled; with several, titles are what tells them apart.
+    untitled = [i for i, s in enumerate(sections) if s.title is None]
+    if len(sections) > 1 and untitled:
+        raise required(f"section title is required when a list has several sections, sections{untitled}")
+    return sections
+
+
+class ListAction(Strict):
+    button: ListButtonText
+    sections: Annotated[
+        list[Section],
+        count("interactive list messages", "section", "sections", 1, 10),
+        AfterValidator(_ten_rows_titled_sections),
+        unique("row ids", lambda sections: [r.id for s in sections for r in s.rows]),
+    ]
+
+
+class ListMessage(Strict):
+    type: Literal["list"]
+    header: TextHeader | None = None
+    body: ListBody
+    footer: Footer | None = None
+    action: ListAction
+
+
+# --- call to action, location request, flow -------------------------------------------------------------
+
+
+class UrlParameters(Strict):
+    display_text: CtaUrlDisplayText
+    url: CtaUrlUrl
+
+
+class CtaUrlAction(Strict):
+    name: Literal["cta_url"]
+    parameters: UrlParameters
+
+
+class CtaUrlMessage(Strict):
+    type: Literal["cta_url"]
+    header: MediaHeader | None = None
+    body: Body | None = None
+    footer: Footer | None = None
+    action: CtaUrlAction
+
+
+class SendLocation(Strict):
+    name: Literal["send_location"]
+
+
+class LocationRequestMessage(Strict):
+    type: Literal["location_request_message"]
+    body: Body
+    action: SendLocation
+
+
+class FlowParameters(Strict):
+    """A published (or draft) Flow by ``flow_id`` or ``flow_name``, exactly one; message version "3"."""
+
+    flow_message_version: Literal["3"]
+    flow_cta: FlowCta
+    flow_id: FlowId | None = None
+    flow_name: FlowName | None = None
+    flow_token: str | None = None
+    mode: Literal["draft", "published"] | None = None
+    flow_action: Literal["navigate", "data_exchange"] | None = None
+    flow_action_payload: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def one_flow(self) -> FlowParameters:
+        if (self.flow_id is None) == (self.flow_name is None):
+            raise invalid("flow messages need exactly one of flow_id or flow_name")
+        return self
+
+
+class FlowAction(Strict):
+    name: Literal["flow"]
+    parameters: FlowParameters
+
+
+class FlowMessage(Strict):
+    type: Literal["flow"]
+    header: MediaHeader | None = None
+    body: Body
+    footer: Footer | None = None
+    action: FlowAction
+
+
+# --- commerce: product, product_list, catalog_message ---------------------------------------------------
+
+
+class ProductAction(Strict):
+    catalog_id: CatalogId
+    product_retailer_id: ProductRetailerId
+
+
+class ProductMessage(Strict):
+    type: Literal["product"]
+    body: Body | None = None
+    footer: Footer | None = None
+    action: ProductAction
+
+
+class ProductItem(Strict):
+    product_retailer_id: ProductRetailerId
+
+
+class ProductSection(Strict):
+    title: SectionTitle
+    product_items: Annotated[list[ProductItem], count("product sections", "item", "items", 1, 30)]
+
+
+def _thirty_products(sections: list[ProductSection]) -> list[ProductSection]:
+    total = sum(len(s.product_items) for s in sections)
+    if total > 30:
+        raise invalid(f"multi-product messages allow at most 30 products in total, got {total}")
+    return sections
+
+
+class ProductListAction(Strict):
+    catalog_id: CatalogId
+    sections: Annotated[
+        list[ProductSection],
+        count("multi-product messages", "section", "sections", 1, 10),
+        AfterValidator(_thirty_products),
+    ]
+
+
+class ProductListMessage(Strict):
+    type: Literal["product_list"]
+    header: TextHeader  # required here, unlike every other type
+    body: Body
+    footer: Footer | None = None
+    action: ProductListAction
+
+
+class CatalogParameters(Strict):
+    thumbnail_product_retailer_id: str | None = None
+
+
+class CatalogAction(Strict):
+    name: Literal["catalog_message"]
+    parameters: CatalogParameters | None = None
+
+
+class CatalogMessage(Strict):
+    type: Literal["catalog_message"]
+    body: Body
+    footer: Footer | None = None
+    action: CatalogAction
