@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 import easymo_qa
+from easymo_qa.stack import retention
 from easymo_qa.stack.lifeline import Lifeline
 
 
@@ -60,6 +61,7 @@ class ReferenceProcess:
         # The service dies with this process, even when this process is SIGKILLed (see lifeline.py).
         self._lifeline = Lifeline()
         with self.log_path.open("ab") as log:
+            retention.hold(log)  # the child inherits the lock with its stdout: its files are kept
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "easymo_qa.stack.guarded", "reference"],
                 cwd=root,

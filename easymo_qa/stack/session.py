@@ -13,6 +13,7 @@ from easymo_qa.simulators.maps import MapsSimConfig, create_maps_app
 from easymo_qa.simulators.payments.app import create_payments_app
 from easymo_qa.simulators.payments.model import PaymentsSimConfig
 from easymo_qa.simulators.server import BackgroundServer
+from easymo_qa.stack import retention
 from easymo_qa.stack.reference_process import ReferenceProcess, StackError, free_port
 from easymo_qa.target import Target
 
@@ -199,6 +200,7 @@ def _start_remote(env: Environment) -> RunningStack:
 def start_stack(env: Environment, reports_dir: Path = Path("reports")) -> RunningStack:
     """Boot the local stack (``stack: local``) or the pieces a remote environment needs."""
     if env.stack == "local":
+        retention.prune(reports_dir / "stack")
         return _start_local(env, reports_dir)
     return _start_remote(env)
 
