@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import uvicorn
 
-from easymo_qa.simulators.faults import RESETS_IN_FLIGHT
+from easymo_qa.simulators.resets import RESETS_IN_FLIGHT
 
 LOCALHOST = "localhost"
 _POLL_SECONDS = 0.01
