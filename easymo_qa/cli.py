@@ -308,7 +308,7 @@ def cmd_contract_matrix(args: argparse.Namespace) -> int:
 def cmd_hygiene_rules(args: argparse.Namespace) -> int:
     from easymo_qa.hygiene import RULES
 
-    rules = [(r.name, r.description) for r in RULES]
+    rules = [(r.name, r.description) for r in RULES.values()]
     width = max(len(name) for name, _ in rules)
     print("Message hygiene rules (every reply the tests receive; --hygiene=fail|warn|off):")
     for name, description in rules:

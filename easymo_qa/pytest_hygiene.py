@@ -16,13 +16,8 @@ from typing import Any
 import pytest
 
 from easymo_qa.conversation.pytest_items import TRANSCRIPT_KEY
-from easymo_qa.hygiene.log import (
-    KNOWN_ISSUES_FILE,
-    HygieneLog,
-    KnownIssue,
-    KnownIssuesError,
-    load_known_issues,
-)
+from easymo_qa.hygiene.log import HygieneLog, KnownIssue, KnownIssuesError, load_known_issues
+from easymo_qa.layout import read_layout
 
 HYGIENE_KEY = pytest.StashKey[HygieneLog]()
 _TALLY_KEY = pytest.StashKey["_Tally"]()
@@ -110,7 +105,9 @@ class _Tally:
 
 def pytest_configure(config: pytest.Config) -> None:
     try:
-        config.stash[_KNOWN_KEY] = load_known_issues(config.rootpath / KNOWN_ISSUES_FILE)
+        config.stash[_KNOWN_KEY] = load_known_issues(
+            config.rootpath / read_layout(config.rootpath).hygiene_known_issues
+        )
     except KnownIssuesError as exc:
         raise pytest.UsageError(f"easymo-qa: {exc}") from None
     tally = _Tally()

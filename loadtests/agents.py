@@ -36,8 +36,9 @@ from locust.exception import StopUser
 from locust.runners import STATE_INIT, STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
 from easymo_qa.gates import GatesFileError
-from easymo_qa.hygiene.log import KNOWN_ISSUES_FILE, HygieneLog, KnownIssuesError, load_known_issues
+from easymo_qa.hygiene.log import HygieneLog, KnownIssuesError, load_known_issues
 from easymo_qa.interrupts import INTERRUPTED_EXIT_CODE
+from easymo_qa.layout import read_layout
 from easymo_qa.load import evidence
 from easymo_qa.load.driver import JourneyDriver, LoadSession
 from easymo_qa.load.mix import JourneyMix, MixError, load_mix
@@ -209,7 +210,7 @@ def _open_session(environment: LocustEnv) -> None:
     try:
         target = check_target(Target.from_json(opts.easymo_target))
         mix: JourneyMix = load_mix(opts.mix)
-        hygiene = HygieneLog(load_known_issues(ROOT / KNOWN_ISSUES_FILE))
+        hygiene = HygieneLog(load_known_issues(ROOT / read_layout(ROOT).hygiene_known_issues))
     except (LoadTargetError, MixError, KnownIssuesError) as exc:
         _fail(str(exc))
         return

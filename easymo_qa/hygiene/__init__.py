@@ -8,4 +8,4 @@ from easymo_qa.hygiene.conventions import CONVENTIONS
 from easymo_qa.hygiene.leaks import LEAKS
 from easymo_qa.hygiene.registry import Registry
 
-RULES = Registry([*LEAKS, *CONVENTIONS])  # every rule, in the order reports list them
+RULES = Registry(LEAKS | CONVENTIONS)  # every rule, in the order reports list them

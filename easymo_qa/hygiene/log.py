@@ -1,8 +1,7 @@
-"""The per-test hygiene log, and the known issues it keeps apart.
+"""The per-test hygiene log, and the known issues (``Layout.hygiene_known_issues``) it keeps apart.
 
-*Known issues* (``fixtures/hygiene/known-issues.yaml``: a rule, a regex on the body, a reason) are messages
-the SUT is known to get wrong, already reported: their violations are kept apart as warnings, listed in
-every report but failing no test and not counted by the ``message_hygiene`` gate.
+A known issue (a rule, a regex on the body, a reason) is a message the SUT is known to get wrong, already
+reported: its violations are warnings, listed in every report, failing no test, not counted by any gate.
 """
 
 from __future__ import annotations
@@ -19,8 +18,6 @@ from easymo_qa.hygiene.message_parts import body_text
 from easymo_qa.hygiene.registry import Registry, Violation
 from easymo_qa.whatsapp.outbound import OutboundMessage
 from easymo_qa.yaml_source import YamlSourceError, load_yaml_file
-
-KNOWN_ISSUES_FILE = Path("fixtures/hygiene/known-issues.yaml")
 
 
 @dataclass(frozen=True)
@@ -53,8 +50,7 @@ def load_known_issues(path: Path, rules: Registry = RULES) -> tuple[KnownIssue, 
         if not isinstance(entry, dict) or set(entry) != {"rule", "text", "reason"}:
             raise KnownIssuesError(f"{where}: a known issue has exactly the keys rule, text and reason")
         if entry["rule"] not in rules:
-            names = ", ".join(r.name for r in rules)
-            raise KnownIssuesError(f"{where}: unknown rule {entry['rule']!r}; rules: {names}")
+            raise KnownIssuesError(f"{where}: unknown rule {entry['rule']!r}; rules: {', '.join(rules)}")
         try:
             re.compile(str(entry["text"]))
         except re.error as exc:
@@ -72,7 +68,7 @@ class HygieneLog:
     """
 
     known_issues: Sequence[KnownIssue] = ()
-    rules: Registry = field(default=RULES, repr=False)
+    rules: Registry = field(default_factory=lambda: RULES, repr=False)
     checked: int = 0
     violations: list[Violation] = field(default_factory=list)
     known: list[Violation] = field(default_factory=list)

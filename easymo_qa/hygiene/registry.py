@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -37,39 +37,25 @@ class Violation:
         return asdict(self)
 
 
-class Registry:
+class Registry(dict[str, Rule]):
     """Rules by name, in the order they were registered (the order reports list them)."""
-
-    def __init__(self, rules: Iterable[Rule] = ()) -> None:
-        self._rules: dict[str, Rule] = {}
-        for r in rules:
-            self.add(r)
-
-    def add(self, rule: Rule) -> None:
-        if rule.name in self._rules:
-            raise ValueError(f"hygiene rule {rule.name!r} is registered twice")
-        self._rules[rule.name] = rule
 
     def rule(self, name: str, description: str) -> Callable[[Check], Check]:
         """Register a check: a generator of ``(where, what)`` for each problem it finds in a message."""
 
         def register(check: Check) -> Check:
-            self.add(Rule(name, description, check))
+            if name in self:
+                raise ValueError(f"hygiene rule {name!r} is registered twice")
+            self[name] = Rule(name, description, check)
             return check
 
         return register
-
-    def __iter__(self) -> Iterator[Rule]:
-        return iter(self._rules.values())
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._rules
 
     def check(self, message: OutboundMessage) -> list[Violation]:
         """Every violation of every rule in one message the bot sent."""
         summary = message.summary()
         return [
             Violation(r.name, r.description, where, detail, message.to, message.seq, summary)
-            for r in self
+            for r in self.values()
             for where, detail in r.check(message)
         ]
