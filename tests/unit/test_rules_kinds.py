@@ -1,5 +1,5 @@
 """The message kinds Meta documents beyond what easyMO sends: each valid one passes, each limit is
-refused with Graph's code at the field's path (easymo_qa.whatsapp.rules; docs/outbound-contract.md)."""
+refused with Graph's code at the field's path (easymo_qa.whatsapp.rules; docs/outbound-messages.md)."""
 
 from __future__ import annotations
 
