@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -21,13 +20,12 @@ from easymo_qa.envs import (
     resolve_environment_path,
 )
 from easymo_qa.envs.model import Environment
-from easymo_qa.interrupts import INTERRUPTED_EXIT_CODE, run_child, sigterm_interrupts
+from easymo_qa.interrupts import INTERRUPTED_EXIT_CODE, sigterm_interrupts
 from easymo_qa.layout import layout
-from easymo_qa.load import evidence
 from easymo_qa.safety import ALLOW_FLAG, refusal
-from easymo_qa.signoff.stages import STEPS, banner, done, stage_args, step
 from easymo_qa.stack import start_stack
 from easymo_qa.stack.reference_process import StackError, find_reference_root
+from easymo_qa.stages.session import run_signoff
 
 # `--suites NAME,...`: each name's folder in the layout, run in this order.
 SUITE_FOLDERS = {"smoke": "smoke", "journeys": "e2e", "synthetic": "synthetic"}
@@ -139,62 +137,7 @@ def cmd_signoff(args: argparse.Namespace) -> int:
     env_args = ["--env-file", args.env_file] if args.env_file else ["--env", args.env]
     if args.allow_production:
         env_args.append(ALLOW_FLAG)
-    reports = Path(args.reports_dir)
-    # The last complete report stays until this run writes its own: an interrupted sign-off keeps it.
-    begun = time.time()
-    pytest_args = [
-        *suites,
-        *env_args,
-        "--signoff",
-        "--reports-dir",
-        str(reports),
-        # Written aside and moved into place when the session ends: an interrupted run keeps the last ones.
-        f"--junitxml={reports / PARTIAL / 'junit.xml'}",
-        f"--alluredir={reports / PARTIAL / 'allure-results'}",
-        "--clean-alluredir",
-        "-p",
-        "no:cacheprovider",
-        *stage_args(args, env_args, reports, redact=_redactor(path)),
-    ]
-    report = reports / "signoff.json"
-    if args.workers and args.workers != "0":
-        pytest_args += ["-n", args.workers]
-    # A child process, so pytest imports (and assertion-rewrites) everything itself.
-    started = banner(step(STEPS), f"tests ({', '.join(args.suites)}) and the report")
-    code = run_child([sys.executable, "-m", "pytest", *pytest_args])  # Ctrl-C: stopped cleanly, raised
-    _publish(reports / PARTIAL, reports)
-    done(step(STEPS), started, f"pytest exit code {code}")
-    if report.is_file() and report.stat().st_mtime >= begun - 1.0:  # this run's, not an earlier one
-        verdict = json.loads(report.read_text(encoding="utf-8"))
-        failed = verdict["failed_gates"]
-        print(f"\n{verdict['verdict']}{' (failed: ' + ', '.join(failed) + ')' if failed else ''}")
-        for waiver in verdict.get("waivers", {}).get("applied", []):
-            print(
-                f"WAIVED: {', '.join(waiver['applies_to'])} by {waiver['owner']} until {waiver['expires']}: "
-                f"{waiver['reason']} ({waiver['where']})"
-            )
-        for warning in verdict.get("warnings", []):
-            print(f"WARNING: {warning}")
-        others = " and ".join(str(report.with_suffix(s).resolve()) for s in (".md", ".html"))
-        print(f"Sign-off report: {report.resolve()} ({others})")
-        return 0 if verdict["verdict"] in ("GO", "GO with waivers") else max(code, 1)
-    return code or 1
-
-
-PARTIAL = ".partial"  # the main session's JUnit XML and Allure results, until the session has ended
-
-
-def _publish(partial: Path, reports: Path) -> None:
-    """Move what the ended session wrote aside into ``reports``, replacing the previous run's."""
-    if not partial.is_dir():
-        return
-    for entry in partial.iterdir():
-        target = reports / entry.name
-        if entry.is_dir():
-            evidence.publish(entry, target)
-        else:
-            os.replace(entry, target)
-    partial.rmdir()
+    return run_signoff(args, suites, env_args, _redactor(path))
 
 
 def _signoff_inputs_problem() -> str | None:

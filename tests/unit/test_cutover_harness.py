@@ -163,7 +163,7 @@ def test_bad_rollback_files_name_the_field(tmp_path: Path, fields: dict[str, Any
 def test_cli_rollback_stage_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import argparse
 
-    from easymo_qa.signoff.stages import Stages
+    from easymo_qa.stages.runner import Stages
 
     def stages(**kw: object) -> Stages:
         args = argparse.Namespace(**{"rollback_results": None, "skip_rollback": False, **kw})

@@ -12,7 +12,7 @@ import pytest
 
 from easymo_qa.cli import SUITE_FOLDERS, build_parser
 from easymo_qa.signoff.load import LOAD_SCHEMA
-from easymo_qa.signoff.stages import Stages
+from easymo_qa.stages.runner import Stages
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -152,8 +152,8 @@ def test_verdict_command_checks_the_expected_verdict_and_gates(
 def test_a_failed_smoke_stage_skips_the_stages_that_could_not_mean_anything(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from easymo_qa.signoff import stages
     from easymo_qa.signoff.stage_runs import StageRuns
+    from easymo_qa.stages import runner as stages
 
     ran: list[list[str]] = []
 
@@ -185,7 +185,7 @@ def test_a_failed_smoke_stage_skips_the_stages_that_could_not_mean_anything(
 
 
 def test_a_stage_output_is_shown_live_and_its_tail_kept(capsys: pytest.CaptureFixture[str]) -> None:
-    from easymo_qa.signoff.stages import TAIL_LINES, run_streamed
+    from easymo_qa.stages.runner import TAIL_LINES, run_streamed
 
     script = "import sys\nfor i in range(100):\n    print(f'line {i}')\nsys.exit(3)\n"
     code, tail = run_streamed([sys.executable, "-c", script])

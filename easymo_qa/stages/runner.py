@@ -1,17 +1,20 @@
 """The sign-off's stages, in order: smoke first, then the stages that only mean something on a bot that
 answers (reliability storm, rollback drill, cutover suite, load), then the main pytest session (smoke,
-journeys, synthetic) that writes the report with every stage's result.
+journeys, synthetic) that writes the report with every stage's result (``session.py``).
 
 Each stage is a child process of its own: the storm, the drill and the cutover suite flip or flood the
 SUT for everyone, and Locust needs its own gevent process. Each one's output is shown live and its tail
 kept; what each stage did goes to ``reports/stages.json`` (:mod:`easymo_qa.signoff.stage_runs`), which
-the main session reads. Fail closed: a stage that fails its own assertions or writes no result blocks
-GO, and a stage that did not run leaves its gates "not run", which block GO unless waived.
+the main session reads. Every pytest stage writes Allure results beside the main session's (one launch);
+the load stage's are written by :mod:`easymo_qa.stages.allure`. Fail closed: a stage that fails its own
+assertions or writes no result blocks GO, and a stage that did not run leaves its gates "not run", which
+block GO unless waived.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import shlex
 import sys
 import time
@@ -22,6 +25,7 @@ from pathlib import Path
 from easymo_qa.interrupts import run_child
 from easymo_qa.load import evidence
 from easymo_qa.signoff.stage_runs import STAGE_RUNS_FILE, StageRun, StageRuns
+from easymo_qa.stages.progress import StageProgress
 
 LOAD_TEST = "loadtests/agents.py"
 LOAD_PROFILES = "loadtests/profiles"
@@ -33,23 +37,14 @@ CUTOVER_SUITE = "tests/cutover"
 CUTOVER_SELECTION = ["-m", "not rollback"]  # the drill is a stage of its own
 # The reliability storm (1000+ messages) runs alone too: it would skew the timing of the suites beside it.
 RELIABILITY_TEST = "tests/reliability"
-STEPS = 6  # smoke, reliability, rollback, cutover, load, and the main session
+PARTIAL = ".partial"  # JUnit XML and Allure results of this sign-off, published when the last session ends
 TAIL_LINES = 60  # of a stage's output, kept for the report's failures section
 SMOKE_FAILED = "the smoke stage failed, so a storm, drill, cutover or load run could not mean anything"
 
 
-def step(n: int) -> str:
-    return f"{n}/{STEPS}"
-
-
-def banner(step: str, what: str) -> float:
-    """Print a stage header; returns the start time for ``done``."""
-    print(f"\n==> sign-off {step}: {what}", flush=True)
-    return time.perf_counter()
-
-
-def done(step: str, started: float, outcome: str) -> None:
-    print(f"==> sign-off {step}: {outcome} in {time.perf_counter() - started:.0f} s", flush=True)
+def allure_results(reports: Path) -> Path:
+    """Where every stage of a sign-off writes its Allure results (published with the report)."""
+    return reports / PARTIAL / "allure-results"
 
 
 def run_streamed(command: Sequence[str]) -> tuple[int, str]:
@@ -74,10 +69,10 @@ def _shown(command: Sequence[str]) -> str:
 
 def _pytest_stage(
     stage: str,
-    n: int,
     what: str,
     arguments: Sequence[str],
     reports: Path,
+    progress: StageProgress,
     result: Path | None = None,
     run: Callable[[Sequence[str]], tuple[int, str]] | None = None,
 ) -> StageRun:
@@ -88,17 +83,18 @@ def _pytest_stage(
     # written from now on is this run's.
     begun = time.time()
     command = [sys.executable, "-m", "pytest", *arguments, "--outcomes-file", str(outcomes.resolve())]
-    started = banner(step(n), what)
+    progress.begin(stage, what)
     code, tail = (run or run_streamed)(command)
     written = result is None or _written_since(result, begun)
-    done(step(n), started, "passed" if code == 0 and written else f"FAILED (exit code {code})")
+    passed = code == 0 and written
+    seconds = progress.end(stage, "passed" if passed else f"FAILED (exit code {code})", passed)
     recorded = StageRuns.load_outcomes(outcomes)
     return StageRun(
         stage,
         "ran",
         command=_shown(command),
         exit_code=code,
-        seconds=round(time.perf_counter() - started, 3),
+        seconds=round(seconds, 3),
         result_file=str(result.resolve()) if result is not None else None,
         result_written=written,
         output_tail=tail,
@@ -124,9 +120,11 @@ class Stages:
         reports: Path,
         run: Callable[[Sequence[str]], tuple[int, str]] | None = None,
         redact: Callable[[str], str] = lambda text: text,
+        progress: StageProgress | None = None,
     ) -> None:
         self.args, self.env_args, self.reports, self.redact = args, env_args, reports, redact
         self.run = run or run_streamed
+        self.progress = progress or StageProgress(live=False)
         self.runs: list[StageRun] = []
         self.options: list[str] = []
 
@@ -134,7 +132,10 @@ class Stages:
         return getattr(self.args, name, default)
 
     def _alone(self, suite: str) -> list[str]:
-        return [suite, *self.env_args, "--reports-dir", str(self.reports), "-p", "no:cacheprovider", "-q"]
+        return [
+            suite, *self.env_args, "--reports-dir", str(self.reports), "-p", "no:cacheprovider", "-q",
+            "--alluredir", str(allure_results(self.reports)),
+        ]  # fmt: skip
 
     def smoke(self) -> bool:
         """The smoke suite alone, stopping at the first failure: is there a bot worth loading at all?
@@ -142,14 +143,14 @@ class Stages:
         It runs again inside the main session (8 s on the local stack), where its results reach the report.
         """
         if not Path(SMOKE_SUITE).is_dir():
-            self.runs.append(StageRun("smoke", "skipped", f"no {SMOKE_SUITE} here"))
+            self._skipped("smoke", f"no {SMOKE_SUITE} here")
             return True
         arguments = [*self._alone(SMOKE_SUITE), "-x"]
         workers = str(self._opt("workers", "0") or "0")
         if workers != "0":
             arguments += ["-n", workers]
         what = "smoke (is the bot up and speaking the webhook protocol?)"
-        run = _pytest_stage("smoke", 1, what, arguments, self.reports, run=self.run)
+        run = _pytest_stage("smoke", what, arguments, self.reports, self.progress, run=self.run)
         self.runs.append(run)
         return run.exit_code == 0
 
@@ -157,9 +158,11 @@ class Stages:
         resolved = str(Path(path).resolve())
         self.options += [option, resolved]
         self.runs.append(StageRun(stage, "given", f"result given: {resolved}", pytest=pytest))
+        self.progress.not_run(stage, "given", resolved)
 
     def _skipped(self, stage: str, reason: str, pytest: bool = True) -> None:
         self.runs.append(StageRun(stage, "skipped", reason, pytest=pytest))
+        self.progress.not_run(stage, "skipped", reason)
 
     def reliability(self) -> None:
         if given := self._opt("reliability_results"):
@@ -170,9 +173,8 @@ class Stages:
             return self._skipped("reliability", f"no {RELIABILITY_TEST} here")
         result = self.reports / "reliability.json"
         what = "webhook reliability storm (retries, batches, reordering)"
-        run = _pytest_stage(
-            "reliability", 2, what, self._alone(RELIABILITY_TEST), self.reports, result, self.run
-        )
+        arguments = self._alone(RELIABILITY_TEST)
+        run = _pytest_stage("reliability", what, arguments, self.reports, self.progress, result, self.run)
         self._ran(run, "--reliability-results", result)
 
     def rollback(self) -> None:
@@ -184,7 +186,8 @@ class Stages:
             return self._skipped("rollback", f"no {ROLLBACK_DRILL} here")
         result = self.reports / "rollback.json"
         what = "rollback drill (FEATURE_AI_AGENTS off and on again under traffic)"
-        run = _pytest_stage("rollback", 3, what, self._alone(ROLLBACK_DRILL), self.reports, result, self.run)
+        arguments = self._alone(ROLLBACK_DRILL)
+        run = _pytest_stage("rollback", what, arguments, self.reports, self.progress, result, self.run)
         self._ran(run, "--rollback-results", result)
 
     def cutover(self) -> None:
@@ -194,7 +197,7 @@ class Stages:
             return self._skipped("cutover", f"no {CUTOVER_SUITE} here")
         what = "cutover suite (rollout shares, per-agent flags, dashboard)"
         arguments = [*self._alone(CUTOVER_SUITE), *CUTOVER_SELECTION]
-        self.runs.append(_pytest_stage("cutover", 4, what, arguments, self.reports, run=self.run))
+        self.runs.append(_pytest_stage("cutover", what, arguments, self.reports, self.progress, run=self.run))
 
     def _ran(self, run: StageRun, option: str, result: Path) -> None:
         self.runs.append(run)
@@ -208,18 +211,21 @@ class Stages:
         if self._opt("skip_load"):
             return self._skipped("load", "skipped by --skip-load", pytest=False)
         if not Path(LOAD_TEST).is_file():
-            print(
+            sys.stderr.write(
                 f"easymo-qa: no load stage here ({LOAD_TEST} does not exist): "
-                "this verdict does not cover performance",
-                file=sys.stderr,
+                "this verdict does not cover performance\n"
             )
             return self._skipped("load", f"no {LOAD_TEST} here", pytest=False)
+        if importlib.util.find_spec("locust") is None:
+            missing = "Locust is not installed: the load stage needs pip install 'easymo-qa[load]'"
+            sys.stderr.write(f"easymo-qa: {missing}\n")
+            return self._skipped("load", missing, pytest=False)
         profile = str(self._opt("profile", "ci"))
         # Locust writes to load.partial/ and publishes load/ only when its run completes: the last
         # complete summary stays until then (easymo_qa/load/evidence.py).
         summary = evidence.final_dir(self.reports) / "summary.json"
         out = evidence.staging_dir(self.reports)
-        started = banner(step(5), f"load ({profile} profile: {LOAD_PROFILES}/{profile}.conf)")
+        self.progress.begin("load", f"load ({profile} profile: {LOAD_PROFILES}/{profile}.conf)")
         begun = time.time()
         command = [
             sys.executable, "-m", "locust", "-f", LOAD_TEST, "--config", f"{LOAD_PROFILES}/{profile}.conf",
@@ -228,27 +234,30 @@ class Stages:
         ]  # fmt: skip
         code, tail = self.run(command)
         written = _written_since(summary, begun)
-        done(step(5), started, "load gates passed" if code == 0 else f"exit code {code} (see the report)")
-        self.runs.append(
-            StageRun(
-                "load",
-                "ran",
-                command=_shown(command),
-                exit_code=code,
-                seconds=round(time.perf_counter() - started, 3),
-                result_file=str(summary.resolve()),
-                result_written=written,
-                output_tail=tail,
-                pytest=False,
-            )
+        outcome = "load gates passed" if code == 0 else f"exit code {code} (see the report)"
+        seconds = self.progress.end("load", outcome, code == 0 and written)
+        run = StageRun(
+            "load",
+            "ran",
+            command=_shown(command),
+            exit_code=code,
+            seconds=round(seconds, 3),
+            result_file=str(summary.resolve()),
+            result_written=written,
+            output_tail=tail,
+            pytest=False,
         )
+        self.runs.append(run)
+        from easymo_qa.stages import allure  # imports the load summary's hdrh, there only with Locust
+
+        allure.record_load(allure_results(self.reports), run, summary if written else None, self.redact)
         if written:
             self.options += ["--load-results", str(summary.resolve())]
         return None
 
     def after_failed_smoke(self) -> None:
         """Every later stage is skipped (a given result file still counts)."""
-        print(f"easymo-qa: not running the later stages: {SMOKE_FAILED}", file=sys.stderr)
+        sys.stderr.write(f"easymo-qa: not running the later stages: {SMOKE_FAILED}\n")
         for stage, option, pytest in (
             ("reliability", "reliability_results", True),
             ("rollback", "rollback_results", True),
@@ -271,9 +280,10 @@ def stage_args(
     reports: Path,
     run: Callable[[Sequence[str]], tuple[int, str]] | None = None,
     redact: Callable[[str], str] = lambda text: text,
+    progress: StageProgress | None = None,
 ) -> list[str]:
     """Run the stages before the main session; write ``stages.json``; the options that hand it over."""
-    stages = Stages(args, env_args, reports, run, redact)
+    stages = Stages(args, env_args, reports, run, redact, progress)
     if not stages.smoke():
         stages.after_failed_smoke()
     else:
