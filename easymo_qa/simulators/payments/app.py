@@ -72,8 +72,14 @@ def _payer_number(body: Any) -> str | None:
     return normalise_recipient(payer.get("partyId") if isinstance(payer, dict) else None) or None
 
 
-async def request_to_pay(sim: PaymentsSimulator, reference_id: str, body: Any, headers: Any) -> MomoReply:
-    """A checked request's answer: the matching fault rule decides, else validate, store, approve."""
+async def request_to_pay(
+    sim: PaymentsSimulator,
+    reference_id: str,
+    body: Any,
+    callback_url: str | None,
+    target_environment: str | None,
+) -> MomoReply:
+    """A checked request's answer: the fault rule that matches it decides, else validate, store, approve."""
     rule = sim.fault_plane.take("requesttopay", _payer_number(body))
     if rule is not None and rule.action in SHARED_ACTIONS:
         answer = await shared_answer(rule, fault_error, _PAY_GARBAGE)
@@ -88,8 +94,8 @@ async def request_to_pay(sim: PaymentsSimulator, reference_id: str, body: Any, h
     payment = Payment(
         reference_id=reference_id,
         request=parsed,
-        callback_url=headers.get("x-callback-url") or None,
-        target_environment=headers.get("x-target-environment"),
+        callback_url=callback_url,
+        target_environment=target_environment,
     )
     if rule is not None:
         payment.faults.append(rule.id or "")
@@ -121,7 +127,8 @@ async def post_request_to_pay(request: Request) -> Response:
             reply = momo_error(400, "INVALID_REQUEST_BODY", f"the request body is not valid JSON: {exc}")
     if reply is None:
         assert raw_reference is not None
-        reply = await request_to_pay(sim, raw_reference.strip(), body, request.headers)
+        target_environment = request.headers.get("x-target-environment")
+        reply = await request_to_pay(sim, raw_reference.strip(), body, callback_url, target_environment)
     if 400 <= reply.status < 500 or (reply.fault is not None and reply.status != 202):
         sim.rejections.append(
             {
