@@ -1,18 +1,12 @@
-"""The LLM simulator: an OpenAI-compatible ``/v1/chat/completions`` answering by fixed rules.
+"""The LLM simulator: an OpenAI-compatible ``/v1/chat/completions``; its answers: :mod:`.llm_completions`.
 
-The SUT talks to it exactly as to OpenAI; what it answers is :mod:`easymo_qa.simulators.llm_completions`.
-Every call, refused and faulted ones included, is recorded and readable at ``GET /_sim/calls?user=&after=``.
-A call is recorded when it arrives (``status`` and ``response_kind`` stay ``null`` until it is answered),
-so a hanging call is counted at once.
-
-As in the Graph API simulator, the route does what OpenAI does before a prompt is considered (bearer
-token, JSON, request shape) and hands the body to :attr:`LlmSimulator.complete`, a plain
-``async (body) -> LlmReply`` function a fault layer can wrap (latency, 429, 500, garbage); the route
-records whatever reply came back. :func:`create_llm_app` installs the fault plane
-(:mod:`easymo_qa.simulators.faults`) there: op ``chat``, key the request's ``user``; a faulted call's
-record carries ``fault: <rule id>``. Besides invalid JSON, ``malformed`` has two LLM variants:
-``unknown_tool`` (a valid completion calling ``delete_everything``) and ``bad_arguments`` (a
-``search_offers`` call whose arguments are not JSON).
+Every call, refused and faulted ones included, is recorded on arrival (``status`` and ``response_kind``
+stay ``null`` until it is answered, so a hanging call counts at once): ``GET /_sim/calls?user=&after=``.
+The route checks what OpenAI checks before a prompt is considered (bearer token, JSON, request shape) and
+hands the body to :attr:`LlmSimulator.complete`, an ``async (body) -> LlmReply`` the fault plane wraps:
+op ``chat``, key the request's ``user``; a faulted call's record carries ``fault: <rule id>``. Besides
+invalid JSON, ``malformed`` has two LLM variants: ``unknown_tool`` (a valid completion calling
+``delete_everything``) and ``bad_arguments`` (a ``search_offers`` call whose arguments are not JSON).
 
 ``stream: true`` is answered as OpenAI streams: server-sent events, one ``chat.completion.chunk`` per
 delta (the role, the content or tool call, then an empty delta with ``finish_reason``) and ``data:

@@ -5,16 +5,14 @@ gets ``202 Accepted``, and learns the outcome from a signed callback or by polli
 ``GET /collection/v1_0/requesttopay/{referenceId}``. MTN sends the callback once and never retries it, so
 a partner must poll (https://momodeveloper.mtn.com/api-documentation/callback); each poll is counted.
 
-Fault rules are the one switch that chooses how a payment ends (:mod:`.outcomes`); with no rule it is
-SUCCESSFUL after ``approve_delay_seconds``, whatever the payer number. Rules (``/_sim/faults``, key the
-payer number), op ``requesttopay``: ``drop`` (202, then PENDING for ever), ``decline`` (FAILED with
-``reason``, one of MTN's, default ``APPROVAL_REJECTED``), ``slow_callback`` (SUCCESSFUL after
-``seconds``), ``duplicate_callback`` (the callback sent twice, ``seconds`` apart), and the shared
-``status`` / ``delay`` / ``hang`` / ``malformed`` / ``reset`` (no payment is made unless delayed); op
-``callback`` on a resolved payment's first callback: ``delay`` (out of order), ``drop`` (lost: the SUT
+Fault rules (``/_sim/faults``, key the payer number) are the one switch that chooses how a payment ends;
+with no rule it is SUCCESSFUL after ``approve_delay_seconds``, whatever the number. Op ``requesttopay``:
+``drop`` (PENDING for ever), ``decline`` (FAILED, ``reason`` one of MTN's, default ``APPROVAL_REJECTED``),
+``slow_callback`` (SUCCESSFUL after ``seconds``), ``duplicate_callback`` (sent twice, ``seconds`` apart)
+and the shared ``status`` / ``delay`` / ``hang`` / ``malformed`` / ``reset`` (no payment unless delayed);
+op ``callback`` on a resolved payment's first callback: ``delay`` (out of order), ``drop`` (lost: the SUT
 must poll), ``malformed`` (signed, not JSON); op ``poll``: the shared actions on the status query.
 
-Modules: :mod:`.model` (the MoMo requests as pydantic models, the payment record), :mod:`.outcomes`
-(fault rule to outcome, MoMo's error bodies), :mod:`.callbacks` (signing and delivery),
-:mod:`.simulator` (the store and the resolutions), :mod:`.app` (the routes, ``create_payments_app``).
+Modules: ``model`` (the MoMo request as pydantic models, the payment record), ``outcomes`` (rule to
+outcome, MoMo's errors), ``callbacks`` (signing, delivery), ``simulator`` (state, resolutions), ``app``.
 """
