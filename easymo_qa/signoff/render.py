@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 
 from easymo_qa import contract_matrix
 from easymo_qa.gates import spaced_unit
@@ -52,180 +52,75 @@ def gate_threshold(report: dict[str, Any], metric: str) -> float | None:
     return next((g["threshold"] for g in report["gates"] if g["metric"] == metric), None)
 
 
-# --- Markdown ------------------------------------------------------------------------------------------
+# --- Markdown (templates/signoff.md.j2) ---------------------------------------------------------------
 
 
 def _cell(value: Any) -> str:
     return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").strip()
 
 
-def _fence(text: str) -> list[str]:
+def _fence(text: str) -> str:
     ticks = "```"
     while ticks in text:
         ticks += "`"
-    return [ticks, text.rstrip(), ticks]
+    return f"{ticks}\n{text.rstrip()}\n{ticks}"
 
 
-def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return out + ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+def _gate_row(g: dict[str, Any]) -> list[Any]:
+    unit = gate_unit(g)
+    result = (
+        "pass"
+        if g["status"] == "pass"
+        else f"{'FAIL' if g['status'] == 'fail' else g['status']}: {g['reason']}"
+    )
+    return [
+        g["title"] + (" (report only)" if g["report_only"] else ""),
+        f"{g['op']} {fmt(g['threshold'], unit)}",
+        fmt(g["measured"], unit),
+        fmt(g["margin"], unit),
+        g["samples"],
+        g["source"],
+        result,
+    ]
+
+
+def _load_row(item: tuple[str, dict[str, Any]]) -> list[Any]:
+    name, s = item
+    return [name, s["count"], s["failures"], *(fmt(s[k]) for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms"))]
+
+
+def _waiver_rows(waivers: dict[str, Any]) -> list[list[Any]]:
+    return [
+        [
+            state,
+            w["target"],
+            w["reason"],
+            w["owner"],
+            w["expires"],
+            ", ".join(w["applies_to"]) or "—",
+            w["where"],
+        ]
+        for state in ("applied", "expired", "unused")
+        for w in waivers[state]
+    ]
 
 
 def render_markdown(report: dict[str, Any]) -> str:
-    t = report["timing"]
-    lines = [f"# QA sign-off: **{report['verdict']}**", ""]
-    if applied := report["waivers"]["applied"]:
-        lines += ["Waivers applied:", ""]
-        lines += [
-            f"- `{', '.join(w['applies_to'])}` by {w['owner']} until {w['expires']}: {w['reason']}"
-            for w in applied
-        ]
-        lines += [""]
-    if report["failed_gates"]:
-        titles = {g["id"]: g["title"] for g in report["gates"]}
-        failed = ", ".join(f"{titles.get(i, i)} (`{i}`)" for i in report["failed_gates"])
-        lines += [f"Failed gates: {failed}", ""]
-    lines += [f"> **{w}**" for w in report["warnings"]] + ([""] if report["warnings"] else [])
-    lines += [
-        f"Environment `{report['environment']}` · commit `{report['git_commit']}` · "
-        f"{t['started_at']} → {t['finished_at']} ({t['duration_seconds']:.1f} s)",
-        "",
-        "## Gates",
-        "",
-    ]
-    rows = []
-    for g in report["gates"]:
-        unit = gate_unit(g)
-        rows.append(
-            [
-                g["title"] + (" (report only)" if g["report_only"] else ""),
-                f"{g['op']} {fmt(g['threshold'], unit)}",
-                fmt(g["measured"], unit),
-                fmt(g["margin"], unit),
-                g["samples"],
-                g["source"],
-                _result(g),
-            ]
-        )
-    lines += _table(["gate", "threshold", "measured", "margin", "samples", "source", "result"], rows)
-    lines += ["", "## Load", ""] + _markdown_load(report)
-    lines += ["", "## Webhook reliability", ""] + _markdown_reliability(report)
-    lines += ["", "## Message hygiene", ""] + _markdown_hygiene(report)
-    counts = ", ".join(f"{n} {k}" for k, n in report["tests"].items() if n and k != "total") or "none"
-    lines += ["", "## Suites", "", f"Tests: {counts}."]
-    for suite in report["suites"]:
-        c = suite["counts"]
-        lines += [
-            "",
-            f"### {suite['title']}: {c['pass']} pass, {c['fail']} fail, {c['not_covered']} not covered",
-        ]
-        if suite["tests"]:
-            lines += [""] + _table(
-                ["test", "status", "seconds"],
-                [[f"`{x['test']}`", x["status"], f"{x['duration_seconds']:.2f}"] for x in suite["tests"]],
-            )
-    lines += ["", "## Contract rules", "", *contract_matrix.markdown_section(report.get("contract"))]
-    if report["failures"]:
-        lines += ["", "## Failures"]
-        for f in report["failures"]:
-            stage = f.get("stage") or "tests"
-            where = f"[{stage} stage] " if stage != "tests" else ""
-            lines += ["", f"### {where}`{f['test']}`", "", *_fence(f["message"] or "(no message)")]
-            if f["transcript"]:
-                label = "Transcript or output tail:" if stage != "tests" else "Transcript:"
-                lines += ["", label, "", *_fence(f["transcript"])]
-            lines += ["", f"Re-run: `{f['rerun']}`"]
-    if report["not_covered"]:
-        lines += ["", "## Not covered", ""]
-        for n in report["not_covered"]:
-            waived = (
-                f" — waived by {n['waiver']['owner']} until {n['waiver']['expires']}" if n["waived"] else ""
-            )
-            lines.append(f"- `{n['test']}`: {n['reason']}{waived}")
-    lines += ["", "## Waivers", "", *_markdown_waivers(report["waivers"])]
-    lines += ["", "## Run", ""] + _table(["", ""], _run_rows(report))
-    return "\n".join(lines) + "\n"
-
-
-def _result(gate: dict[str, Any]) -> str:
-    if gate["status"] == "pass":
-        return "pass"
-    return f"{'FAIL' if gate['status'] == 'fail' else gate['status']}: {gate['reason']}"
-
-
-def _markdown_load(report: dict[str, Any]) -> list[str]:
+    skipped = "reliability" in report.get("skipped_stages", [])
+    warning = next((w for w in report["warnings"] if w.startswith("Reliability")), "")
     load = report.get("load")
-    if not load:
-        return [f"**{report['warnings'][0]}**" if load_state(report) == "skipped" else NO_LOAD]
-    lines = [_load_line(load), ""]
-    rows = [
-        [
-            name,
-            s["count"],
-            s["failures"],
-            fmt(s["p50_ms"]),
-            fmt(s["p95_ms"]),
-            fmt(s["p99_ms"]),
-            fmt(s["max_ms"]),
-        ]
-        for name, s in load["requests"].items()
-    ]
-    lines += _table(["request", "count", "failures", "p50 ms", "p95 ms", "p99 ms", "max ms"], rows)
-    turns = load.get("failed_turns") or []
-    if turns:
-        lines += ["", f"### Failed turns (first {len(turns)})"]
-    for turn in turns:
-        lines += ["", f"#### [load stage] `{turn['turn']}`", "", *_fence(turn["error"])]
-        if turn.get("detail"):
-            lines += ["", "The failure and every actor's transcript:", "", *_fence(turn["detail"])]
-    return lines
+    return _template("signoff.md.j2").render(
+        **_common(report),
+        load_line=_load_line(load) if load else "",
+        reliability_warning=warning if skipped else "",
+        contract=contract_matrix.markdown_section(report.get("contract")),
+        waiver_rows=_waiver_rows(report["waivers"]),
+    )
 
 
 def reliability_rows(report: dict[str, Any]) -> list[tuple[str, Any]]:
     run = report.get("reliability") or {}
     return [(label, run[key]) for key, label in RELIABILITY_COUNTS if key in run]
-
-
-def _markdown_reliability(report: dict[str, Any]) -> list[str]:
-    run = report.get("reliability")
-    if not run:
-        skipped = "reliability" in report.get("skipped_stages", [])
-        warning = next((w for w in report["warnings"] if w.startswith("Reliability")), "")
-        return [f"**{warning}**" if skipped and warning else NO_RELIABILITY]
-    rows = reliability_rows(report)
-    lines = [
-        f"{run['users']} users, {run['deliveries']} webhook deliveries ({run['batched']} messages in "
-        f"batches, {run['out_of_order']} out of order) in {run['seconds']:.1f} s (source: `{run['source']}`)",
-        "",
-        *_table([label for label, _ in rows], [[value for _, value in rows]]),
-    ]
-    if run.get("reasons"):
-        reasons = ", ".join(f"{name} × {n}" for name, n in run["reasons"].items())
-        lines += ["", f"No reply, reason recorded: {reasons}"]
-    if run.get("problems"):
-        lines += ["", *(f"- {p}" for p in run["problems"])]
-    return lines
-
-
-def _markdown_hygiene(report: dict[str, Any]) -> list[str]:
-    hygiene = report.get("hygiene")
-    if not hygiene or not hygiene["checked"]:
-        return ["No message was checked in this sign-off (`--hygiene=off`, or no test received a reply)."]
-    total = hygiene.get("total_violations", len(hygiene["violations"]))
-    known = hygiene.get("known", [])
-    lines = [f"{hygiene['checked']} messages the bot sent were checked: {total} violations."]
-    for title, found in (("", hygiene["violations"]), ("Known issues (warnings, not counted)", known)):
-        if not found:
-            continue
-        rows = [[f"`{v['test']}`", v["rule"], v["detail"], v["where"], v["message"]] for v in found]
-        lines += [
-            "",
-            *([f"{title}:", ""] if title else []),
-            *_table(["test", "rule", "problem", "where", "message"], rows),
-        ]
-    if total > len(hygiene["violations"]):
-        lines += ["", f"(the first {len(hygiene['violations'])} violations are listed)"]
-    return lines
 
 
 def load_facts(load: dict[str, Any]) -> list[tuple[str, str]]:
@@ -247,25 +142,6 @@ def _load_line(load: dict[str, Any]) -> str:
     return f"{facts} (source: `{load['source']}`)"
 
 
-def _markdown_waivers(waivers: dict[str, Any]) -> list[str]:
-    entries = [(state, w) for state in ("applied", "expired", "unused") for w in waivers[state]]
-    if not entries:
-        return [f"None (file: `{waivers['file'] or 'none'}`)."]
-    rows = [
-        [
-            state,
-            w["target"],
-            w["reason"],
-            w["owner"],
-            w["expires"],
-            ", ".join(w["applies_to"]) or "—",
-            w["where"],
-        ]
-        for state, w in entries
-    ]
-    return _table(["state", "waives", "reason", "owner", "expires", "applies to", "where"], rows)
-
-
 def _run_rows(report: dict[str, Any]) -> list[list[Any]]:
     t, v = report["timing"], report["versions"]
     commit = report["git_commit"] + (" (uncommitted changes)" if report.get("git_dirty") else "")
@@ -281,21 +157,48 @@ def _run_rows(report: dict[str, Any]) -> list[list[Any]]:
     ]
 
 
-# --- HTML ----------------------------------------------------------------------------------------------
+# --- both ---------------------------------------------------------------------------------------------
 
 
-def _jinja() -> Environment:
+def _template(name: str) -> Template:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
-        autoescape=True,  # every value is HTML-escaped; only the chart SVG is pre-escaped Markup
+        # HTML: every value is escaped; only the chart SVG is pre-escaped Markup. Markdown: `cell`, `fence`.
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters["fmt"] = fmt
+    env.filters.update(fmt=fmt, cell=_cell, fence=_fence, gate_row=_gate_row, load_row=_load_row)
+    env.filters["join_failed"] = lambda f: f"{f[1]} (`{f[0]}`)"
+    env.filters["test_row"] = lambda x: [f"`{x['test']}`", x["status"], f"{x['duration_seconds']:.2f}"]
+    env.filters["violation_row"] = lambda v: [
+        f"`{v['test']}`",
+        v["rule"],
+        v["detail"],
+        v["where"],
+        v["message"],
+    ]
     env.globals.update(gate_unit=gate_unit)
-    return env
+    return env.get_template(name)
+
+
+def _common(report: dict[str, Any]) -> dict[str, Any]:
+    """What both templates are given beside the report itself (``r``)."""
+    titles = {g["id"]: g["title"] for g in report["gates"]}
+    return {
+        "r": report,
+        "failed": [(i, titles.get(i, i)) for i in report["failed_gates"]],
+        "load_state": load_state(report),
+        "no_load": NO_LOAD,
+        "no_reliability": NO_RELIABILITY,
+        "reliability_rows": reliability_rows(report),
+        "run_rows": _run_rows(report),
+    }
+
+
+# --- HTML (templates/signoff.html.j2) ------------------------------------------------------------------
 
 
 def render_html(report: dict[str, Any]) -> str:
@@ -311,26 +214,16 @@ def render_html(report: dict[str, Any]) -> str:
             ),
             (f"Histogram of {of} (ms)", charts.histogram_chart(load["histogram"], of)),
         ]
-    titles = {g["id"]: g["title"] for g in report["gates"]}
-    return (
-        _jinja()
-        .get_template("signoff.html.j2")
-        .render(
-            r=report,
-            failed=[(i, titles.get(i, i)) for i in report["failed_gates"]],
-            load_state=load_state(report),
-            load_facts=load_facts(load) if load else [],
-            no_load=NO_LOAD,
-            no_reliability=NO_RELIABILITY,
-            reliability_rows=reliability_rows(report),
-            hygiene={
-                "checked": 0,
-                "violations": [],
-                "total_violations": 0,
-                "known": [],
-                **report.get("hygiene", {}),
-            },
-            charts=chart_svgs,
-            run_rows=_run_rows(report),
-        )
+    hygiene = {
+        "checked": 0,
+        "violations": [],
+        "total_violations": 0,
+        "known": [],
+        **report.get("hygiene", {}),
+    }
+    return _template("signoff.html.j2").render(
+        **_common(report),
+        load_facts=load_facts(load) if load else [],
+        hygiene=hygiene,
+        charts=chart_svgs,
     )
