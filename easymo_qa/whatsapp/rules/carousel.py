@@ -15,7 +15,6 @@ from pydantic import AfterValidator, Field, model_validator
 
 from easymo_qa.whatsapp.rules.base import FEATURE_NOT_ENABLED, Strict, count, invalid, rule_error, text
 from easymo_qa.whatsapp.rules.interactive import (
-    CARD_BODY_TEXT,
     Body,
     ButtonMessage,
     CardHeader,
@@ -32,7 +31,7 @@ from easymo_qa.whatsapp.rules.interactive import (
     UrlParameters,
 )
 
-CardBodyText = text("card body text", CARD_BODY_TEXT)
+CardBodyText = text("card body text", 160)
 
 
 class QuickReplyButton(Strict):

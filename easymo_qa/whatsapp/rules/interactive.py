@@ -25,16 +25,10 @@ from easymo_qa.whatsapp.rules.base import (
 )
 from easymo_qa.whatsapp.rules.content import Media
 
-HEADER_TEXT = 60
-FOOTER_TEXT = 60
-BODY_TEXT = 1024
-LIST_BODY_TEXT = 4096
-CARD_BODY_TEXT = 160
-
-BodyText = text("body text", BODY_TEXT)
-ListBodyText = text("body text", LIST_BODY_TEXT)
-FooterText = text("footer text", FOOTER_TEXT, nonempty=False)
-HeaderText = text("header text", HEADER_TEXT)
+BodyText = text("body text", 1024)
+ListBodyText = text("body text", 4096)
+FooterText = text("footer text", 60, nonempty=False)
+HeaderText = text("header text", 60)
 ButtonId = text("button id", 256)
 ButtonTitle = text("button title", 20)
 RowId = text("row id", 200)

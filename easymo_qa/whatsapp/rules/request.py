@@ -8,13 +8,22 @@ API simulator answers the first as Meta's error object and joins them all in its
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, Field, TypeAdapter, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+)
 
 from easymo_qa.whatsapp.rules.base import INVALID_PARAMETER, RuleViolation, Strict, invalid, required
 from easymo_qa.whatsapp.rules.carousel import Interactive
 from easymo_qa.whatsapp.rules.content import (
+    MEDIA_TYPES,
     Contacts,
     Location,
     Media,
@@ -65,74 +74,26 @@ class Envelope(Strict):
         return to
 
 
-class TextMessage(Envelope):
-    type: Literal["text"]
-    text: TextContent
+# What each message ``type`` carries, in the field named after the type.
+CONTENTS: dict[str, Any] = {
+    "text": TextContent,
+    **dict.fromkeys(MEDIA_TYPES, Media),
+    "location": Location,
+    "reaction": Reaction,
+    "contacts": Contacts,
+    "template": Template,
+    "interactive": Interactive,
+}
 
 
-class ImageMessage(Envelope):
-    type: Literal["image"]
-    image: Media
+def _message_model(kind: str, content: Any) -> type[Envelope]:
+    fields: dict[str, Any] = {"type": (Literal[kind], ...), kind: (content, ...)}
+    return create_model(f"{kind.title()}Message", __base__=Envelope, **fields)
 
 
-class AudioMessage(Envelope):
-    type: Literal["audio"]
-    audio: Media
-
-
-class DocumentMessage(Envelope):
-    type: Literal["document"]
-    document: Media
-
-
-class StickerMessage(Envelope):
-    type: Literal["sticker"]
-    sticker: Media
-
-
-class VideoMessage(Envelope):
-    type: Literal["video"]
-    video: Media
-
-
-class LocationMessage(Envelope):
-    type: Literal["location"]
-    location: Location
-
-
-class ReactionMessage(Envelope):
-    type: Literal["reaction"]
-    reaction: Reaction
-
-
-class ContactsMessage(Envelope):
-    type: Literal["contacts"]
-    contacts: Contacts
-
-
-class TemplateMessage(Envelope):
-    type: Literal["template"]
-    template: Template
-
-
-class InteractiveMessage(Envelope):
-    type: Literal["interactive"]
-    interactive: Interactive
-
-
-_MESSAGE = TypeAdapter(
+_MESSAGE: TypeAdapter[Envelope] = TypeAdapter(
     Annotated[
-        TextMessage
-        | ImageMessage
-        | AudioMessage
-        | DocumentMessage
-        | StickerMessage
-        | VideoMessage
-        | LocationMessage
-        | ReactionMessage
-        | ContactsMessage
-        | TemplateMessage
-        | InteractiveMessage,
+        Union[tuple(_message_model(kind, content) for kind, content in CONTENTS.items())],  # noqa: UP007
         Field(discriminator="type"),
     ]
 )
