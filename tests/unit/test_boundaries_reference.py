@@ -25,7 +25,7 @@ from reference import messages as m
 pytestmark = [pytest.mark.unit, pytest.mark.rule("R-OUT-1", "R-OUT-2")]
 TO = "250790000001"
 PROFILE = settings(max_examples=60, deadline=None, database=None)
-# Meta's limits (reference/messages.py cites them; easymo_qa/whatsapp/rules.py enforces them).
+# Meta's limits (reference/messages.py cites them; easymo_qa/whatsapp/rules/ enforces them).
 LIMITS = {"body": 1024, "header": 60, "footer": 60, "button": 20, "row": 24, "description": 72, "section": 24}
 
 # Pieces a real name or message is made of, including ones that are hard to cut: emoji, a zero-width

@@ -430,6 +430,6 @@ def test_unhashable_enum_values_do_not_crash(field: str, value: Any) -> None:
 
 
 def test_list_body_may_be_4096_characters_where_buttons_stop_at_1024() -> None:
-    # Meta's list page allows 4096 since 2025; reply buttons keep 1024 (see rules.py).
+    # Meta's list page allows 4096 since 2025; reply buttons keep 1024 (see rules/interactive.py).
     assert validate_outbound(edited(LIST, {"interactive.body.text": "é" * 4096})) == []
     assert validate_outbound(edited(buttons(), {"interactive.body.text": "é" * 1025}))
