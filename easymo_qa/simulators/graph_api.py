@@ -5,11 +5,9 @@ simulator answers with Meta's success or error shapes, checks each message again
 :mod:`easymo_qa.whatsapp.rules`, and records it in an :class:`~easymo_qa.simulators.outbox.Outbox`.
 The harness reads that record through ``/_sim/...`` (see ARCHITECTURE.md, "Graph API simulator").
 
-Sending is split in two so a fault layer can be slipped in without touching the routes: the route
-does what Meta does before a message is considered at all (auth, phone-number id, JSON), then hands the
-body to :attr:`GraphSimulator.send`, a plain ``async (body) -> GraphReply`` function. Wrapping that one
-attribute (delay, 429, 500, accept-and-drop, ...) changes what the SUT experiences; any non-200 reply is
-recorded as a rejection by the route, whoever produced it, and so is any reply a fault rule decided.
+The route does what Meta does before a message is considered at all (auth, phone-number id, JSON), then
+hands the body to :attr:`GraphSimulator.send`, a plain ``async (body) -> GraphReply`` function that a
+fault layer wraps; any non-200 reply, or one a fault rule decided, is recorded as a rejection by the route.
 
 :func:`create_graph_app` installs the fault plane (:mod:`easymo_qa.simulators.faults`) that way: op
 ``messages``, key the recipient's digits. A message answered by a rule (anything but ``delay``, which only
@@ -126,15 +124,15 @@ def make_send_handler(outbox: Outbox) -> SendHandler:
         violations = validate_outbound(body)
         if violations:
             return GraphReply(400, violations_error(violations))
-        if is_status_update(body):
-            # Mark-as-read and typing indicator: not messages, the user's chat gets nothing.
-            # TODO(issue 12): record them as read / typing events the harness can assert on.
-            return GraphReply(200, {"success": True})
-        # TODO(issue 12): route a BSUID-addressed message (``recipient``) to its simulated user.
-        to = body.get("to") or body["recipient"]
+        if is_status_update(body):  # mark as read / typing: the user's chat gets nothing
+            return GraphReply(200, {"success": True})  # TODO(issue 12): record read / typing events
+        if "to" not in body:
+            # TODO(issue 12): deliver to the BSUID's simulated user; the outbox keys on phone digits.
+            return GraphReply(200, accepted(body["recipient"], payloads.new_wamid(outbound=True), bsuid=True))
+        to = body["to"]
         wamid = payloads.new_wamid(to, outbound=True)
         outbox.record_message(wamid=wamid, to=to, kind=body.get("type") or "text", body=body)
-        return GraphReply(200, accepted(to, wamid, bsuid="to" not in body))
+        return GraphReply(200, accepted(to, wamid))
 
     return send
 

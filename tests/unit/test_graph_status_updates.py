@@ -45,6 +45,8 @@ def test_message_to_a_bsuid_answers_its_user_id() -> None:
         response = await client.post(SEND, json=body, headers=AUTH)
         assert response.status_code == 200
         assert response.json()["contacts"] == [{"input": "RW.123456789", "user_id": "RW.123456789"}]
+        # Not delivered to anyone until issue 12 routes BSUIDs to simulated users.
+        assert (await client.get("/_sim/messages")).json()["messages"] == []
 
     run(scenario)
 
