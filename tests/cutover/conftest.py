@@ -28,13 +28,6 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
-def reports_dir(pytestconfig: pytest.Config) -> Path:
-    path = pytestconfig.rootpath / pytestconfig.getoption("easymo_reports")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 @pytest.fixture
 def flags(target: Target, http_client: httpx.Client, pytestconfig: pytest.Config) -> Iterator[FlagClient]:
     """The environment's flag control; whatever the test changed is put back, pass or fail."""

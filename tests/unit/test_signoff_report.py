@@ -389,14 +389,14 @@ def test_sign_off_reads_its_inputs_and_writes_three_files(tmp_path: Path) -> Non
 
 
 def test_a_long_failure_keeps_its_head() -> None:
-    from easymo_qa.pytest_plugin import _clip
+    from easymo_qa.pytest_plugin.outcomes import clip_failure
 
     text = "journey 'no-driver' failed at step 7 (file.yaml:31)\n" + "x" * 9000
-    clipped = _clip(text)
+    clipped = clip_failure(text)
     assert clipped.startswith("journey 'no-driver' failed at step 7 (file.yaml:31)")
     assert clipped.endswith("more characters in reports/junit.xml)")
-    assert _clip("short") == "short"
-    assert _clip("[gw0] linux -- Python 3.11.7 /x/python3\njourney 'a' failed") == "journey 'a' failed"
+    assert clip_failure("short") == "short"
+    assert clip_failure("[gw0] linux -- Python 3.11.7 /x/python3\njourney 'a' failed") == "journey 'a' failed"
 
 
 def test_the_load_stages_failed_turns_appear_with_their_transcripts() -> None:
