@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup chromium signoff signoff-verdicts test lint unit smoke reliability cutover sensitivity stack load load-ci load-dist bench-load mutation clean
+.PHONY: setup chromium signoff signoff-verdicts allure test lint unit smoke reliability cutover sensitivity stack load load-ci load-dist bench-load mutation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,16 @@ signoff-verdicts: setup
 	  --skip-rollback --skip-cutover --reports-dir reports/no-go
 	$(BIN)/easymo-qa verdict reports/no-go/signoff.json --expect NO-GO --failed smoke_stage \
 	  --failed functional_reply_p95 --failed load_reply_p95
+
+## The last sign-off's Allure report (reports/allure-report/) from reports/allure-results, where every
+## stage writes (smoke, storm, drill, cutover, load gates, the main session), with Allure 3 from npm.
+## Needs Node.js (npx); nothing else does.
+ALLURE_RESULTS ?= reports/allure-results
+allure:
+	@command -v npx >/dev/null 2>&1 || { echo "make allure: Node.js is not installed (no npx): \
+	  install Node.js 20+ to render $(ALLURE_RESULTS) with Allure 3"; exit 1; }
+	@test -d $(ALLURE_RESULTS) || { echo "make allure: no $(ALLURE_RESULTS): run make signoff first"; exit 1; }
+	npx -y allure@3 generate $(ALLURE_RESULTS) --output reports/allure-report --report-name "easyMO QA sign-off"
 
 ## The project's own checks: lint, unit tests, defect sensitivity, and the sign-off's two verdicts (its
 ## GO run includes the smoke suite, the reliability storm, the rollback drill, the cutover checks (flags,
