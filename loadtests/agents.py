@@ -61,6 +61,7 @@ from easymo_qa.load.summary import (
 from easymo_qa.target import Target
 
 ROOT = Path(__file__).resolve().parents[1]
+LAYOUT = read_layout(ROOT)
 MAX_FAILURE_EXAMPLES = 50
 log = logging.getLogger("easymo_qa.load")
 # Locust imports this file before it opens its CSV files: files in the staging folder older than this are
@@ -126,7 +127,7 @@ def _add_arguments(parser: Any) -> None:
     group.add_argument("--env-file", default="", env_var="EASYMO_QA_ENV_FILE", help="an environment file")
     group.add_argument(
         "--mix",
-        default=str(ROOT / "loadtests" / "mix.yaml"),
+        default=str(ROOT / LAYOUT.load_mix),
         env_var="EASYMO_QA_LOAD_MIX",
         help="journey mix file (default: loadtests/mix.yaml)",
     )
@@ -138,7 +139,7 @@ def _add_arguments(parser: Any) -> None:
     )
     group.add_argument("--reports-root", default="reports", help="reports folder (default: reports)")
     group.add_argument(
-        "--signoff-gates", default=str(ROOT / "signoff.yaml"), help="gates file (default: signoff.yaml)"
+        "--signoff-gates", default=str(ROOT / LAYOUT.gates), help="gates file (default: signoff.yaml)"
     )
     # Set by the master for its workers (they receive it with the spawn message); not for people.
     parser.add_argument("--easymo-target", default="", include_in_web_ui=False, help=argparse.SUPPRESS)
@@ -177,7 +178,7 @@ def _on_init(environment: LocustEnv, **_: Any) -> None:
             )
     try:
         env, env_path = load_env(
-            opts.env, opts.env_file or None, [Path.cwd() / "environments", ROOT / "environments"]
+            opts.env, opts.env_file or None, [Path.cwd() / LAYOUT.environments, ROOT / LAYOUT.environments]
         )
         RUN.env_name = env.name
         mix = load_mix(opts.mix)
@@ -210,13 +211,13 @@ def _open_session(environment: LocustEnv) -> None:
     try:
         target = check_target(Target.from_json(opts.easymo_target))
         mix: JourneyMix = load_mix(opts.mix)
-        hygiene = HygieneLog(load_known_issues(ROOT / read_layout(ROOT).hygiene_known_issues))
+        hygiene = HygieneLog(load_known_issues(ROOT / LAYOUT.hygiene_known_issues))
     except (LoadTargetError, MixError, KnownIssuesError) as exc:
         _fail(str(exc))
         return
     low, high = mix.think_seconds
-    WhatsAppUser.wait_time = between(low, high) if high > 0 else constant(0)
-    WhatsAppUser.host = _origin(target.webhook_url)
+    WhatsAppLoadUser.wait_time = between(low, high) if high > 0 else constant(0)
+    WhatsAppLoadUser.host = _origin(target.webhook_url)
     RUN.env_name = target.env_name
     try:
         RUN.session = LoadSession.open(target, mix, max(environment.runner.worker_index, 0), hygiene)
@@ -386,7 +387,7 @@ def _on_quit(exit_code: int, **_: Any) -> None:
 # --- the simulated users ------------------------------------------------------------------------------------
 
 
-class WhatsAppUser(FastHttpUser):
+class WhatsAppLoadUser(FastHttpUser):
     """A person on WhatsApp: one journey of the mix per iteration, fresh numbers each time."""
 
     host = "http://127.0.0.1"  # replaced by the target's webhook origin at test start
