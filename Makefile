@@ -41,8 +41,9 @@ signoff-verdicts: setup
 ## Needs Node.js (npx); nothing else does.
 ALLURE_RESULTS ?= reports/allure-results
 allure:
-	@command -v npx >/dev/null 2>&1 || { echo "make allure: Node.js is not installed (no npx): \
-	  install Node.js 20+ to render $(ALLURE_RESULTS) with Allure 3"; exit 1; }
+	@command -v npx >/dev/null 2>&1 || { \
+	  echo "make allure: Node.js is not installed (no npx): install Node.js 20+ to render $(ALLURE_RESULTS)"; \
+	  exit 1; }
 	@test -d $(ALLURE_RESULTS) || { echo "make allure: no $(ALLURE_RESULTS): run make signoff first"; exit 1; }
 	npx -y allure@3 generate $(ALLURE_RESULTS) --output reports/allure-report --report-name "easyMO QA sign-off"
 
