@@ -185,7 +185,7 @@ def cmd_verdict(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from easymo_qa.signoff.files import ReportError, rerender
 
-    source = Path(args.source) if args.source else Path(args.reports_dir or "reports") / "signoff.json"
+    source = Path(args.source) if args.source else Path(args.reports_dir or layout().reports) / "signoff.json"
     try:
         paths = rerender(source, Path(args.reports_dir) if args.reports_dir else None)
     except ReportError as exc:
@@ -275,20 +275,21 @@ def cmd_mutation(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="easymo-qa", description="easyMO cutover QA harness")
     commands = parser.add_subparsers(dest="command", required=True)
+    reports = layout().reports  # every default below is in the project's reports folder
 
     stack = commands.add_parser("stack", help="the embedded local stack").add_subparsers(
         dest="stack_command", required=True
     )
     up = stack.add_parser("up", help="run the stack in the foreground; print its URLs as one JSON line")
     _add_env_options(up)
-    up.add_argument("--reports-dir", default="reports")
+    up.add_argument("--reports-dir", default=str(reports))
     up.set_defaults(func=cmd_stack_up)
     defects = stack.add_parser("defects", help="list the reference service's defect switches")
     defects.set_defaults(func=cmd_stack_defects)
 
     signoff = commands.add_parser("signoff", help="run the validation and write the sign-off report")
     _add_env_options(signoff)
-    signoff.add_argument("--reports-dir", default="reports")
+    signoff.add_argument("--reports-dir", default=str(reports))
     signoff.add_argument("-n", "--workers", default="2", help="pytest-xdist workers (0 = none; default 2)")
     signoff.add_argument(
         "--profile",
@@ -351,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     matrix = commands.add_parser(
         "contract-matrix", help="contract rules → tests → defect switches (covered / weak / uncovered)"
     )
-    matrix.add_argument("--reports-dir", type=Path, default=Path("reports"), help="default: reports")
+    matrix.add_argument("--reports-dir", type=Path, default=reports, help="default: reports")
     matrix.add_argument("--mutation", type=Path, help="mutation results (default: reports/mutation.json)")
     matrix.set_defaults(func=cmd_contract_matrix)
     report = commands.add_parser("report", help="re-render signoff.md and signoff.html from signoff.json")
@@ -359,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--reports-dir", help="where to write (default: beside the JSON)")
     report.set_defaults(func=cmd_report)
     verdict = commands.add_parser("verdict", help="print a sign-off's verdict; check it with --expect")
-    verdict.add_argument("source", nargs="?", default="reports/signoff.json", help="a signoff.json")
+    verdict.add_argument("source", nargs="?", default=str(reports / "signoff.json"), help="a signoff.json")
     verdict.add_argument(
         "--expect",
         choices=("GO", "GO with waivers", "NO-GO"),
@@ -375,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sensitivity.add_argument("--workers", type=int, default=2, help="pytest runs side by side (default 2)")
     sensitivity.add_argument(
-        "--report", default="reports/sensitivity.json", help="where the evidence goes (JSON)"
+        "--report", default=str(reports / "sensitivity.json"), help="where the evidence goes (JSON)"
     )
     sensitivity.set_defaults(func=cmd_sensitivity)
     from easymo_qa.mutation.arguments import add_arguments
