@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from dataclasses import fields
 from pathlib import Path
 
@@ -95,3 +97,23 @@ def test_every_waiver_and_the_example_name_tests_that_exist(tmp_path: Path, test
     assert any(w.test for w in waivers), "the example shows a test waiver"
     unknown = [w.test for w in waivers if w.test and not any(w.matches_test(t) for t in test_ids)]
     assert not unknown, f"waivers naming no test: {unknown}"
+
+
+@pytest.mark.parametrize(
+    ("args", "count"),
+    [
+        (["tests/synthetic", "-m", "synthetic", "-k", "llm"], 5),
+        (["tests/e2e", "-m", "e2e", "-k", "home_menu"], 1),
+    ],
+)
+def test_yaml_suites_are_selected_by_folder_marker_and_name(args: list[str], count: int) -> None:
+    ran = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    items = [line for line in ran.stdout.splitlines() if "::" in line]
+    assert len(items) == count, ran.stdout + ran.stderr
+    assert all(line.startswith(args[0] + "/") for line in items), items
