@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 import httpx
 
 from easymo_qa.flags import AI_AGENTS, FlagClient
-from easymo_qa.signoff.rollback import RollbackResult
+from easymo_qa.rollback import RollbackResult
 from easymo_qa.whatsapp.expect import ReplyError
 from easymo_qa.whatsapp.outbound import OutboundMessage
 from easymo_qa.whatsapp.replies import ReplyReader

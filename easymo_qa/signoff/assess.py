@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from datetime import date
 
 from easymo_qa.gates import Gate, evaluate
+from easymo_qa.rollback import RollbackResult
 from easymo_qa.signoff.load import LoadSummary
 from easymo_qa.signoff.model import Assessment, utc_today
 from easymo_qa.signoff.reliability import ReliabilityResult
 from easymo_qa.signoff.results import RunResults
-from easymo_qa.signoff.rollback import RollbackResult
 from easymo_qa.signoff.stage_runs import StageRuns
 from easymo_qa.signoff.verdict import decide
 from easymo_qa.signoff.waivers import Waiver, Waivers, describe_use

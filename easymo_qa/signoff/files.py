@@ -18,6 +18,7 @@ from jinja2 import UndefinedError
 
 from easymo_qa import contract_matrix
 from easymo_qa.gates import Gate, GatesFileError, load_gates
+from easymo_qa.rollback import RollbackResult, RollbackResultError
 from easymo_qa.signoff.assess import assess
 from easymo_qa.signoff.load import LoadSummary, LoadSummaryError
 from easymo_qa.signoff.model import Assessment, RunInfo
@@ -25,7 +26,6 @@ from easymo_qa.signoff.reliability import ReliabilityResult, ReliabilityResultEr
 from easymo_qa.signoff.render import render_html, render_markdown
 from easymo_qa.signoff.report import SCHEMA, build_report
 from easymo_qa.signoff.results import RunResults
-from easymo_qa.signoff.rollback import RollbackResult, RollbackResultError
 from easymo_qa.signoff.stage_runs import StageRuns, StageRunsError
 from easymo_qa.signoff.waivers import Waivers, WaiversFileError, load_waivers
 

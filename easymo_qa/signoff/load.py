@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from pydantic import Field, TypeAdapter
 
 from easymo_qa.gates import Measurement
-from easymo_qa.signoff.result_file import parse_result, read_result
+from easymo_qa.result_file import parse_result, read_result
 
 LOAD_SCHEMA = "easymo-qa/load/v1"
 SUMMARY_FILE = "summary.json"

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import TypeAdapter
 
 from easymo_qa.gates import CUTOVER_CHECKS, Measurement
-from easymo_qa.signoff.result_file import parse_result, read_result
+from easymo_qa.result_file import parse_result, read_result
 from easymo_qa.signoff.results import RunResults
 
 STAGE_RUNS_SCHEMA = "easymo-qa/stages/v1"

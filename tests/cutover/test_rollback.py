@@ -16,7 +16,7 @@ import pytest
 
 from easymo_qa.cutover import RollbackDrill
 from easymo_qa.flags import AI_AGENTS, BUYER_AGENT, ROLLOUT_PERCENTAGE, FlagClient
-from easymo_qa.signoff.rollback import ROLLBACK_FILE
+from easymo_qa.rollback import ROLLBACK_FILE
 from easymo_qa.target import Target
 from easymo_qa.whatsapp.numbers import TestNumberPool
 from easymo_qa.whatsapp.replies import ReplyReader

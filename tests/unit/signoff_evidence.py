@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from easymo_qa.rollback import ROLLBACK_SCHEMA, RollbackResult
 from easymo_qa.signoff.results import RunResults
-from easymo_qa.signoff.rollback import ROLLBACK_SCHEMA, RollbackResult
 from easymo_qa.signoff.stage_runs import StageRun, StageRuns
 
 SUITES = {

@@ -13,9 +13,9 @@ import pytest
 from easymo_qa.cutover import AI, LEGACY, OTHER, _Lane, population, served_by
 from easymo_qa.flags import FlagClient, FlagError, in_rollout, java_string_hash, rollout_bucket
 from easymo_qa.gates import load_gates
+from easymo_qa.rollback import RollbackResult, RollbackResultError
 from easymo_qa.signoff.assess import assess
 from easymo_qa.signoff.results import RunResults
-from easymo_qa.signoff.rollback import RollbackResult, RollbackResultError
 from easymo_qa.target import Target
 from easymo_qa.whatsapp.outbound import OutboundMessage
 from easymo_qa.whatsapp.user import WhatsAppUser

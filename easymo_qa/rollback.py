@@ -1,4 +1,6 @@
-"""The rollback stage's evidence: ``reports/rollback.json``, written by the rollback drill, read here.
+"""The rollback stage's evidence: ``reports/rollback.json``, written by the rollback drill
+(:class:`easymo_qa.cutover.RollbackDrill`) and read by the sign-off; here, outside both, so the drill
+never imports the sign-off.
 
 The drill (``tests/cutover``, marker ``rollback``) flips ``FEATURE_AI_AGENTS`` off under a load of
 conversations and measures flip → every user served by the legacy flow, then the same for restoring it.
@@ -15,7 +17,7 @@ from typing import Annotated, Any
 from pydantic import Field, TypeAdapter
 
 from easymo_qa.gates import Measurement
-from easymo_qa.signoff.result_file import parse_result, read_result
+from easymo_qa.result_file import parse_result, read_result
 
 ROLLBACK_SCHEMA = "easymo-qa/rollback/v1"
 ROLLBACK_FILE = "rollback.json"
