@@ -9,15 +9,13 @@ The schema is documented in ``docs/signoff-schema.md``.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated
 
-from pydantic import Field, TypeAdapter
+from pydantic import Field
 
 from easymo_qa.gates import Measurement
-from easymo_qa.result_file import parse_result, read_result
+from easymo_qa.result_file import ResultFile
 
 ROLLBACK_SCHEMA = "easymo-qa/rollback/v1"
 ROLLBACK_FILE = "rollback.json"
@@ -30,7 +28,9 @@ class RollbackResultError(ValueError):
 
 
 @dataclass(frozen=True)
-class RollbackResult:
+class RollbackResult(ResultFile):
+    SCHEMA, FILE, WHAT, ERROR = ROLLBACK_SCHEMA, ROLLBACK_FILE, "rollback result", RollbackResultError
+
     rollback_seconds: Seconds | None  # flag flipped off → every user served by legacy; None: never reached
     restore_seconds: Seconds | None  # flag flipped back on → every user served by the AI agents again
     messages: Count  # messages the drill's users sent
@@ -44,29 +44,6 @@ class RollbackResult:
     measured_at: str = ""
     source: str = ""
     schema: str = ROLLBACK_SCHEMA
-
-    @classmethod
-    def from_dict(cls, data: Any, where: str = "rollback result") -> RollbackResult:
-        return parse_result(
-            data,
-            _ADAPTER,
-            schema=ROLLBACK_SCHEMA,
-            what="rollback result",
-            error=RollbackResultError,
-            where=where,
-        )
-
-    @classmethod
-    def from_json(cls, path: str | Path) -> RollbackResult:
-        """Read a result file, or ``DIR/rollback.json`` when given a directory."""
-        return read_result(
-            path,
-            _ADAPTER,
-            schema=ROLLBACK_SCHEMA,
-            what="rollback result",
-            error=RollbackResultError,
-            file_name=ROLLBACK_FILE,
-        )
 
     def measurements(self) -> dict[str, Measurement]:
         src = self.source or "rollback drill"
@@ -93,14 +70,3 @@ class RollbackResult:
                 f"{during}: {self.unexpected} replies from neither the AI agents nor the legacy flow",
             ),
         }
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def write(self, path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-        return path
-
-
-_ADAPTER = TypeAdapter(RollbackResult)

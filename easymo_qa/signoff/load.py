@@ -6,14 +6,13 @@ raw samples (Locust's own statistics round response times to about two significa
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Annotated, Any
+from dataclasses import dataclass, field
+from typing import Annotated
 
-from pydantic import Field, TypeAdapter
+from pydantic import Field
 
 from easymo_qa.gates import Measurement
-from easymo_qa.result_file import parse_result, read_result
+from easymo_qa.result_file import ResultFile
 
 LOAD_SCHEMA = "easymo-qa/load/v1"
 SUMMARY_FILE = "summary.json"
@@ -66,7 +65,9 @@ class FailedTurn:
 
 
 @dataclass(frozen=True)
-class LoadSummary:
+class LoadSummary(ResultFile):
+    SCHEMA, FILE, WHAT, ERROR = LOAD_SCHEMA, SUMMARY_FILE, "load summary", LoadSummaryError
+
     requests: dict[str, RequestStats]
     error_rate_pct: Annotated[float, Field(ge=0, le=100)]
     reply_p95_ms: Ms | None
@@ -84,24 +85,6 @@ class LoadSummary:
     started_at: str | None = None
     schema: str = LOAD_SCHEMA
     failed_turns: list[FailedTurn] = field(default_factory=list)  # the first ones, with transcripts
-
-    @classmethod
-    def from_dict(cls, data: Any, where: str = "load summary") -> LoadSummary:
-        return parse_result(
-            data, _ADAPTER, schema=LOAD_SCHEMA, what="load summary", error=LoadSummaryError, where=where
-        )
-
-    @classmethod
-    def from_json(cls, path: str | Path) -> LoadSummary:
-        """Read a summary file, or ``DIR/summary.json`` when given a directory."""
-        return read_result(
-            path,
-            _ADAPTER,
-            schema=LOAD_SCHEMA,
-            what="load summary",
-            error=LoadSummaryError,
-            file_name=SUMMARY_FILE,
-        )
 
     @property
     def failures(self) -> int:
@@ -124,9 +107,3 @@ class LoadSummary:
                 f"{src}: p95 of {self.ack_samples} raw webhook ACK latencies",
             ),
         }
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-_ADAPTER = TypeAdapter(LoadSummary)

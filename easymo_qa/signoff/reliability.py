@@ -7,15 +7,13 @@ for every message through the SUT's observability events. The schema is in ``doc
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Annotated, Any
+from dataclasses import dataclass, field
+from typing import Annotated
 
-from pydantic import Field, TypeAdapter
+from pydantic import Field
 
 from easymo_qa.gates import Measurement
-from easymo_qa.result_file import parse_result, read_result
+from easymo_qa.result_file import ResultFile
 
 RELIABILITY_SCHEMA = "easymo-qa/reliability/v1"
 RELIABILITY_FILE = "reliability.json"
@@ -27,7 +25,14 @@ class ReliabilityResultError(ValueError):
 
 
 @dataclass(frozen=True)
-class ReliabilityResult:
+class ReliabilityResult(ResultFile):
+    SCHEMA, FILE, WHAT, ERROR = (
+        RELIABILITY_SCHEMA,
+        RELIABILITY_FILE,
+        "reliability result",
+        ReliabilityResultError,
+    )
+
     users: Count
     sent: Count  # distinct messages (wamids) sent
     accepted: Count  # distinct messages at least one delivery of which was answered HTTP 200
@@ -53,29 +58,6 @@ class ReliabilityResult:
     source: str = ""
     schema: str = RELIABILITY_SCHEMA
 
-    @classmethod
-    def from_dict(cls, data: Any, where: str = "reliability result") -> ReliabilityResult:
-        return parse_result(
-            data,
-            _ADAPTER,
-            schema=RELIABILITY_SCHEMA,
-            what="reliability result",
-            error=ReliabilityResultError,
-            where=where,
-        )
-
-    @classmethod
-    def from_json(cls, path: str | Path) -> ReliabilityResult:
-        """Read a result file, or ``DIR/reliability.json`` when given a directory."""
-        return read_result(
-            path,
-            _ADAPTER,
-            schema=RELIABILITY_SCHEMA,
-            what="reliability result",
-            error=ReliabilityResultError,
-            file_name=RELIABILITY_FILE,
-        )
-
     def counts_line(self) -> str:
         return (
             f"{self.sent} sent, {self.accepted} accepted, {self.replied} replied, "
@@ -98,14 +80,3 @@ class ReliabilityResult:
             ),
             "reliability.failed_handling": Measurement(float(self.failed_handling), self.sent, src),
         }
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def write(self, path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        return path
-
-
-_ADAPTER = TypeAdapter(ReliabilityResult)

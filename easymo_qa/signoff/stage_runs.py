@@ -11,15 +11,12 @@ output tail. The schema is in ``docs/signoff-schema.md``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import TypeAdapter
-
 from easymo_qa.gates import CUTOVER_CHECKS, Measurement
-from easymo_qa.result_file import parse_result, read_result
+from easymo_qa.result_file import ResultFile
 from easymo_qa.signoff.results import RunResults
 
 STAGE_RUNS_SCHEMA = "easymo-qa/stages/v1"
@@ -142,27 +139,12 @@ def _cutover_checks(results: RunResults) -> dict[str, Measurement]:
 
 
 @dataclass(frozen=True)
-class StageRuns:
+class StageRuns(ResultFile):
+    SCHEMA, FILE, WHAT, ERROR = STAGE_RUNS_SCHEMA, STAGE_RUNS_FILE, "stage record", StageRunsError
+
     stages: list[StageRun] = field(default_factory=list)
     source: str = ""
     schema: str = STAGE_RUNS_SCHEMA
-
-    @classmethod
-    def from_json(cls, path: str | Path) -> StageRuns:
-        return read_result(
-            path,
-            _ADAPTER,
-            schema=STAGE_RUNS_SCHEMA,
-            what="stage record",
-            error=StageRunsError,
-            file_name=STAGE_RUNS_FILE,
-        )
-
-    @classmethod
-    def from_dict(cls, data: Any, where: str = "stage record") -> StageRuns:
-        return parse_result(
-            data, _ADAPTER, schema=STAGE_RUNS_SCHEMA, what="stage record", error=StageRunsError, where=where
-        )
 
     @property
     def skipped(self) -> dict[str, str]:
@@ -182,15 +164,3 @@ class StageRuns:
         except (OSError, ValueError):
             return None
         return data if isinstance(data, dict) else None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def write(self, path: Path, redact: Callable[[str], str] = lambda text: text) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
-        path.write_text(redact(text) + "\n", encoding="utf-8")
-        return path
-
-
-_ADAPTER = TypeAdapter(StageRuns)
