@@ -23,10 +23,6 @@ UNSAFE_MARKERS = ("synthetic", "reliability", "rollout", "rollback")
 ALLOW_FLAG = "--allow-production"
 
 
-class ProductionRefused(RuntimeError):
-    """A run an environment marked production does not allow."""
-
-
 def refusal(env_name: str, reason: str, selector: str = "") -> str:
     """The one message every refusal prints: why, what does run there, and how to override.
 
