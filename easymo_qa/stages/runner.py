@@ -165,30 +165,30 @@ class Stages:
         self.progress.not_run(stage, "skipped", reason)
 
     def reliability(self) -> None:
-        if given := self._opt("reliability_results"):
-            return self._given("reliability", "--reliability-results", str(given))
-        if self._opt("skip_reliability"):
-            return self._skipped("reliability", "skipped by --skip-reliability")
-        if not Path(RELIABILITY_TEST).is_dir():
-            return self._skipped("reliability", f"no {RELIABILITY_TEST} here")
-        result = self.reports / "reliability.json"
-        what = "webhook reliability storm (retries, batches, reordering)"
-        arguments = self._alone(RELIABILITY_TEST)
-        run = _pytest_stage("reliability", what, arguments, self.reports, self.progress, result, self.run)
-        self._ran(run, "--reliability-results", result)
+        self._with_result(
+            "reliability", RELIABILITY_TEST, "webhook reliability storm (retries, batches, reordering)"
+        )
 
     def rollback(self) -> None:
-        if given := self._opt("rollback_results"):
-            return self._given("rollback", "--rollback-results", str(given))
-        if self._opt("skip_rollback"):
-            return self._skipped("rollback", "skipped by --skip-rollback")
-        if not Path(ROLLBACK_DRILL).is_file():
-            return self._skipped("rollback", f"no {ROLLBACK_DRILL} here")
-        result = self.reports / "rollback.json"
         what = "rollback drill (FEATURE_AI_AGENTS off and on again under traffic)"
-        arguments = self._alone(ROLLBACK_DRILL)
-        run = _pytest_stage("rollback", what, arguments, self.reports, self.progress, result, self.run)
-        self._ran(run, "--rollback-results", result)
+        self._with_result("rollback", ROLLBACK_DRILL, what)
+
+    def _with_result(self, stage: str, suite: str, what: str) -> None:
+        """A pytest stage that writes ``reports/<stage>.json`` for the main session (``--<stage>-results``),
+        unless a result file is given or the stage is skipped."""
+        option = f"--{stage}-results"
+        if given := self._opt(f"{stage}_results"):
+            return self._given(stage, option, str(given))
+        if self._opt(f"skip_{stage}"):
+            return self._skipped(stage, f"skipped by --skip-{stage}")
+        if not Path(suite).exists():
+            return self._skipped(stage, f"no {suite} here")
+        result = self.reports / f"{stage}.json"
+        run = _pytest_stage(stage, what, self._alone(suite), self.reports, self.progress, result, self.run)
+        self.runs.append(run)
+        if run.result_written:
+            self.options += [option, str(result.resolve())]
+        return None
 
     def cutover(self) -> None:
         if self._opt("skip_cutover"):
@@ -198,11 +198,6 @@ class Stages:
         what = "cutover suite (rollout shares, per-agent flags, dashboard)"
         arguments = [*self._alone(CUTOVER_SUITE), *CUTOVER_SELECTION]
         self.runs.append(_pytest_stage("cutover", what, arguments, self.reports, self.progress, run=self.run))
-
-    def _ran(self, run: StageRun, option: str, result: Path) -> None:
-        self.runs.append(run)
-        if run.result_written:
-            self.options += [option, str(result.resolve())]
 
     def load(self) -> None:
         """The load stage: a given result, skipped on purpose, else Locust run now with the chosen profile."""
