@@ -288,7 +288,8 @@ def healthy_groups(probes: Iterable[Probe]) -> list[tuple[list[str], int]]:
     stack to themselves (they flip flags for everyone, or storm it): a session without xdist; the rest,
     which mostly wait on replies, run on HEALTHY_WORKERS."""
     nodes = _node_ids(probes)
-    serial_suites = tuple(f"{suite.as_posix()}/" for suite in (layout().cutover, layout().reliability))
+    where = layout()
+    serial_suites = tuple(f"{suite.as_posix()}/" for suite in (where.cutover, where.reliability))
     serial = [n for n in nodes if n.startswith(serial_suites)]
     parallel = [n for n in nodes if not n.startswith(serial_suites)]
     return [(group, workers) for group, workers in ((parallel, HEALTHY_WORKERS), (serial, 0)) if group]

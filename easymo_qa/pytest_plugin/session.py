@@ -23,7 +23,7 @@ from easymo_qa.envs import (
     load_environment,
     resolve_environment_path,
 )
-from easymo_qa.layout import Layout, read_layout
+from easymo_qa.layout import Layout, LayoutError, read_layout
 from easymo_qa.pytest_hygiene import REDACT_KEY, hygiene_observer
 from easymo_qa.pytest_plugin.keys import ENV_KEY, STATE_KEY
 from easymo_qa.pytest_plugin.outcomes import OutcomeRecorder
@@ -114,7 +114,10 @@ def _load_env(config: pytest.Config, layout: Layout) -> Environment:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    layout = read_layout(config.rootpath)
+    try:
+        layout = read_layout(config.rootpath)
+    except LayoutError as exc:
+        raise pytest.UsageError(f"easymo-qa: {exc}") from None
     env = _load_env(config, layout)
     config.stash[ENV_KEY] = env
     reports_dir = config.rootpath / (config.getoption("easymo_reports") or layout.reports)
