@@ -7,7 +7,6 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
-from types import TracebackType
 
 from rich.console import Console
 from rich.live import Live
@@ -52,14 +51,13 @@ class StageProgress:
             self._view.start()
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         if self._view is not None:
             self._view.stop()  # the last table stays on screen
             self._view = None
 
-    def step(self, stage: str) -> str:
+    @staticmethod
+    def step(stage: str) -> str:
         return f"{STAGES.index(stage) + 1}/{len(STAGES)}"
 
     def begin(self, stage: str, what: str) -> None:
