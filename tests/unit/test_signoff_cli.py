@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from easymo_qa.cli import SUITE_FOLDERS, build_parser
+from easymo_qa.cli import build_parser
+from easymo_qa.cli.signoff import SUITE_FOLDERS
 from easymo_qa.signoff.load import LOAD_SCHEMA
 from easymo_qa.stages.runner import Stages
 

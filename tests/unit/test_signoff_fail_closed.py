@@ -300,7 +300,7 @@ def test_bad_inputs_stop_the_sign_off_before_any_stage_runs(
         "gates:\n  - {id: a, title: A, metric: tests.passrate, op: '>=', threshold: 100}\n"
     )
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli, "run_signoff", lambda *a, **k: pytest.fail("a stage ran"))
+    monkeypatch.setattr(cli.signoff, "run_signoff", lambda *a, **k: pytest.fail("a stage ran"))
     env = str(REPO / "environments" / "local.yaml")
     assert cli.main(["signoff", "--env-file", env, "--suites", "smoke"]) == 2
     err = capsys.readouterr().err

@@ -1,0 +1,7 @@
+"""``python -m easymo_qa.cli``: the same as ``easymo-qa``."""
+
+import sys
+
+from easymo_qa.cli import main
+
+sys.exit(main())
