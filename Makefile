@@ -55,6 +55,7 @@ test: lint unit sensitivity signoff-verdicts
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 unit: setup
 	$(BIN)/pytest tests/unit -q -n 2 -p no:cacheprovider
