@@ -64,9 +64,6 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYOUT = read_layout(ROOT)
 MAX_FAILURE_EXAMPLES = 50
 log = logging.getLogger("easymo_qa.load")
-# Locust imports this file before it opens its CSV files: files in the staging folder older than this are
-# left over from an earlier run (see easymo_qa.load.evidence).
-IMPORTED_AT = time.time()
 RUNNING_STATES = (STATE_INIT, STATE_SPAWNING, STATE_RUNNING)  # quitting in one of these: interrupted
 
 
@@ -166,7 +163,7 @@ def _on_init(environment: LocustEnv, **_: Any) -> None:
     environment.events.quitting.add_listener(_note_how_it_ended)
     RUN.staging = evidence.staging_dir(Path(opts.reports_root))
     RUN.final = evidence.final_dir(Path(opts.reports_root))
-    evidence.prepare(RUN.staging, since=IMPORTED_AT)
+    evidence.prepare(RUN.staging, keep=[opts.csv_prefix, opts.html_file])
     for what, path in (("--csv", opts.csv_prefix), ("--html", opts.html_file)):
         if not evidence.inside(path, RUN.staging):
             log.warning(

@@ -10,6 +10,7 @@ stack's log) into ``<reports>/load.partial/``. Only a run that ended by its run-
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 FINAL_DIR = "load"
@@ -25,14 +26,16 @@ def staging_dir(reports_root: Path) -> Path:
     return reports_root / STAGING_DIR
 
 
-def prepare(staging: Path, since: float) -> None:
-    """An empty staging folder, except for files written since ``since`` (epoch seconds): Locust opens its
-    CSV files there before any of our code runs, and those must stay."""
+def prepare(staging: Path, keep: Sequence[str | None]) -> None:
+    """An empty staging folder, except for this run's own Locust files: Locust opens its CSV files there
+    (``--csv`` prefix, ``--html``: ``keep``) before any of our code runs, and those must stay. Decided by
+    name, not by modification time: the file system's clock is coarser than ``time.time()``."""
     staging.mkdir(parents=True, exist_ok=True)
+    names = [Path(path).name for path in keep if path]
     for entry in staging.iterdir():
+        if any(entry.name == name or entry.name.startswith(name + "_") for name in names):
+            continue
         try:
-            if entry.stat().st_mtime >= since:
-                continue
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)
             else:

@@ -44,14 +44,11 @@ def test_publish_swaps_the_folder_whole(tmp_path: Path) -> None:
 def test_prepare_keeps_what_this_run_wrote_and_drops_leftovers(tmp_path: Path) -> None:
     staging = evidence.staging_dir(tmp_path)
     staging.mkdir()
-    old = staging / "cutover_stats.csv"
-    old.write_text("an earlier, interrupted run")
-    os.utime(old, (1_000_000, 1_000_000))
+    (staging / "cutover_stats.csv").write_text("an earlier, interrupted run")
     (staging / "INTERRUPTED").write_text("earlier")
-    os.utime(staging / "INTERRUPTED", (1_000_000, 1_000_000))
-    since = time.time() - 1
     (staging / "ci_stats.csv").write_text("opened by this Locust before our code ran")
-    evidence.prepare(staging, since)
+    (staging / "ci.html").write_text("an earlier run's report, rewritten at the end of this one")
+    evidence.prepare(staging, keep=[str(staging / "ci"), None])
     assert sorted(p.name for p in staging.iterdir()) == ["ci_stats.csv"]
 
 
