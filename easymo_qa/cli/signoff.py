@@ -124,35 +124,23 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         default=list(SUITE_FOLDERS),
         help=f"comma list of suites to run: {','.join(SUITE_FOLDERS)} (default: all)",
     )
-    load = signoff.add_mutually_exclusive_group()
-    load.add_argument("--load-results", metavar="DIR", help="use an existing load run's DIR/summary.json")
-    load.add_argument(
-        "--skip-load",
-        action="store_true",
-        help="don't run the load test (its gates are not run: they block GO unless waived)",
-    )
-    rollback = signoff.add_mutually_exclusive_group()
-    rollback.add_argument(
-        "--rollback-results", metavar="FILE", help="use an existing rollback drill's result (rollback.json)"
-    )
-    rollback.add_argument(
-        "--skip-rollback",
-        action="store_true",
-        help="don't run the rollback drill (its gates are not run: they block GO unless waived)",
-    )
+    # Each stage before the main session: an existing result instead, or skipped (its gates then block GO).
+    for stage, given, what in (
+        ("load", "DIR", "an existing load run's DIR/summary.json"),
+        ("rollback", "FILE", "an existing rollback drill's result (rollback.json)"),
+        ("reliability", "FILE", "an existing reliability run's reliability.json"),
+    ):
+        group = signoff.add_mutually_exclusive_group()
+        group.add_argument(f"--{stage}-results", metavar=given, help=f"use {what}")
+        group.add_argument(
+            f"--skip-{stage}",
+            action="store_true",
+            help=f"don't run the {stage} stage (its gates are not run: they block GO unless waived)",
+        )
     signoff.add_argument(
         "--skip-cutover",
         action="store_true",
         help="don't run the cutover suite (rollout, agent flags, dashboard; its gates block unless waived)",
-    )
-    reliability = signoff.add_mutually_exclusive_group()
-    reliability.add_argument(
-        "--reliability-results", metavar="FILE", help="use an existing reliability run's reliability.json"
-    )
-    reliability.add_argument(
-        "--skip-reliability",
-        action="store_true",
-        help="don't run the webhook reliability storm (its gates are not run: they block GO unless waived)",
     )
     signoff.add_argument(
         ALLOW_FLAG,

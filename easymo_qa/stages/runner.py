@@ -268,23 +268,13 @@ class Stages:
     def write(self) -> Path:
         return StageRuns(self.runs).write(self.reports / STAGE_RUNS_FILE, self.redact)
 
-
-def stage_args(
-    args: argparse.Namespace,
-    env_args: list[str],
-    reports: Path,
-    run: Callable[[Sequence[str]], tuple[int, str]] | None = None,
-    redact: Callable[[str], str] = lambda text: text,
-    progress: StageProgress | None = None,
-) -> list[str]:
-    """Run the stages before the main session; write ``stages.json``; the options that hand it over."""
-    stages = Stages(args, env_args, reports, run, redact, progress)
-    if not stages.smoke():
-        stages.after_failed_smoke()
-    else:
-        stages.reliability()
-        stages.rollback()
-        stages.cutover()
-        stages.load()
-    record = stages.write()
-    return [*stages.options, "--stage-runs", str(record.resolve())]
+    def run_all(self) -> list[str]:
+        """Run the stages before the main session; write ``stages.json``; the options that hand it over."""
+        if not self.smoke():
+            self.after_failed_smoke()
+        else:
+            self.reliability()
+            self.rollback()
+            self.cutover()
+            self.load()
+        return [*self.options, "--stage-runs", str(self.write().resolve())]

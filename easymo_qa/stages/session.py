@@ -15,7 +15,7 @@ from pathlib import Path
 from easymo_qa.interrupts import run_child
 from easymo_qa.load import evidence
 from easymo_qa.stages.progress import StageProgress
-from easymo_qa.stages.runner import PARTIAL, allure_results, stage_args
+from easymo_qa.stages.runner import PARTIAL, Stages, allure_results
 
 PASSING = ("GO", "GO with waivers")
 
@@ -41,7 +41,7 @@ def run_signoff(
             f"--alluredir={allure_results(reports)}",
             "-p",
             "no:cacheprovider",
-            *stage_args(args, env_args, reports, redact=redact, progress=progress),
+            *Stages(args, env_args, reports, redact=redact, progress=progress).run_all(),
         ]
         if args.workers and args.workers != "0":
             pytest_args += ["-n", args.workers]

@@ -165,7 +165,7 @@ def test_a_failed_smoke_stage_skips_the_stages_that_could_not_mean_anything(
     monkeypatch.chdir(REPO)
     reports = tmp_path / "reports"
     args = namespace(workers="2", reliability_results=None, skip_reliability=False)
-    given = stages.stage_args(args, ["--env", "local"], reports, run=run)
+    given = stages.Stages(args, ["--env", "local"], reports, run=run).run_all()
     assert len(ran) == 1
     assert "tests/smoke" in ran[0]
     assert given == ["--stage-runs", str((reports / "stages.json").resolve())]
@@ -181,7 +181,7 @@ def test_a_failed_smoke_stage_skips_the_stages_that_could_not_mean_anything(
     [problem] = record.problems()
     assert (problem.stage, problem.message) == ("smoke", "exit code 1")
     assert "the bot is down" in problem.transcript
-    kept = stages.stage_args(namespace(workers="2", load_results="runs/1"), [], reports, run=run)
+    kept = stages.Stages(namespace(workers="2", load_results="runs/1"), [], reports, run=run).run_all()
     assert kept[:2] == ["--load-results", str(REPO / "runs" / "1")]  # a given result still counts
 
 
