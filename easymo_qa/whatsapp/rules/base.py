@@ -1,5 +1,6 @@
 """Building blocks of the outbound message models: Meta's error codes, the strict base model, text limits,
-item counts and uniqueness, each raising an error whose message is already the one Meta's details carry.
+item counts and uniqueness, each raising an error whose message is already the one Meta's details carry;
+and :func:`violations`, pydantic's validation errors as Meta's.
 
 Lengths are counted in characters (Python ``len``), as Meta documents them.
 """
@@ -8,9 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, Union, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, WrapValidator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WrapValidator,
+    create_model,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 # Meta's layering: 100 is the Graph parameter layer (envelope enums, a value of the wrong JSON type), 131008
@@ -21,7 +30,7 @@ PARAMETER_VALUE_NOT_VALID = 131009
 # Graph's "(#10) Application does not have permission for this action": a feature the account lacks.
 NOT_PERMITTED = 10
 
-# Error types of our own validators; violations.py maps each to its code.
+# Error types of our own validators; _violation maps each to its code.
 VALUE_NOT_VALID = "value_not_valid"
 REQUIRED = "required"
 FEATURE_NOT_ENABLED = "feature_not_enabled"
@@ -41,6 +50,17 @@ class Strict(BaseModel):
     ``biz_opaque_callback_data``...) pass, as Meta ignores what it does not judge."""
 
     model_config = ConfigDict(strict=True, extra="ignore")
+
+
+def typed_model(kind: str, base: type[Strict], parts: dict[str, Any]) -> type[Strict]:
+    """A model whose ``type`` is ``kind``, then ``parts`` in order; an optional part (``X | None``) may be
+    left out."""
+    fields = {name: (part, None if type(None) in get_args(part) else ...) for name, part in parts.items()}
+    return create_model(f"{kind.title()}Message", __base__=base, type=(Literal[kind], ...), **fields)
+
+
+def union_on_type(models: Iterable[Any]) -> Any:
+    return Annotated[Union[tuple(models)], Field(discriminator="type")]  # noqa: UP007
 
 
 def rule_error(kind: str, message: str) -> PydanticCustomError:
@@ -117,3 +137,68 @@ def unique(label: str, values: Callable[[list[Any]], Iterable[str]]) -> AfterVal
         return items
 
     return AfterValidator(check)
+
+
+# The envelope's enums belong to Graph's parameter layer: any error there is code 100.
+_PARAMETER_LAYER = frozenset({"messaging_product", "recipient_type", "type"})
+# Fields whose value is a union tagged on ``type``: pydantic puts the tag in the error's location.
+_TAGGED_FIELDS = frozenset({"interactive"})
+_EXPECTED = {
+    "string_type": "a string",
+    "bool_type": "a boolean",
+    "float_type": "a number",
+    "int_type": "an integer",
+    "list_type": "an array",
+    "dict_type": "an object",
+    "model_type": "an object",
+    "model_attributes_type": "an object",
+}
+_JSON_KINDS = {dict: "object", list: "array", str: "string", bool: "boolean", float: "number", int: "number"}
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for key in loc:
+        path += f"[{key}]" if isinstance(key, int) else (f".{key}" if path else str(key))
+    return path
+
+
+def _untagged(loc: tuple[int | str, ...], tagged: bool) -> tuple[int | str, ...]:
+    """``loc`` without the tags pydantic adds: the message type first, then each tagged field's type."""
+    keys = list(loc[1:] if tagged else loc)
+    i = 0
+    while i < len(keys) - 1:
+        if keys[i] in _TAGGED_FIELDS:
+            del keys[i + 1]
+        i += 1
+    return tuple(keys)
+
+
+def _violation(error: dict[str, Any], tagged: bool) -> RuleViolation:
+    kind, ctx, given = error["type"], error.get("ctx") or {}, error["input"]
+    path = _path(_untagged(error["loc"], tagged))
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        path = f"{path}.type" if path else "type"
+    layer_code = INVALID_PARAMETER if path in _PARAMETER_LAYER else None
+    if kind in ("missing", "union_tag_not_found"):
+        return RuleViolation(layer_code or REQUIRED_PARAMETER_MISSING, path, f"{path} is required")
+    if kind in _EXPECTED:
+        got = _JSON_KINDS.get(type(given), type(given).__name__)
+        return RuleViolation(INVALID_PARAMETER, path, f"{path} must be {_EXPECTED[kind]}, got {got}")
+    if kind == "literal_error":
+        message = f"{path} must be {ctx['expected']}, got {given!r}"
+    elif kind == "union_tag_invalid":
+        message = f"{path} must be one of {ctx['expected_tags']}, got '{ctx['tag']}'"
+    else:
+        message = ctx.get("detail") or f"{path}: {error['msg']}"
+    code = {REQUIRED: REQUIRED_PARAMETER_MISSING, FEATURE_NOT_ENABLED: NOT_PERMITTED}.get(
+        kind, PARAMETER_VALUE_NOT_VALID
+    )
+    return RuleViolation(layer_code or code, path, message)
+
+
+def violations(exc: ValidationError, *, tagged: bool) -> list[RuleViolation]:
+    """Every error of ``exc`` as Meta would name it: Graph's code, the dotted path of the field
+    (``interactive.action.buttons[0].reply.title``) and the message of its details; ``tagged`` when the
+    model was a union on ``type``."""
+    return [_violation(dict(error), tagged) for error in exc.errors()]

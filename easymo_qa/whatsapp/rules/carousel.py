@@ -13,19 +13,21 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from easymo_qa.whatsapp.rules.base import FEATURE_NOT_ENABLED, Strict, count, invalid, rule_error, text
+from easymo_qa.whatsapp.rules.base import (
+    FEATURE_NOT_ENABLED,
+    Strict,
+    count,
+    invalid,
+    rule_error,
+    text,
+    typed_model,
+    union_on_type,
+)
 from easymo_qa.whatsapp.rules.interactive import (
+    MESSAGES,
     Body,
-    ButtonMessage,
     CardHeader,
     CatalogId,
-    CatalogMessage,
-    CtaUrlMessage,
-    FlowMessage,
-    ListMessage,
-    LocationRequestMessage,
-    ProductListMessage,
-    ProductMessage,
     ProductRetailerId,
     Reply,
     UrlParameters,
@@ -118,16 +120,6 @@ class CallingMessage(Strict):
         )
 
 
-Interactive = Annotated[
-    ButtonMessage
-    | ListMessage
-    | CtaUrlMessage
-    | LocationRequestMessage
-    | FlowMessage
-    | ProductMessage
-    | ProductListMessage
-    | CatalogMessage
-    | CarouselMessage
-    | CallingMessage,
-    Field(discriminator="type"),
-]
+Interactive = union_on_type(
+    [*(typed_model(kind, Strict, parts) for kind, parts in MESSAGES.items()), CarouselMessage, CallingMessage]
+)

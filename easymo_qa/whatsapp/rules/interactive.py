@@ -107,14 +107,6 @@ class ButtonAction(Strict):
     ]
 
 
-class ButtonMessage(Strict):
-    type: Literal["button"]
-    header: MediaHeader | None = None
-    body: Body
-    footer: Footer | None = None
-    action: ButtonAction
-
-
 # --- lists ----------------------------------------------------------------------------------------------
 
 
@@ -150,14 +142,6 @@ class ListAction(Strict):
     ]
 
 
-class ListMessage(Strict):
-    type: Literal["list"]
-    header: TextHeader | None = None
-    body: ListBody
-    footer: Footer | None = None
-    action: ListAction
-
-
 # --- call to action, location request, flow -------------------------------------------------------------
 
 
@@ -171,22 +155,8 @@ class CtaUrlAction(Strict):
     parameters: UrlParameters
 
 
-class CtaUrlMessage(Strict):
-    type: Literal["cta_url"]
-    header: MediaHeader | None = None
-    body: Body | None = None
-    footer: Footer | None = None
-    action: CtaUrlAction
-
-
 class SendLocation(Strict):
     name: Literal["send_location"]
-
-
-class LocationRequestMessage(Strict):
-    type: Literal["location_request_message"]
-    body: Body
-    action: SendLocation
 
 
 class FlowParameters(Strict):
@@ -213,27 +183,12 @@ class FlowAction(Strict):
     parameters: FlowParameters
 
 
-class FlowMessage(Strict):
-    type: Literal["flow"]
-    header: MediaHeader | None = None
-    body: Body
-    footer: Footer | None = None
-    action: FlowAction
-
-
 # --- commerce: product, product_list, catalog_message ---------------------------------------------------
 
 
 class ProductAction(Strict):
     catalog_id: CatalogId
     product_retailer_id: ProductRetailerId
-
-
-class ProductMessage(Strict):
-    type: Literal["product"]
-    body: Body | None = None
-    footer: Footer | None = None
-    action: ProductAction
 
 
 class ProductItem(Strict):
@@ -261,14 +216,6 @@ class ProductListAction(Strict):
     ]
 
 
-class ProductListMessage(Strict):
-    type: Literal["product_list"]
-    header: TextHeader  # required here, unlike every other type
-    body: Body
-    footer: Footer | None = None
-    action: ProductListAction
-
-
 class CatalogParameters(Strict):
     thumbnail_product_retailer_id: str | None = None
 
@@ -278,8 +225,26 @@ class CatalogAction(Strict):
     parameters: CatalogParameters | None = None
 
 
-class CatalogMessage(Strict):
-    type: Literal["catalog_message"]
-    body: Body
-    footer: Footer | None = None
-    action: CatalogAction
+# What each interactive.type holds besides its ``type``, in Meta's order: ``X | None`` where a part may be
+# left out; a part its type does not list is ignored.
+MESSAGES: dict[str, dict[str, Any]] = {
+    "button": {"header": MediaHeader | None, "body": Body, "footer": Footer | None, "action": ButtonAction},
+    "list": {"header": TextHeader | None, "body": ListBody, "footer": Footer | None, "action": ListAction},
+    "cta_url": {
+        "header": MediaHeader | None,
+        "body": Body | None,
+        "footer": Footer | None,
+        "action": CtaUrlAction,
+    },
+    "location_request_message": {"body": Body, "action": SendLocation},
+    "flow": {"header": MediaHeader | None, "body": Body, "footer": Footer | None, "action": FlowAction},
+    "product": {"body": Body | None, "footer": Footer | None, "action": ProductAction},
+    # the header is required here, unlike every other type
+    "product_list": {
+        "header": TextHeader,
+        "body": Body,
+        "footer": Footer | None,
+        "action": ProductListAction,
+    },
+    "catalog_message": {"body": Body, "footer": Footer | None, "action": CatalogAction},
+}

@@ -8,19 +8,20 @@ API simulator answers the first as Meta's error object and joins them all in its
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    Field,
-    TypeAdapter,
-    ValidationError,
-    ValidationInfo,
-    create_model,
-    field_validator,
+from pydantic import AfterValidator, Field, TypeAdapter, ValidationError, ValidationInfo, field_validator
+
+from easymo_qa.whatsapp.rules.base import (
+    INVALID_PARAMETER,
+    RuleViolation,
+    Strict,
+    invalid,
+    required,
+    typed_model,
+    union_on_type,
+    violations,
 )
-
-from easymo_qa.whatsapp.rules.base import INVALID_PARAMETER, RuleViolation, Strict, invalid, required
 from easymo_qa.whatsapp.rules.carousel import Interactive
 from easymo_qa.whatsapp.rules.content import (
     MEDIA_TYPES,
@@ -31,7 +32,6 @@ from easymo_qa.whatsapp.rules.content import (
     Template,
     TextContent,
 )
-from easymo_qa.whatsapp.rules.violations import violations
 
 _PHONE = re.compile(r"\+?\d{8,15}")
 # A business-scoped user id: ISO country code, a dot, up to 128 alphanumerics ("RW.123456789"); parent
@@ -86,16 +86,8 @@ CONTENTS: dict[str, Any] = {
 }
 
 
-def _message_model(kind: str, content: Any) -> type[Envelope]:
-    fields: dict[str, Any] = {"type": (Literal[kind], ...), kind: (content, ...)}
-    return create_model(f"{kind.title()}Message", __base__=Envelope, **fields)
-
-
 _MESSAGE: TypeAdapter[Envelope] = TypeAdapter(
-    Annotated[
-        Union[tuple(_message_model(kind, content) for kind, content in CONTENTS.items())],  # noqa: UP007
-        Field(discriminator="type"),
-    ]
+    union_on_type(typed_model(kind, Envelope, {kind: content}) for kind, content in CONTENTS.items())
 )
 
 
