@@ -15,13 +15,12 @@ from typing import NoReturn
 
 import httpx
 
-from easymo_qa.conversation.actions import describe, send_action
 from easymo_qa.conversation.checks import CheckContext, CheckFailed, run_check
 from easymo_qa.conversation.expr import duration_seconds
 from easymo_qa.conversation.faults import FaultInjector, InjectionError
 from easymo_qa.conversation.model import Expect, Journey, Step
 from easymo_qa.conversation.strictness import Strictness
-from easymo_qa.conversation.variables import Variables, capture
+from easymo_qa.conversation.variables import Variables, capture, describe, send_action
 from easymo_qa.target import Target
 from easymo_qa.whatsapp.expect import Expectation, ReplyError, check_window
 from easymo_qa.whatsapp.numbers import TestNumberPool
@@ -165,7 +164,8 @@ class JourneyRunner:
             self.on_step(failed)
         if isinstance(exc, CheckFailed):
             detail += "\n  transcript:\n" + _indent_lines(result.transcript.render())
-        detail = _indent(detail, step)
+        note = f"  ({step.note})" if step.note else ""
+        detail = f"  step: {describe(step)}{note}\n{detail}"
         raise JourneyStepFailed(result.journey, index, step, detail, self.target.env_name) from None
 
     def _run_step(
@@ -274,11 +274,11 @@ class JourneyRunner:
                         transcript=user.transcript,
                         since="the action",
                     )
-            firsts = [e for e in expects for i in range(e.count) if i == 0]
-            found = [m for i, m in enumerate(found) if i in _first_indexes(expects)]
-            for expect, message in zip(firsts, found, strict=True):
-                capture(expect, message, variables)
-                latest = max(latest, message.received_at)
+            position = 0
+            for expect in expects:  # captures come from each expectation's first match
+                capture(expect, found[position], variables)
+                latest = max(latest, found[position].received_at)
+                position += expect.count
         return (latest - sent_at) * 1000
 
     def _budget(self, expect: Expect, variables: Variables, guard: Strictness | None) -> tuple[float, float]:
@@ -293,18 +293,5 @@ class JourneyRunner:
         return low, high
 
 
-def _first_indexes(expects: list[Expect]) -> set[int]:
-    """Positions of each expectation's first match in the flattened (count-repeated) list."""
-    indexes, position = set(), 0
-    for expect in expects:
-        indexes.add(position)
-        position += expect.count
-    return indexes
-
-
 def _indent_lines(text: str) -> str:
     return "\n".join("    " + line for line in text.splitlines())
-
-
-def _indent(detail: str, step: Step) -> str:
-    return f"  step: {describe(step)}" + (f"  ({step.note})" if step.note else "") + "\n" + detail
