@@ -42,29 +42,25 @@ class Mutant:
 
 
 @dataclass(frozen=True)
-class Equivalent:
-    """A survivor judged equivalent: same file and operator, and the original line reads ``code``."""
+class _Judgement:
+    """A survivor read and judged: same file and operator, and the original line reads ``code``."""
 
     file: str
     operator: str
     code: str
-    why: str
 
     def matches(self, mutant: Mutant, code: str) -> bool:
         return self.file == mutant.file and self.operator == mutant.operator and self.code == code.strip()
 
 
 @dataclass(frozen=True)
-class Gap:
-    """A survivor read and judged a real gap: the test that would kill it (still scored as a survivor)."""
+class Equivalent(_Judgement):
+    why: str  # left out of the score
 
-    file: str
-    operator: str
-    code: str
-    test: str
 
-    def matches(self, mutant: Mutant, code: str) -> bool:
-        return self.file == mutant.file and self.operator == mutant.operator and self.code == code.strip()
+@dataclass(frozen=True)
+class Gap(_Judgement):
+    test: str  # a real gap: the test that would kill it (still scored as a survivor)
 
 
 @dataclass(frozen=True)

@@ -236,7 +236,7 @@ def rescore(source: Path, config: Path, reports_dir: Path) -> int:
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    """``easymo-qa mutation``: the options of :func:`easymo_qa.mutation.arguments.add_arguments`, with the
+    """``easymo-qa mutation``: the options of :func:`easymo_qa.mutation.add_arguments`, with the
     defaults of ``[easymo.mutation]`` in the configuration."""
     if args.rescore:
         return rescore(Path(args.rescore), Path(args.config), Path(args.reports_dir))
@@ -253,16 +253,3 @@ def run_from_args(args: argparse.Namespace) -> int:
         fail_under=args.fail_under,
     )
     return run(options)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m easymo_qa.mutation.session`` (the same as ``easymo-qa mutation``)."""
-    from easymo_qa.mutation.arguments import add_arguments
-
-    parser = argparse.ArgumentParser(prog="easymo-qa mutation", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    return run_from_args(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
