@@ -12,7 +12,7 @@ import pytest
 from easymo_qa.conversation.pytest_items import TRANSCRIPT_KEY
 from easymo_qa.envs import Environment
 from easymo_qa.pytest_hygiene import hygiene_observer
-from easymo_qa.pytest_plugin.keys import CALL_FAILED_KEY, ENV_KEY, STATE_KEY
+from easymo_qa.pytest_plugin import CALL_FAILED_KEY, ENV_KEY, STATE_KEY
 from easymo_qa.target import Target
 from easymo_qa.whatsapp.numbers import TestNumberPool
 from easymo_qa.whatsapp.transcript import Transcript

@@ -10,37 +10,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--env",
         dest="easymo_env",
-        default=None,
         help="environment name: environments/NAME.yaml (default: local)",
     )
-    group.addoption("--env-file", dest="easymo_env_file", default=None, help="path of an environment file")
+    group.addoption("--env-file", dest="easymo_env_file", help="path of an environment file")
     group.addoption("--signoff", dest="easymo_signoff", action="store_true", help="write the sign-off report")
-    group.addoption(
-        "--reports-dir", dest="easymo_reports", default=None, help="where reports go (default: reports)"
-    )
-    group.addoption(
-        "--signoff-gates",
-        dest="easymo_gates",
-        default=None,
-        help="gates file (default: signoff.yaml)",
-    )
+    group.addoption("--reports-dir", dest="easymo_reports", help="where reports go (default: reports)")
+    group.addoption("--signoff-gates", dest="easymo_gates", help="gates file (default: signoff.yaml)")
     group.addoption(
         "--signoff-waivers",
         dest="easymo_waivers",
-        default=None,
         help="waivers file (default: waivers.yaml; a missing file means no waivers)",
     )
     group.addoption(
         "--load-results",
         dest="easymo_load_results",
-        default=None,
         metavar="DIR",
         help="sign off with an existing load run: DIR/summary.json (see docs/signoff-schema.md)",
     )
     group.addoption(
         "--rollback-results",
         dest="easymo_rollback_results",
-        default=None,
         metavar="FILE",
         help="sign off with a rollback drill's result (reports/rollback.json, see docs/signoff-schema.md)",
     )
@@ -53,7 +42,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--reliability-results",
         dest="easymo_reliability_results",
-        default=None,
         metavar="FILE",
         help="sign off with a webhook reliability run's result (reports/reliability.json); by default the "
         "sign-off reads the one a reliability test of this session wrote",
@@ -67,21 +55,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--stage-runs",
         dest="easymo_stage_runs",
-        default=None,
         metavar="FILE",
         help="what each stage of `easymo-qa signoff` did (reports/stages.json; set by easymo-qa signoff)",
     )
     group.addoption(
         "--outcomes-file",
         dest="easymo_outcomes_file",
-        default=None,
         metavar="FILE",
         help="write this session's test outcomes there as JSON (a sign-off stage's evidence)",
     )
     group.addoption(
         "--stage-skip-reason",
         dest="easymo_stage_skip_reason",
-        default=None,
         metavar="TEXT",
         help="why the skipped stages did not run (set by `easymo-qa signoff`; default: skipped by flag)",
     )

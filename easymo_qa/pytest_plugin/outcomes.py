@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from easymo_qa.conversation.pytest_items import TRANSCRIPT_KEY
-from easymo_qa.pytest_plugin.keys import CALL_FAILED_KEY, ENV_KEY, STATE_KEY
+from easymo_qa.pytest_plugin import CALL_FAILED_KEY, ENV_KEY, STATE_KEY
 from easymo_qa.signoff.results import RunResults
 
 

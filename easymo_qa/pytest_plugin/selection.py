@@ -1,4 +1,5 @@
-"""Production safety in pytest: refuse unsafe runs before anything is sent; keep only read-only tests."""
+"""Which tests run: items from journey and scenario files, the ``needs(capability)`` skip, and production
+safety (refuse unsafe runs before anything is sent; keep only read-only tests)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,24 @@ from pathlib import Path
 
 import pytest
 
+from easymo_qa.conversation.pytest_items import JourneyFile, is_journey_file
 from easymo_qa.envs import declares_production, environment_name
-from easymo_qa.pytest_plugin.keys import ENV_KEY
+from easymo_qa.pytest_plugin import ENV_KEY
 from easymo_qa.safety import READONLY_MARKER, refusal, unsafe_selection
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if is_journey_file(file_path):
+        return JourneyFile.from_parent(parent, path=file_path)
+    return None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    env = item.config.stash[ENV_KEY]
+    for mark in item.iter_markers("needs"):
+        for capability in mark.args:
+            if not env.has(capability):
+                pytest.skip(f"not covered: environment {env.name!r} lacks the {capability!r} capability")
 
 
 def refuse_unsafe_production(config: pytest.Config, path: Path, selector: str) -> None:
