@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from easymo_qa.cli.options import add_env_options, environment_path, selector
+from easymo_qa.cli.environment import add_env_options, environment_path, selector
 from easymo_qa.envs import EnvironmentError_, declares_production, environment_name, load_environment
 from easymo_qa.layout import layout
 from easymo_qa.safety import ALLOW_FLAG, refusal

@@ -1,4 +1,6 @@
-"""``easymo-qa stack up`` and ``stack defects``: the embedded local stack in the foreground."""
+"""``easymo-qa stack up`` (the embedded local stack in the foreground), ``stack defects`` and ``cleanup``
+(remove the test data through the environment's cleanup API); the ``--env`` / ``--env-file`` options every
+command that talks to an environment shares."""
 
 from __future__ import annotations
 
@@ -11,10 +13,31 @@ import threading
 import time
 from pathlib import Path
 
-from easymo_qa.cli.options import add_env_options, environment
+from easymo_qa.envs import Environment, Redactor, load_environment, resolve_environment_path
 from easymo_qa.layout import layout
+from easymo_qa.safety import ALLOW_FLAG, refusal
 from easymo_qa.stack import start_stack
 from easymo_qa.stack.reference_process import find_reference_root
+
+
+def add_env_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--env", default="local", help="environment name: environments/NAME.yaml (default: local)"
+    )
+    parser.add_argument("--env-file", help="path of an environment file (overrides --env)")
+
+
+def environment_path(args: argparse.Namespace) -> Path:
+    return Path(args.env_file) if args.env_file else resolve_environment_path(args.env)
+
+
+def selector(args: argparse.Namespace) -> str:
+    """How the user chose the environment, to repeat it in a message."""
+    return f"--env-file {args.env_file}" if args.env_file else f"--env {args.env}"
+
+
+def environment(args: argparse.Namespace) -> Environment:
+    return load_environment(environment_path(args))
 
 
 def cmd_stack_up(args: argparse.Namespace) -> int:
@@ -74,6 +97,31 @@ def cmd_stack_defects(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    import httpx
+
+    from easymo_qa.cleanup import CleanupError, CleanupUnavailable, cleanup_test_data
+
+    env = environment(args)
+    if env.production and not args.allow_production:
+        print(
+            f"easymo-qa: {refusal(env.name, 'cleanup deletes data there', selector(args))}", file=sys.stderr
+        )
+        return 2
+    redact = Redactor(env.secrets())
+    try:
+        with httpx.Client(timeout=env.timeouts.http_seconds, follow_redirects=False) as client:
+            result = cleanup_test_data(env, client)
+    except CleanupUnavailable as exc:
+        print(f"easymo-qa: {redact(str(exc))}", file=sys.stderr)
+        return 3
+    except CleanupError as exc:
+        print(f"easymo-qa: cleanup failed: {redact(str(exc))}", file=sys.stderr)
+        return 1
+    print(redact(f"easymo-qa: {result.describe()}"))
+    return 0
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
     stack = commands.add_parser("stack", help="the embedded local stack").add_subparsers(
         dest="stack_command", required=True
@@ -84,3 +132,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     up.set_defaults(func=cmd_stack_up)
     defects = stack.add_parser("defects", help="list the reference service's defect switches")
     defects.set_defaults(func=cmd_stack_defects)
+    cleanup = commands.add_parser(
+        "cleanup",
+        help="remove the test data (the reserved number range) through the environment's cleanup API",
+    )
+    add_env_options(cleanup)
+    cleanup.add_argument(ALLOW_FLAG, dest="allow_production", action="store_true", help="also on production")
+    cleanup.set_defaults(func=cmd_cleanup)
