@@ -67,41 +67,6 @@ def _shown(command: Sequence[str]) -> str:
     return " ".join(shlex.quote(part) for part in command)
 
 
-def _pytest_stage(
-    stage: str,
-    what: str,
-    arguments: Sequence[str],
-    reports: Path,
-    progress: StageProgress,
-    result: Path | None = None,
-    run: Callable[[Sequence[str]], tuple[int, str]] | None = None,
-) -> StageRun:
-    """One pytest session as a stage: its outcomes (``--outcomes-file``), exit code and output tail."""
-    outcomes = reports / "stages" / f"{stage}.outcomes.json"
-    outcomes.unlink(missing_ok=True)
-    # The last result stays until this run writes its own (an interrupted sign-off keeps it); only a file
-    # written from now on is this run's.
-    begun = time.time()
-    command = [sys.executable, "-m", "pytest", *arguments, "--outcomes-file", str(outcomes.resolve())]
-    progress.begin(stage, what)
-    code, tail = (run or run_streamed)(command)
-    written = result is None or _written_since(result, begun)
-    passed = code == 0 and written
-    seconds = progress.end(stage, "passed" if passed else f"FAILED (exit code {code})", passed)
-    recorded = StageRuns.load_outcomes(outcomes)
-    return StageRun(
-        stage,
-        "ran",
-        command=_shown(command),
-        exit_code=code,
-        seconds=round(seconds, 3),
-        result_file=str(result.resolve()) if result is not None else None,
-        result_written=written,
-        output_tail=tail,
-        outcomes=recorded,
-    )
-
-
 def _written_since(path: Path, begun: float) -> bool:
     """``path`` exists and was written after ``begun`` (epoch seconds): this run's, not a leftover."""
     try:
@@ -137,6 +102,40 @@ class Stages:
             "--alluredir", str(allure_results(self.reports)),
         ]  # fmt: skip
 
+    def _ran(self, stage: str, what: str, command: list[str], result: Path | None = None) -> StageRun:
+        """Run a stage now: a pytest session (``command`` is its arguments; it records its outcomes with
+        ``--outcomes-file``), else Locust; its exit code, output tail and whether it wrote ``result``."""
+        pytest = stage != "load"
+        outcomes = self.reports / "stages" / f"{stage}.outcomes.json"
+        if pytest:
+            outcomes.unlink(missing_ok=True)
+            command = [sys.executable, "-m", "pytest", *command, "--outcomes-file", str(outcomes.resolve())]
+        # The last result stays until this run writes its own (an interrupted sign-off keeps it); only a file
+        # written from now on is this run's.
+        begun = time.time()
+        self.progress.begin(stage, what)
+        code, tail = self.run(command)
+        written = result is None or _written_since(result, begun)
+        if pytest:
+            outcome = "passed" if code == 0 and written else f"FAILED (exit code {code})"
+        else:
+            outcome = "load gates passed" if code == 0 else f"exit code {code} (see the report)"
+        seconds = self.progress.end(stage, outcome, code == 0 and written)
+        run = StageRun(
+            stage,
+            "ran",
+            command=_shown(command),
+            exit_code=code,
+            seconds=round(seconds, 3),
+            result_file=str(result.resolve()) if result is not None else None,
+            result_written=written,
+            output_tail=tail,
+            outcomes=StageRuns.load_outcomes(outcomes) if pytest else None,
+            pytest=pytest,
+        )
+        self.runs.append(run)
+        return run
+
     def smoke(self) -> bool:
         """The smoke suite alone, stopping at the first failure: is there a bot worth loading at all?
 
@@ -150,9 +149,7 @@ class Stages:
         if workers != "0":
             arguments += ["-n", workers]
         what = "smoke (is the bot up and speaking the webhook protocol?)"
-        run = _pytest_stage("smoke", what, arguments, self.reports, self.progress, run=self.run)
-        self.runs.append(run)
-        return run.exit_code == 0
+        return self._ran("smoke", what, arguments).exit_code == 0
 
     def _given(self, stage: str, option: str, path: str, pytest: bool = True) -> None:
         resolved = str(Path(path).resolve())
@@ -165,9 +162,8 @@ class Stages:
         self.progress.not_run(stage, "skipped", reason)
 
     def reliability(self) -> None:
-        self._with_result(
-            "reliability", RELIABILITY_TEST, "webhook reliability storm (retries, batches, reordering)"
-        )
+        what = "webhook reliability storm (retries, batches, reordering)"
+        self._with_result("reliability", RELIABILITY_TEST, what)
 
     def rollback(self) -> None:
         what = "rollback drill (FEATURE_AI_AGENTS off and on again under traffic)"
@@ -184,9 +180,7 @@ class Stages:
         if not Path(suite).exists():
             return self._skipped(stage, f"no {suite} here")
         result = self.reports / f"{stage}.json"
-        run = _pytest_stage(stage, what, self._alone(suite), self.reports, self.progress, result, self.run)
-        self.runs.append(run)
-        if run.result_written:
+        if self._ran(stage, what, self._alone(suite), result).result_written:
             self.options += [option, str(result.resolve())]
         return None
 
@@ -197,7 +191,7 @@ class Stages:
             return self._skipped("cutover", f"no {CUTOVER_SUITE} here")
         what = "cutover suite (rollout shares, per-agent flags, dashboard)"
         arguments = [*self._alone(CUTOVER_SUITE), *CUTOVER_SELECTION]
-        self.runs.append(_pytest_stage("cutover", what, arguments, self.reports, self.progress, run=self.run))
+        self._ran("cutover", what, arguments)
 
     def load(self) -> None:
         """The load stage: a given result, skipped on purpose, else Locust run now with the chosen profile."""
@@ -220,29 +214,13 @@ class Stages:
         # complete summary stays until then (easymo_qa/load/evidence.py).
         summary = evidence.final_dir(self.reports) / "summary.json"
         out = evidence.staging_dir(self.reports)
-        self.progress.begin("load", f"load ({profile} profile: {LOAD_PROFILES}/{profile}.conf)")
-        begun = time.time()
         command = [
             sys.executable, "-m", "locust", "-f", LOAD_TEST, "--config", f"{LOAD_PROFILES}/{profile}.conf",
             *self.env_args, "--reports-root", str(self.reports),
             "--csv", str(out / profile), "--html", str(out / f"{profile}.html"),
         ]  # fmt: skip
-        code, tail = self.run(command)
-        written = _written_since(summary, begun)
-        outcome = "load gates passed" if code == 0 else f"exit code {code} (see the report)"
-        seconds = self.progress.end("load", outcome, code == 0 and written)
-        run = StageRun(
-            "load",
-            "ran",
-            command=_shown(command),
-            exit_code=code,
-            seconds=round(seconds, 3),
-            result_file=str(summary.resolve()),
-            result_written=written,
-            output_tail=tail,
-            pytest=False,
-        )
-        self.runs.append(run)
+        run = self._ran("load", f"load ({profile} profile: {LOAD_PROFILES}/{profile}.conf)", command, summary)
+        written = run.result_written
         from easymo_qa.stages import allure  # imports the load summary's hdrh, there only with Locust
 
         allure.record_load(allure_results(self.reports), run, summary if written else None, self.redact)

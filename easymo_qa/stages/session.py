@@ -32,17 +32,11 @@ def run_signoff(
     shutil.rmtree(reports / PARTIAL, ignore_errors=True)
     with StageProgress() as progress:
         pytest_args = [
-            *suites,
-            *env_args,
-            "--signoff",
-            "--reports-dir",
-            str(reports),
-            f"--junitxml={reports / PARTIAL / 'junit.xml'}",
-            f"--alluredir={allure_results(reports)}",
-            "-p",
-            "no:cacheprovider",
+            *suites, *env_args, "--signoff", "--reports-dir", str(reports),
+            f"--junitxml={reports / PARTIAL / 'junit.xml'}", f"--alluredir={allure_results(reports)}",
+            "-p", "no:cacheprovider",
             *Stages(args, env_args, reports, redact=redact, progress=progress).run_all(),
-        ]
+        ]  # fmt: skip
         if args.workers and args.workers != "0":
             pytest_args += ["-n", args.workers]
         progress.begin("tests", f"tests ({', '.join(args.suites)}) and the report")
