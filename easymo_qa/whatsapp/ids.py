@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import os
 import re
 import secrets
@@ -143,6 +144,13 @@ def _country(country: str) -> str:
 def new_bsuid(country: str = "RW") -> str:
     """A business-scoped user id: ``RW.`` and 16 to 20 digits, as in Meta's examples."""
     return f"{_country(country)}.{_digits(16 + secrets.randbelow(5))}"
+
+
+def bsuid_for(phone: str, country: str = "RW") -> str:
+    """The stable BSUID of the simulated user with this phone number: the same user always has the same
+    one, as on WhatsApp (Meta issues a new one only when the number changes)."""
+    digest = int.from_bytes(hashlib.sha256(phone.encode()).digest()[:8], "big")
+    return f"{_country(country)}.{digest:020d}"
 
 
 def new_parent_bsuid(country: str = "RW") -> str:

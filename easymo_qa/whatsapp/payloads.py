@@ -160,6 +160,8 @@ def status(
         "timestamp": _now(),
         "recipient_id": recipient,
     }
+    if state != "failed":  # Meta's failed statuses: see ../shared/reference/cloud-api-2026.md (*check*)
+        item["recipient_user_id"] = ids.bsuid_for(recipient)
     if state in ("sent", "delivered"):
         item["conversation"] = {"id": uuid.uuid4().hex, "origin": {"type": "service"}}
         item["pricing"] = {
@@ -198,13 +200,27 @@ def webhook(
     if messages:
         senders = list(dict.fromkeys(m["from"] for m in messages))
         names = profile_names or {}
-        value["contacts"] = [{"profile": {"name": names.get(s, "Test User")}, "wa_id": s} for s in senders]
+        # Since April 2026 every contact carries its BSUID (user_id) and every message its from_user_id,
+        # whether or not the user has a username (Meta's "Business-scoped user IDs" page; see
+        # ../shared/reference/cloud-api-2026.md).
+        value["contacts"] = [
+            {"profile": {"name": names.get(s, "Test User")}, "wa_id": s, "user_id": ids.bsuid_for(s)}
+            for s in senders
+        ]
         value["messages"] = messages
         for m in messages:
+            m.setdefault("from_user_id", ids.bsuid_for(m["from"]))
             if "context" in m:
                 m["context"]["from"] = business.display_phone_number
     if statuses:
         value["statuses"] = statuses
+        # sent / delivered / read statuses come with the recipients' contacts (user_id) beside them
+        recipients = [s for s in statuses if "recipient_user_id" in s]
+        if recipients:
+            value["contacts"] = [
+                {"wa_id": s["recipient_id"], "user_id": s["recipient_user_id"]}
+                for s in {s["recipient_id"]: s for s in recipients}.values()
+            ]
     return {
         "object": "whatsapp_business_account",
         "entry": [{"id": business.waba_id, "changes": [{"value": value, "field": "messages"}]}],

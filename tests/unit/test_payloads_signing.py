@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from easymo_qa.whatsapp import payloads, signing
+from easymo_qa.whatsapp import ids, payloads, signing
 
 pytestmark = pytest.mark.unit
 
@@ -117,9 +117,12 @@ def test_message_webhooks_have_metas_shape(
     message: dict[str, Any], kind: str, content: dict[str, Any]
 ) -> None:
     value = _value(payloads.webhook(BUSINESS, [message], profile_names={USER: "Aline"}))
-    assert value["contacts"] == [{"profile": {"name": "Aline"}, "wa_id": USER}]
+    bsuid = ids.bsuid_for(USER)
+    assert value["contacts"] == [{"profile": {"name": "Aline"}, "wa_id": USER, "user_id": bsuid}]
     [sent] = value["messages"]
     assert sent["from"] == USER
+    assert sent["from_user_id"] == bsuid  # 2026: every message names its sender's BSUID
+    assert ids.BSUID.fullmatch(bsuid)
     assert sent["id"].startswith("wamid.")
     assert sent["timestamp"].isdigit()
     assert sent["type"] == kind
@@ -156,8 +159,13 @@ def test_one_contact_per_sender() -> None:
 def test_status_webhooks_have_metas_shape(state: payloads.StatusName) -> None:
     value = _value(payloads.webhook(BUSINESS, statuses=[payloads.status(USER, "wamid.out", state)]))
     assert "messages" not in value
-    assert "contacts" not in value
     [status] = value["statuses"]
+    if state == "failed":  # whether Meta adds BSUIDs to failed statuses is still *check*
+        assert "contacts" not in value
+        assert "recipient_user_id" not in status
+    else:  # 2026: sent / delivered / read name the recipient's BSUID, with a contacts entry beside them
+        assert status["recipient_user_id"] == ids.bsuid_for(USER)
+        assert value["contacts"] == [{"wa_id": USER, "user_id": ids.bsuid_for(USER)}]
     assert status["id"] == "wamid.out"
     assert status["status"] == state
     assert status["recipient_id"] == USER
@@ -170,7 +178,12 @@ def test_status_webhooks_have_metas_shape(state: payloads.StatusName) -> None:
         assert "errors" not in status
 
 
+def test_a_users_bsuid_is_stable_and_differs_between_users() -> None:
+    assert ids.bsuid_for(USER) == ids.bsuid_for(USER)
+    assert ids.bsuid_for(USER) != ids.bsuid_for("250722000111")
+
+
 def test_new_wamid_is_unique() -> None:
-    ids = {payloads.new_wamid() for _ in range(10_000)}
-    assert len(ids) == 10_000
-    assert all(i.startswith("wamid.") for i in ids)
+    wamids = {payloads.new_wamid() for _ in range(10_000)}
+    assert len(wamids) == 10_000
+    assert all(i.startswith("wamid.") for i in wamids)
