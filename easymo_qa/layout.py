@@ -37,6 +37,8 @@ class Layout:
     waivers: Path = Path("waivers.yaml")
     environments: Path = Path("environments")
     load_mix: Path = Path("loadtests/mix.yaml")
+    load_test: Path = Path("loadtests/agents.py")  # the locustfile the sign-off's load stage runs
+    load_profiles: Path = Path("loadtests/profiles")  # <profile>.conf
     # Where results go.
     reports: Path = Path("reports")
 
@@ -47,6 +49,10 @@ class Layout:
     @property
     def yaml_suites(self) -> tuple[Path, ...]:
         return (self.e2e, self.synthetic)
+
+    @property
+    def rollback_drill(self) -> Path:
+        return self.cutover / "test_rollback.py"
 
 
 def _override(pyproject: Path, key: str, value: object, default: object) -> Path | tuple[Path, ...]:

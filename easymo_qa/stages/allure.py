@@ -18,10 +18,10 @@ from allure_commons.model2 import Attachment, Label, Status, StatusDetails, Test
 from allure_commons.types import AttachmentType
 
 from easymo_qa.gates import GatesFileError
+from easymo_qa.layout import layout
 from easymo_qa.load.summary import check_gates, load_gates_of
 from easymo_qa.signoff.stage_runs import StageRun
 
-GATES_FILE = Path("signoff.yaml")
 SUITE = "sign-off: load stage"
 
 
@@ -62,7 +62,7 @@ def record_load(
     try:
         text = summary.read_text(encoding="utf-8")
         attached = _attach(logger, "load summary.json", redact(text), AttachmentType.JSON)
-        check = check_gates(json.loads(text), load_gates_of(GATES_FILE))
+        check = check_gates(json.loads(text), load_gates_of(layout().gates))
     except (OSError, ValueError, GatesFileError) as exc:  # the sign-off itself reports these
         attached = _attach(logger, "why", str(exc), AttachmentType.TEXT)
         logger.report_result(_result("load gates", Status.BROKEN, str(exc), run, attached))

@@ -23,20 +23,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from easymo_qa.interrupts import run_child
+from easymo_qa.layout import layout
 from easymo_qa.load import evidence
 from easymo_qa.signoff.stage_runs import STAGE_RUNS_FILE, StageRun, StageRuns
 from easymo_qa.stages.progress import StageProgress
 
-LOAD_TEST = "loadtests/agents.py"
-LOAD_PROFILES = "loadtests/profiles"
-SMOKE_SUITE = "tests/smoke"
-# The rollback drill flips the SUT's flags for everyone, so it runs in a pytest session of its own.
-ROLLBACK_DRILL = "tests/cutover/test_rollback.py"
-# The rest of the cutover suite (rollout shares, per-agent flags, dashboard): flags again, a session alone.
-CUTOVER_SUITE = "tests/cutover"
+# Where each stage's tests are comes from the layout (easymo_qa/layout.py). Each runs in a session of its
+# own: the rollback drill and the rest of the cutover suite (rollout shares, per-agent flags, dashboard)
+# flip the SUT's flags for everyone, and the reliability storm (1000+ messages) would skew the timing of
+# the suites beside it.
 CUTOVER_SELECTION = ["-m", "not rollback"]  # the drill is a stage of its own
-# The reliability storm (1000+ messages) runs alone too: it would skew the timing of the suites beside it.
-RELIABILITY_TEST = "tests/reliability"
 PARTIAL = ".partial"  # JUnit XML and Allure results of this sign-off, published when the last session ends
 TAIL_LINES = 60  # of a stage's output, kept for the report's failures section
 SMOKE_FAILED = "the smoke stage failed, so a storm, drill, cutover or load run could not mean anything"
@@ -92,13 +88,15 @@ class Stages:
         self.progress = progress or StageProgress(live=False)
         self.runs: list[StageRun] = []
         self.options: list[str] = []
+        self.paths = layout()
 
     def _opt(self, name: str, default: object = None) -> object:
         return getattr(self.args, name, default)
 
-    def _alone(self, suite: str) -> list[str]:
+    def _alone(self, suite: Path) -> list[str]:
         return [
-            suite, *self.env_args, "--reports-dir", str(self.reports), "-p", "no:cacheprovider", "-q",
+            suite.as_posix(), *self.env_args, "--reports-dir", str(self.reports),
+            "-p", "no:cacheprovider", "-q",
             "--alluredir", str(allure_results(self.reports)),
         ]  # fmt: skip
 
@@ -141,10 +139,11 @@ class Stages:
 
         It runs again inside the main session (8 s on the local stack), where its results reach the report.
         """
-        if not Path(SMOKE_SUITE).is_dir():
-            self._skipped("smoke", f"no {SMOKE_SUITE} here")
+        suite = self.paths.smoke
+        if not suite.is_dir():
+            self._skipped("smoke", f"no {suite.as_posix()} here")
             return True
-        arguments = [*self._alone(SMOKE_SUITE), "-x"]
+        arguments = [*self._alone(suite), "-x"]
         workers = str(self._opt("workers", "0") or "0")
         if workers != "0":
             arguments += ["-n", workers]
@@ -163,13 +162,13 @@ class Stages:
 
     def reliability(self) -> None:
         what = "webhook reliability storm (retries, batches, reordering)"
-        self._with_result("reliability", RELIABILITY_TEST, what)
+        self._with_result("reliability", self.paths.reliability, what)
 
     def rollback(self) -> None:
         what = "rollback drill (FEATURE_AI_AGENTS off and on again under traffic)"
-        self._with_result("rollback", ROLLBACK_DRILL, what)
+        self._with_result("rollback", self.paths.rollback_drill, what)
 
-    def _with_result(self, stage: str, suite: str, what: str) -> None:
+    def _with_result(self, stage: str, suite: Path, what: str) -> None:
         """A pytest stage that writes ``reports/<stage>.json`` for the main session (``--<stage>-results``),
         unless a result file is given or the stage is skipped."""
         option = f"--{stage}-results"
@@ -177,8 +176,8 @@ class Stages:
             return self._given(stage, option, str(given))
         if self._opt(f"skip_{stage}"):
             return self._skipped(stage, f"skipped by --skip-{stage}")
-        if not Path(suite).exists():
-            return self._skipped(stage, f"no {suite} here")
+        if not suite.exists():
+            return self._skipped(stage, f"no {suite.as_posix()} here")
         result = self.reports / f"{stage}.json"
         if self._ran(stage, what, self._alone(suite), result).result_written:
             self.options += [option, str(result.resolve())]
@@ -187,10 +186,11 @@ class Stages:
     def cutover(self) -> None:
         if self._opt("skip_cutover"):
             return self._skipped("cutover", "skipped by --skip-cutover")
-        if not Path(CUTOVER_SUITE).is_dir():
-            return self._skipped("cutover", f"no {CUTOVER_SUITE} here")
+        suite = self.paths.cutover
+        if not suite.is_dir():
+            return self._skipped("cutover", f"no {suite.as_posix()} here")
         what = "cutover suite (rollout shares, per-agent flags, dashboard)"
-        arguments = [*self._alone(CUTOVER_SUITE), *CUTOVER_SELECTION]
+        arguments = [*self._alone(suite), *CUTOVER_SELECTION]
         self._ran("cutover", what, arguments)
 
     def load(self) -> None:
@@ -199,27 +199,28 @@ class Stages:
             return self._given("load", "--load-results", str(given), pytest=False)
         if self._opt("skip_load"):
             return self._skipped("load", "skipped by --skip-load", pytest=False)
-        if not Path(LOAD_TEST).is_file():
+        profile = str(self._opt("profile", "ci"))
+        load_test, config = self.paths.load_test.as_posix(), self.paths.load_profiles / f"{profile}.conf"
+        if not self.paths.load_test.is_file():
             sys.stderr.write(
-                f"easymo-qa: no load stage here ({LOAD_TEST} does not exist): "
+                f"easymo-qa: no load stage here ({load_test} does not exist): "
                 "this verdict does not cover performance\n"
             )
-            return self._skipped("load", f"no {LOAD_TEST} here", pytest=False)
+            return self._skipped("load", f"no {load_test} here", pytest=False)
         if importlib.util.find_spec("locust") is None:
             missing = "Locust is not installed: the load stage needs pip install 'easymo-qa[load]'"
             sys.stderr.write(f"easymo-qa: {missing}\n")
             return self._skipped("load", missing, pytest=False)
-        profile = str(self._opt("profile", "ci"))
         # Locust writes to load.partial/ and publishes load/ only when its run completes: the last
         # complete summary stays until then (easymo_qa/load/evidence.py).
         summary = evidence.final_dir(self.reports) / "summary.json"
         out = evidence.staging_dir(self.reports)
         command = [
-            sys.executable, "-m", "locust", "-f", LOAD_TEST, "--config", f"{LOAD_PROFILES}/{profile}.conf",
+            sys.executable, "-m", "locust", "-f", load_test, "--config", config.as_posix(),
             *self.env_args, "--reports-root", str(self.reports),
             "--csv", str(out / profile), "--html", str(out / f"{profile}.html"),
         ]  # fmt: skip
-        run = self._ran("load", f"load ({profile} profile: {LOAD_PROFILES}/{profile}.conf)", command, summary)
+        run = self._ran("load", f"load ({profile} profile: {config.as_posix()})", command, summary)
         written = run.result_written
         from easymo_qa.stages import allure  # imports the load summary's hdrh, there only with Locust
 
