@@ -15,11 +15,10 @@ from typing import Annotated
 from pydantic import Field
 
 from easymo_qa.gates import Measurement
-from easymo_qa.result_file import ResultFile
+from easymo_qa.result_file import Count, ResultFile
 
 ROLLBACK_SCHEMA = "easymo-qa/rollback/v1"
 ROLLBACK_FILE = "rollback.json"
-Count = Annotated[int, Field(ge=0)]
 Seconds = Annotated[float, Field(ge=0)]
 
 

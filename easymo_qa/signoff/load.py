@@ -12,11 +12,10 @@ from typing import Annotated
 from pydantic import Field
 
 from easymo_qa.gates import Measurement
-from easymo_qa.result_file import ResultFile
+from easymo_qa.result_file import Count, ResultFile
 
 LOAD_SCHEMA = "easymo-qa/load/v1"
 SUMMARY_FILE = "summary.json"
-Count = Annotated[int, Field(ge=0)]
 Ms = Annotated[float, Field(ge=0)]
 
 

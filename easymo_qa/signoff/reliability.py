@@ -8,16 +8,12 @@ for every message through the SUT's observability events. The schema is in ``doc
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated
-
-from pydantic import Field
 
 from easymo_qa.gates import Measurement
-from easymo_qa.result_file import ResultFile
+from easymo_qa.result_file import Count, ResultFile
 
 RELIABILITY_SCHEMA = "easymo-qa/reliability/v1"
 RELIABILITY_FILE = "reliability.json"
-Count = Annotated[int, Field(ge=0)]
 
 
 class ReliabilityResultError(ValueError):
