@@ -10,7 +10,7 @@ from pathlib import Path
 
 from easymo_qa.cli.environment import add_env_options, environment_path, selector
 from easymo_qa.envs import EnvironmentError_, declares_production, environment_name, load_environment
-from easymo_qa.layout import layout
+from easymo_qa.layout import Layout, layout
 from easymo_qa.safety import ALLOW_FLAG, refusal
 from easymo_qa.stages.session import run_signoff
 
@@ -34,7 +34,8 @@ def cmd_signoff(args: argparse.Namespace) -> int:
         what = "the sign-off runs journeys, synthetic faults, the reliability storm and load against it"
         print(f"easymo-qa: {refusal(environment_name(path), what, selector(args))}", file=sys.stderr)
         return 2
-    picked = [getattr(layout(), folder) for name, folder in SUITE_FOLDERS.items() if name in args.suites]
+    where = layout()
+    picked = [getattr(where, folder) for name, folder in SUITE_FOLDERS.items() if name in args.suites]
     suites = [suite.as_posix() for suite in picked if suite.is_dir()]
     if not suites:
         print(
@@ -42,7 +43,7 @@ def cmd_signoff(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 4
-    if (problem := _signoff_inputs_problem()) is not None:
+    if (problem := _signoff_inputs_problem(where)) is not None:
         print(f"easymo-qa: {problem}", file=sys.stderr)
         return 2
     env_args = ["--env-file", args.env_file] if args.env_file else ["--env", args.env]
@@ -51,12 +52,12 @@ def cmd_signoff(args: argparse.Namespace) -> int:
     return run_signoff(args, suites, env_args, _redactor(path))
 
 
-def _signoff_inputs_problem() -> str | None:
+def _signoff_inputs_problem(where: Layout) -> str | None:
     """signoff.yaml and waivers.yaml, checked before any stage runs (the final session reads them again)."""
     from easymo_qa.signoff.files import SignoffInputError, check_inputs
 
     try:
-        check_inputs(layout().gates, layout().waivers)
+        check_inputs(where.gates, where.waivers)
     except SignoffInputError as exc:
         return f"{exc}\n(nothing was run: fix the sign-off's inputs first)"
     return None
