@@ -20,6 +20,7 @@ from test_reference_fakes import (
     chat_text,
     choice_ids,
     order_to_checkout,
+    paid_order,
     row_titles,
     run_async,
     service,
@@ -98,9 +99,7 @@ async def test_vendor_orders_and_non_vendors(tmp_path: Path) -> None:
     async with service(tmp_path) as svc:
         await svc.tap(KIM_OWNER, "vnd_orders")
         assert svc.texts(KIM_OWNER)[-1] == "📦 Today's orders\nNo orders today"
-        order_id = await order_to_checkout(svc, quantity=1)
-        await svc.tap(BUYER, f"pay_momo:{order_id}")
-        await svc.callback(svc.payments.last()[0]["x-reference-id"])
+        order_id = await paid_order(svc)
         await svc.tap(KIM_OWNER, "vnd_orders")
         assert svc.texts(KIM_OWNER)[-1] == f"📦 Today's orders\n• {order_id}: paid, 3,500 RWF"
         await svc.tap(BUYER, "vendor_hub", "list_reply")
@@ -135,8 +134,7 @@ async def test_admin_metrics_and_denial(tmp_path: Path) -> None:
         await svc.tap(KIM_STAFF, "admin_metrics")
         assert svc.texts(KIM_STAFF)[-1] == "⛔ Admin command denied"
         order_id = await order_to_checkout(svc, quantity=1)  # one search, answered by the LLM
-        await svc.tap(BUYER, f"pay_momo:{order_id}")
-        await svc.callback(svc.payments.last()[0]["x-reference-id"])
+        await svc.callback(await svc.pay_momo(BUYER, order_id))
         svc.llm.replies.append((503, {"error": {"message": "down"}}))
         svc.llm.default = (503, {"error": {"message": "down"}})
         await svc.text(BUYER2, "rice")  # a second search, answered by the ranking fallback
@@ -161,9 +159,7 @@ async def test_hubs_for_staff_and_drivers(tmp_path: Path) -> None:
         )
         await svc.tap(BUYER, "station_hub", "list_reply")
         assert svc.texts(BUYER)[-1].startswith("You're not registered as station staff")
-        order_id = await order_to_checkout(svc, quantity=1)
-        await svc.tap(BUYER, f"pay_momo:{order_id}")
-        await svc.callback(svc.payments.last()[0]["x-reference-id"])
+        order_id = await paid_order(svc)
         await svc.tap(KIM_STAFF, "station_hub", "list_reply")
         assert f"{order_id}: paid" in svc.texts(KIM_STAFF)[-1]
         for step in ("st_accept", "st_preparing", "st_ready"):
@@ -287,9 +283,7 @@ async def test_no_llm_configured_uses_ranking(tmp_path: Path) -> None:
 async def test_maps_down_gives_plain_pins(tmp_path: Path) -> None:
     async with service(tmp_path) as svc:
         svc.maps.status = 503
-        order_id = await order_to_checkout(svc, quantity=1)
-        await svc.tap(BUYER, f"pay_momo:{order_id}")
-        await svc.callback(svc.payments.last()[0]["x-reference-id"])
+        order_id = await paid_order(svc)
         for step in ("st_accept", "st_preparing", "st_ready"):
             await svc.tap(KIM_STAFF, f"{step}:{order_id}")
         await svc.tap(DRIVER1, f"drv_accept:{order_id}")
@@ -393,9 +387,7 @@ async def test_graph_rate_limit_is_retried_with_backoff(tmp_path: Path) -> None:
 async def test_one_unreachable_staff_phone_does_not_stop_the_others(tmp_path: Path) -> None:
     async with service(tmp_path) as svc:
         svc.graph.fail_to[KIM_STAFF] = 400
-        order_id = await order_to_checkout(svc, quantity=1)
-        await svc.tap(BUYER, f"pay_momo:{order_id}")
-        await svc.callback(svc.payments.last()[0]["x-reference-id"])
+        order_id = await paid_order(svc)
         assert any(f"New order {order_id}" in body_text(m) for m in svc.inbox("250788200002"))
         [failed] = await svc.events(name="notification_failed", order_id=order_id)
         assert (failed["phone"], failed["data"]["status"]) == (KIM_STAFF, 400)

@@ -69,7 +69,7 @@ async def buyer_told_of_rejection(svc: Service) -> tuple[bool, int]:
 
 async def wallet_debits(svc: Service) -> tuple[int, int]:
     await svc.tap(BUYER, "topup:20000", "list_reply")
-    await svc.callback(svc.payments.last()[0]["x-reference-id"])
+    await svc.callback(svc.payments.last_reference())
     order_id = await order_to_checkout(svc, quantity=1)
     await svc.tap(BUYER, f"pay_wallet:{order_id}")
     ledger = (await svc.order(order_id))["ledger"]

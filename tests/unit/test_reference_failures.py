@@ -175,7 +175,7 @@ async def test_search_tiers_fall_through_for_the_faulted_buyer_only(tmp_path: Pa
 async def test_checkout_write_failure_charges_nothing(tmp_path: Path) -> None:
     async with service(tmp_path, test_faults=True) as svc:
         await svc.tap(BUYER, "topup:10000", "list_reply")
-        await svc.callback(svc.payments.last()[0]["x-reference-id"])
+        await svc.callback(svc.payments.last_reference())
         order_id = await order_to_checkout(svc, quantity=1)
         await fault(svc, action="database_down", op="checkout", key=BUYER, times=2)
         await svc.tap(BUYER, f"pay_wallet:{order_id}")
@@ -207,14 +207,13 @@ async def test_late_callback_gets_one_pending_notice_then_one_receipt(tmp_path: 
         pending = [t for t in svc.texts(BUYER) if t.startswith("⏳ Payment for order")]
         assert pending == [pending[0]]
         assert pending[0].startswith(f"⏳ Payment for order {order_id} is still pending")
-        await svc.callback(svc.payments.last()[0]["x-reference-id"])
+        await svc.callback(svc.payments.last_reference())
         receipts = [t for t in svc.texts(BUYER) if t.startswith("✅ Payment received")]
         assert len(receipts) == 1
         assert len((await svc.order(order_id))["ledger"]) == 1
         # A prompt callback cancels the notice.
         second = await order_to_checkout(svc, quantity=1)
-        await svc.tap(BUYER, f"pay_momo:{second}")
-        await svc.callback(svc.payments.last()[0]["x-reference-id"])
+        await svc.callback(await svc.pay_momo(BUYER, second))
         assert len(svc.app.state.ctx.deadlines) == 0
         await past_deadline(svc)
         assert not any(t.startswith(f"⏳ Payment for order {second}") for t in svc.texts(BUYER))
@@ -392,7 +391,7 @@ async def apology_buttons(svc: Service) -> list[str]:
 
 async def balance_after_failed_checkout(svc: Service) -> tuple[int, int]:
     await svc.tap(BUYER, "topup:10000", "list_reply")
-    await svc.callback(svc.payments.last()[0]["x-reference-id"])
+    await svc.callback(svc.payments.last_reference())
     order_id = await order_to_checkout(svc, quantity=1)
     await fault(svc, action="database_down", op="checkout", key=BUYER, times=1)
     await svc.tap(BUYER, f"pay_wallet:{order_id}")
@@ -402,7 +401,7 @@ async def balance_after_failed_checkout(svc: Service) -> tuple[int, int]:
 async def declined_state(svc: Service) -> str:
     order_id = await order_to_checkout(svc, quantity=1)
     await svc.tap(BUYER, f"pay_momo:{order_id}")
-    await svc.callback(svc.payments.last()[0]["x-reference-id"], "FAILED")
+    await svc.callback(svc.payments.last_reference(), "FAILED")
     return str((await svc.order(order_id))["state"])
 
 
@@ -410,14 +409,14 @@ async def receipts_after_late_callback(svc: Service) -> tuple[int, int]:
     order_id = await order_to_checkout(svc, quantity=1)
     await svc.tap(BUYER, f"pay_momo:{order_id}")
     await past_deadline(svc)
-    await svc.callback(svc.payments.last()[0]["x-reference-id"])
+    await svc.callback(svc.payments.last_reference())
     receipts = sum(t.startswith("✅ Payment received") for t in svc.texts(BUYER))
     return receipts, len((await svc.order(order_id))["ledger"])
 
 
 async def balance_after_duplicate_callback(svc: Service) -> int:
     await svc.tap(BUYER, "topup:5000", "list_reply")
-    reference = svc.payments.last()[0]["x-reference-id"]
+    reference = svc.payments.last_reference()
     await svc.callback(reference)
     await svc.callback(reference)
     return int((await svc.wallet(BUYER))["balance"])
@@ -583,7 +582,7 @@ async def momo_order(svc: Service) -> tuple[str, str]:
     """An order the buyer asked to pay by MoMo: (order id, the payment's reference id)."""
     order_id = await order_to_checkout(svc, quantity=1)
     await svc.tap(BUYER, f"pay_momo:{order_id}")
-    return order_id, svc.payments.last()[0]["x-reference-id"]
+    return order_id, svc.payments.last_reference()
 
 
 async def paid_after_pending_callback(svc: Service) -> tuple[str, int]:
@@ -628,7 +627,7 @@ async def raw_reason_shown(svc: Service) -> bool:
 
 async def receipts_after_duplicate_order_callback(svc: Service) -> tuple[int, int]:
     order_id = await paid_order(svc)
-    await svc.callback(svc.payments.last()[0]["x-reference-id"])
+    await svc.callback(svc.payments.last_reference())
     receipts = sum(t.startswith("✅ Payment received") for t in svc.texts(BUYER))
     return receipts, len((await svc.order(order_id))["ledger"])
 
@@ -686,7 +685,7 @@ async def test_each_failure_reason_gets_its_own_words_never_the_code(
         assert choice_ids(failed) == [f"pay_momo:{order_id}", f"pay_wallet:{order_id}", "back_home"]
         await svc.tap(BUYER, "wallet_topup")
         await svc.tap(BUYER, "topup:5000", "list_reply")
-        await svc.callback(svc.payments.last()[0]["x-reference-id"], "FAILED", reason=reason or "NOT_ALLOWED")
+        await svc.callback(svc.payments.last_reference(), "FAILED", reason=reason or "NOT_ALLOWED")
         assert says in body_text(svc.last(BUYER)) or reason is None
 
 

@@ -183,6 +183,10 @@ class FakePayments:
     def last(self) -> tuple[dict[str, str], dict[str, Any]]:
         return self.requests[-1]
 
+    def last_reference(self) -> str:
+        """The X-Reference-Id of the last request to pay: what a callback about it names."""
+        return self.last()[0]["x-reference-id"]
+
 
 class FakeMaps:
     def __init__(self) -> None:
@@ -242,6 +246,11 @@ class Service:
             sender,
             {"type": "interactive", "interactive": {"type": kind, kind: {"id": reply_id, "title": "x"}}},
         )
+
+    async def pay_momo(self, buyer: str, order_id: str) -> str:
+        """The buyer taps "Pay with MoMo"; returns the reference id of the request to pay it made."""
+        await self.tap(buyer, f"pay_momo:{order_id}")
+        return self.payments.last_reference()
 
     async def location(self, sender: str, place: dict[str, float] = KIMIRONKO) -> None:
         await self.post(sender, {"type": "location", "location": place})
@@ -360,8 +369,7 @@ async def order_to_checkout(
 async def paid_order(svc: Service, buyer: str = BUYER, quantity: int = 1) -> str:
     """An order paid by MoMo (the payment callback delivered); returns its id."""
     order_id = await order_to_checkout(svc, buyer=buyer, quantity=quantity)
-    await svc.tap(buyer, f"pay_momo:{order_id}")
-    await svc.callback(svc.payments.last()[0]["x-reference-id"])
+    await svc.callback(await svc.pay_momo(buyer, order_id))
     return order_id
 
 

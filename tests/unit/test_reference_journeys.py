@@ -27,6 +27,7 @@ from test_reference_fakes import (
     body_text,
     choice_ids,
     order_to_checkout,
+    paid_order,
     row_titles,
     run_async,
     service,
@@ -40,7 +41,7 @@ ORDER_ID = re.compile(r"ORD-[A-Z0-9]{6}")
 async def top_up(svc: Service, phone: str, amount: int) -> str:
     await svc.tap(phone, "wallet_topup")
     await svc.tap(phone, f"topup:{amount}", "list_reply")
-    reference_id = svc.payments.last()[0]["x-reference-id"]
+    reference_id = svc.payments.last_reference()
     assert (await svc.callback(reference_id)).status_code == 200
     return reference_id
 
@@ -211,8 +212,7 @@ async def test_momo_payment_successful_failed_and_duplicate_callbacks(tmp_path: 
         assert svc.inbox(KIM_STAFF) == []
 
         # Retry, approved: paid once; the same callback again changes nothing.
-        await svc.tap(BUYER, f"pay_momo:{order_id}")
-        second = svc.payments.last()[0]["x-reference-id"]
+        second = await svc.pay_momo(BUYER, order_id)
         assert second != first
         assert (await svc.callback(second)).status_code == 200
         assert (await svc.callback(second)).status_code == 200
@@ -243,8 +243,7 @@ async def test_momo_payment_successful_failed_and_duplicate_callbacks(tmp_path: 
 async def test_callback_signature_and_unknown_reference(tmp_path: Path) -> None:
     async with service(tmp_path) as svc:
         order_id = await order_to_checkout(svc, quantity=1)
-        await svc.tap(BUYER, f"pay_momo:{order_id}")
-        reference_id = svc.payments.last()[0]["x-reference-id"]
+        reference_id = await svc.pay_momo(BUYER, order_id)
         assert (await svc.callback(reference_id, secret="forged")).status_code == 401
         assert (await svc.order(order_id))["state"] == "pending_payment"
         unsigned = await svc.client.post("/payments/callback", content=b"{}")
@@ -261,8 +260,7 @@ async def test_a_signed_callback_that_is_not_a_callback_is_refused_with_400(tmp_
     # A provider (or a proxy) may garble a body it signed: that is the sender's fault (4xx), never a 500.
     async with service(tmp_path) as svc:
         order_id = await order_to_checkout(svc, quantity=1)
-        await svc.tap(BUYER, f"pay_momo:{order_id}")
-        reference_id = svc.payments.last()[0]["x-reference-id"]
+        reference_id = await svc.pay_momo(BUYER, order_id)
         for raw in (b"{not json", b"[]", b'{"status": "SUCCESSFUL"}', b'"SUCCESSFUL"'):
             signature = "sha256=" + hmac.new(CALLBACK_SECRET.encode(), raw, hashlib.sha256).hexdigest()
             response = await svc.client.post(
@@ -295,9 +293,7 @@ async def test_wallet_too_low_and_momo_unreachable(tmp_path: Path) -> None:
 @run_async
 async def test_rejection_refunds_to_wallet_and_offers_alternatives(tmp_path: Path) -> None:
     async with service(tmp_path) as svc:
-        order_id = await order_to_checkout(svc, quantity=2)
-        await svc.tap(BUYER, f"pay_momo:{order_id}")
-        await svc.callback(svc.payments.last()[0]["x-reference-id"])
+        order_id = await paid_order(svc, quantity=2)
         await svc.tap(KIM_STAFF, f"st_reject:{order_id}")
         assert svc.texts(KIM_STAFF)[-1].startswith(f"❌ Order {order_id} rejected")
         refund_text, alternatives = svc.inbox(BUYER)[-2:]
@@ -348,9 +344,7 @@ async def test_my_orders_and_strangers_cannot_touch_orders(tmp_path: Path) -> No
 @run_async
 async def test_three_wrong_codes_lock_the_delivery(tmp_path: Path) -> None:
     async with service(tmp_path) as svc:
-        order_id = await order_to_checkout(svc, quantity=1)
-        await svc.tap(BUYER, f"pay_momo:{order_id}")
-        await svc.callback(svc.payments.last()[0]["x-reference-id"])
+        order_id = await paid_order(svc)
         for step in ("st_accept", "st_preparing", "st_ready"):
             await svc.tap(KIM_STAFF, f"{step}:{order_id}")
         await svc.tap(DRIVER3, f"drv_accept:{order_id}")
@@ -390,7 +384,7 @@ async def test_instant_callback_second_tap_and_late_payment(tmp_path: Path) -> N
         assert len(svc.payments.requests) == 2
 
         # Paid by wallet meanwhile: the MoMo money that arrives later goes to the wallet, not lost.
-        pending_ref = svc.payments.last()[0]["x-reference-id"]
+        pending_ref = svc.payments.last_reference()
         await top_up(svc, BUYER, 5000)
         await svc.tap(BUYER, f"pay_wallet:{second}")
         assert (await svc.order(second))["state"] == "paid"
