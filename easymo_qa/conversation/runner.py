@@ -72,6 +72,14 @@ class JourneyStepFailed(AssertionError):
 # Run ids only need to differ between concurrent runs, not to be secret: a seeded PRNG, not the OS's
 # (secrets.choice was 4 % of a load worker's CPU).
 _RUN_IDS = random.Random(int.from_bytes(os.urandom(8), "big"))
+_LAST_LETTERS = string.ascii_lowercase.replace("s", "")
+
+
+def new_run_id() -> str:
+    """Six letters that tell this journey's data apart. Letters only: inside a product name a run id must
+    never read as a quantity. Never ending in "s": a bot's search singularises plural words
+    (jerrycans → jerrycan) and may echo the query so, and the journey's regex names the run id as sent."""
+    return "".join(_RUN_IDS.choices(string.ascii_lowercase, k=5)) + _RUN_IDS.choice(_LAST_LETTERS)
 
 
 class JourneyRunner:
@@ -101,8 +109,7 @@ class JourneyRunner:
         result = JourneyResult(journey, transcript=transcript if transcript is not None else Transcript())
         users: dict[str, WhatsAppUser] = {}
         pinned = {name for name, actor in journey.actors.items() if actor.phone}
-        # Letters only: a run id inside a product name must never read as a quantity.
-        values = {"run_id": "".join(_RUN_IDS.choices(string.ascii_lowercase, k=6))}
+        values = {"run_id": new_run_id()}
         for name, actor in journey.actors.items():
             phone = actor.phone or self.numbers.next(actor.phone_suffix or "")
             user = WhatsAppUser(

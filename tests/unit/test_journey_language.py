@@ -7,9 +7,11 @@ import re
 import pytest
 
 from easymo_qa.conversation.expr import count_value, duration_seconds
+from easymo_qa.conversation.runner import new_run_id
 from easymo_qa.conversation.variables import Variables
 from easymo_qa.whatsapp.expect import Expectation
 from easymo_qa.whatsapp.outbound import OutboundMessage
+from reference.textsearch import singular, words
 
 
 @pytest.mark.parametrize(
@@ -59,3 +61,12 @@ def test_expectation_prefix_ids_and_forbidden_text() -> None:
     assert Expectation(text="total", not_text="traceback").matches(message)
     assert not Expectation(text="total", not_text=r"\d,\d{3}").matches(message)
     assert "NOT matching" in Expectation(not_text="x").describe()
+
+
+def test_a_run_id_survives_a_bots_search_normalisation() -> None:
+    # The bot echoes a search query as it understood it ("No offers for \"honey abcde\""): a run id the
+    # bot singularises ("...s" → "...") would fail the journey's regex on a healthy bot (seen in CI).
+    run_ids = [new_run_id() for _ in range(3000)]
+    assert all(re.fullmatch(r"[a-z]{6}", r) for r in run_ids)
+    assert all(words(r) == [r] and singular(r) == r for r in run_ids)
+    assert len(set(run_ids)) > 2900
