@@ -24,6 +24,9 @@ class Actor(_Strict):
     name: str = "Test User"
     phone: str | None = Field(default=None, pattern=r"^\d{8,15}$")
     phone_suffix: str | None = Field(default=None, pattern=r"^\d{1,4}$")
+    # What the business sees of this user (easymo_qa/whatsapp/identity.py): the phone, the phone and a
+    # username, or only a username and a BSUID (the phone withheld, as Meta does since 2026).
+    identity: Literal["phone", "phone_and_username", "username_only"] = "phone"
 
 
 class Location(_Strict):

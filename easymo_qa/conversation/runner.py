@@ -120,11 +120,14 @@ class JourneyRunner:
                 name=actor.name,
                 transcript=result.transcript,
                 on_reply=self.on_reply,
+                kind=actor.identity,
             )
             if actor.phone:
                 user.skip_history()  # a seeded number: ignore other conversations' messages so far
             users[name] = user
             values[f"{name}.phone"] = phone
+            values[f"{name}.bsuid"] = user.bsuid
+            values[f"{name}.username"] = user.identity.username or ""
         values.update({f"setting.{k}": v for k, v in self.target.sut_settings.items()})
         variables = Variables(values)
         result.variables = values

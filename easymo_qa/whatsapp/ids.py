@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import os
 import re
 import secrets
@@ -49,7 +48,7 @@ _INBOUND_KEY_SHAPES = (("", 32), ("3A", 20), ("3EB0", 20))
 class WamidParts:
     """What a wamid says: whose chat, who sent the message, and the message's own key."""
 
-    phone: str
+    phone: str  # the user's phone digits, or the BSUID of a username-only user's chat
     outbound: bool
     key: str
 
@@ -65,6 +64,8 @@ def _binary(value: bytes) -> bytes:
 
 
 def _phone_digits(phone: str) -> str:
+    if BSUID.fullmatch(phone):  # a username-only user's chat (see easymo_qa.whatsapp.identity)
+        return phone
     digits = "".join(ch for ch in phone if ch.isdigit())
     # No phone (an id nobody will look up): any number keeps the shape.
     return digits or _digits(12)
@@ -146,11 +147,52 @@ def new_bsuid(country: str = "RW") -> str:
     return f"{_country(country)}.{_digits(16 + secrets.randbelow(5))}"
 
 
-def bsuid_for(phone: str, country: str = "RW") -> str:
+# BSUIDs of simulated users scramble (generation, phone) with a keyed bijection on 20-digit numbers:
+# opaque to the SUT (no digits of the phone show, neighbours share no digits), yet the simulator can turn
+# one back into the user it plays, as Meta can. Phones have at most 15 digits (E.164); the generation sits
+# above them.
+_BSUID_MOD = 10**20
+_BSUID_MUL = 7_319_208_443_176_519_021  # odd and not a multiple of 5: invertible modulo 10**20
+_BSUID_ADD = 48_275_193_660_014_837_251
+_PHONE_SPAN = 10**15
+_MAX_GENERATION = 100
+_BSUID_DIGITS = re.compile(r"[A-Z]{2}\.(\d{20})")
+
+
+def _mix(value: int) -> int:
+    return (value * _BSUID_MUL + _BSUID_ADD) % _BSUID_MOD
+
+
+def _unmix(value: int) -> int:
+    return ((value - _BSUID_ADD) * pow(_BSUID_MUL, -1, _BSUID_MOD)) % _BSUID_MOD
+
+
+def _reverse(value: int) -> int:
+    return int(f"{value:020d}"[::-1])
+
+
+def bsuid_for(phone: str, country: str = "RW", *, generation: int = 0) -> str:
     """The stable BSUID of the simulated user with this phone number: the same user always has the same
-    one, as on WhatsApp (Meta issues a new one only when the number changes)."""
-    digest = int.from_bytes(hashlib.sha256(phone.encode()).digest()[:8], "big")
-    return f"{_country(country)}.{digest:020d}"
+    one, as on WhatsApp. ``generation`` counts the times Meta re-issued it (a ``user_changed_user_id``
+    system message); each generation is a different id for the same person."""
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    if not digits or len(digits) > 15 or digits[0] == "0":
+        raise ValueError(f"a BSUID is made from a phone number in E.164 digits, got {phone!r}")
+    if not 0 <= generation < _MAX_GENERATION:
+        raise ValueError(f"generation must be between 0 and {_MAX_GENERATION - 1}, got {generation}")
+    plain = generation * _PHONE_SPAN + int(digits)
+    return f"{_country(country)}.{_mix(_reverse(_mix(plain))):020d}"
+
+
+def user_for_bsuid(bsuid: str) -> tuple[str, int] | None:
+    """The phone digits and generation behind a BSUID :func:`bsuid_for` made; ``None`` for any other id."""
+    match = _BSUID_DIGITS.fullmatch(bsuid) if isinstance(bsuid, str) else None
+    if match is None:
+        return None
+    generation, phone = divmod(_unmix(_reverse(_unmix(int(match.group(1))))), _PHONE_SPAN)
+    if phone < 10**7 or generation >= _MAX_GENERATION:  # not a number we would make: someone else's id
+        return None
+    return str(phone), generation
 
 
 def new_parent_bsuid(country: str = "RW") -> str:

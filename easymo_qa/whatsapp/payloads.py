@@ -12,10 +12,12 @@ import base64
 import hashlib
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from easymo_qa.whatsapp import ids
+from easymo_qa.whatsapp.identity import Identity
 
 StatusName = Literal["sent", "delivered", "read", "failed"]
 
@@ -145,23 +147,53 @@ def reaction(sender: str, message_id: str, emoji: str, *, wamid: str | None = No
     return message
 
 
+def user_id_changed(old: Identity, new: Identity, name: str = "Test User") -> dict[str, Any]:
+    """The ``system`` message Meta sends when it re-issues a user's BSUID (``user_changed_user_id``).
+
+    Shape from Meta's "System messages webhook reference" (updated 2026-08-11): no ``contacts`` array, the
+    new id in ``system.user_id``, ``system.wa_id`` only while the phone is visible. Whether the old id is
+    also in ``from_user_id`` the page does not show; public Cloud API projects read it from there or from
+    the body, so both carry it (see docs/inbound-webhooks.md).
+    """
+    message: dict[str, Any] = {
+        "from": old.phone,
+        "from_user_id": old.bsuid,
+        "id": old.new_wamid(),
+        "timestamp": _now(),
+        "type": "system",
+        "system": {
+            "body": f"User {name} changed from {old.bsuid} to {new.bsuid}",
+            "user_id": new.bsuid,
+            "type": "user_changed_user_id",
+        },
+    }
+    if old.phone_visible:
+        message["system"]["wa_id"] = old.phone
+    else:
+        del message["from"]
+    return message
+
+
 def status(
-    recipient: str,
+    recipient: str | Identity,
     message_id: str,
     state: StatusName,
     *,
     error_code: int = 131026,
     error_title: str = "Message undeliverable",
 ) -> dict[str, Any]:
-    """One ``statuses[]`` item: what happened to a message the business sent."""
-    item: dict[str, Any] = {
-        "id": message_id,
-        "status": state,
-        "timestamp": _now(),
-        "recipient_id": recipient,
-    }
-    if state != "failed":  # Meta's failed statuses: see ../shared/reference/cloud-api-2026.md (*check*)
-        item["recipient_user_id"] = ids.bsuid_for(recipient)
+    """One ``statuses[]`` item: what happened to a message the business sent to ``recipient``.
+
+    A username-only recipient has no ``recipient_id`` (its phone is withheld), only ``recipient_user_id``.
+    """
+    who = recipient if isinstance(recipient, Identity) else Identity(_digits(recipient))
+    item: dict[str, Any] = {"id": message_id, "status": state, "timestamp": _now()}
+    if who.phone_visible:
+        item["recipient_id"] = who.phone
+    if state != "failed" or not who.phone_visible:
+        # Meta's failed statuses carry no BSUID fields (independent Cloud API libraries agree; Meta's page
+        # does not say: see docs/inbound-webhooks.md). A username-only user has only its BSUID.
+        item["recipient_user_id"] = who.bsuid
     if state in ("sent", "delivered"):
         item["conversation"] = {"id": uuid.uuid4().hex, "origin": {"type": "service"}}
         item["pricing"] = {
@@ -182,14 +214,33 @@ def status(
     return item
 
 
+def _digits(phone: str) -> str:
+    return "".join(ch for ch in phone if ch.isdigit())
+
+
+def _identities(people: Iterable[Identity]) -> dict[str, Identity]:
+    """Look-up by phone digits and by BSUID."""
+    found: dict[str, Identity] = {}
+    for person in people:
+        found[person.phone] = found[person.bsuid] = person
+    return found
+
+
 def webhook(
     business: BusinessPhone,
     messages: list[dict[str, Any]] | None = None,
     *,
     statuses: list[dict[str, Any]] | None = None,
     profile_names: dict[str, str] | None = None,
+    identities: Iterable[Identity] = (),
 ) -> dict[str, Any]:
-    """Wrap messages (with one ``contacts`` entry per sender) or statuses into a full webhook payload."""
+    """Wrap messages (with one ``contacts`` entry per sender) or statuses into a full webhook payload.
+
+    Messages are built with the sender's phone in ``from``; ``identities`` says which senders have a
+    username or show no phone, and the webhook is shaped for each as Meta shapes it: a username-only
+    sender's messages lose ``from`` and its contact loses ``wa_id``. A sender not listed is a phone user.
+    """
+    known = _identities(identities)
     value: dict[str, Any] = {
         "messaging_product": "whatsapp",
         "metadata": {
@@ -198,29 +249,40 @@ def webhook(
         },
     }
     if messages:
-        senders = list(dict.fromkeys(m["from"] for m in messages))
         names = profile_names or {}
-        # Since April 2026 every contact carries its BSUID (user_id) and every message its from_user_id,
-        # whether or not the user has a username (Meta's "Business-scoped user IDs" page; see
-        # ../shared/reference/cloud-api-2026.md).
-        value["contacts"] = [
-            {"profile": {"name": names.get(s, "Test User")}, "wa_id": s, "user_id": ids.bsuid_for(s)}
-            for s in senders
-        ]
-        value["messages"] = messages
+        senders: dict[str, Identity] = {}
         for m in messages:
-            m.setdefault("from_user_id", ids.bsuid_for(m["from"]))
+            if m.get("type") == "system":  # identity changes come with no contacts and say who they were
+                continue
+            key = m.get("from") or m.get("from_user_id") or ""
+            person = known.get(key) or Identity(_digits(key))
+            senders.setdefault(person.phone, person)
+            # Since April 2026 every message names its sender's BSUID, username or not; ``from`` only
+            # while the phone is visible (Meta's "Business-scoped user IDs" page).
+            m["from_user_id"] = person.bsuid
+            if not person.phone_visible:
+                m.pop("from", None)
             if "context" in m:
                 m["context"]["from"] = business.display_phone_number
+        if senders:
+            value["contacts"] = [p.contact(names.get(phone, "Test User")) for phone, p in senders.items()]
+        value["messages"] = messages
     if statuses:
         value["statuses"] = statuses
-        # sent / delivered / read statuses come with the recipients' contacts (user_id) beside them
-        recipients = [s for s in statuses if "recipient_user_id" in s]
-        if recipients:
-            value["contacts"] = [
-                {"wa_id": s["recipient_id"], "user_id": s["recipient_user_id"]}
-                for s in {s["recipient_id"]: s for s in recipients}.values()
-            ]
+        # sent / delivered / read statuses come with the recipients' contacts beside them (no profile
+        # name; the username only on delivered and read: Meta's page and whatsapp-api-js's ServerContacts).
+        contacts: dict[str, dict[str, Any]] = {}
+        for s in statuses:
+            if s["status"] == "failed" or "recipient_user_id" not in s or s["recipient_user_id"] in contacts:
+                continue
+            person = known.get(s["recipient_user_id"]) or Identity(_digits(s.get("recipient_id", "")))
+            entry = person.contact("", with_username=s["status"] != "sent")
+            entry["profile"].pop("name")
+            if not entry["profile"]:
+                del entry["profile"]
+            contacts[s["recipient_user_id"]] = entry
+        if contacts:
+            value["contacts"] = list(contacts.values())
     return {
         "object": "whatsapp_business_account",
         "entry": [{"id": business.waba_id, "changes": [{"value": value, "field": "messages"}]}],

@@ -11,6 +11,7 @@ import httpx
 from easymo_qa.target import Target
 from easymo_qa.whatsapp import payloads
 from easymo_qa.whatsapp.expect import Expectation, ReplyError, check_window
+from easymo_qa.whatsapp.identity import Identity, UserKind
 from easymo_qa.whatsapp.outbound import OutboundMessage
 from easymo_qa.whatsapp.replies import ReplyReader, ReplySource
 from easymo_qa.whatsapp.signing import encode_body, signed_headers
@@ -43,13 +44,15 @@ class WhatsAppUser:
         transcript: Transcript | None = None,
         replies: ReplySource | None = None,
         on_reply: Callable[[OutboundMessage], object] | None = None,
+        kind: UserKind = "phone",
     ) -> None:
         if not target.graph_api_url:
             raise ValueError(
                 f"environment {target.env_name!r} has no Graph API simulator to read replies from"
             )
         self.target = target
-        self.phone = phone
+        self.phone = phone  # the key replies are filed under; withheld from the SUT when username-only
+        self.identity = Identity("".join(ch for ch in phone if ch.isdigit()), kind)
         self.role = role
         self.name = name
         self.transcript = transcript if transcript is not None else Transcript()
@@ -67,7 +70,20 @@ class WhatsAppUser:
 
     @property
     def label(self) -> str:
-        return f"{self.role} {self.phone}"
+        if self.identity.phone_visible:
+            return f"{self.role} {self.phone}"
+        return f"{self.role} @{self.identity.username} ({self.identity.bsuid})"
+
+    @property
+    def bsuid(self) -> str:
+        return self.identity.bsuid
+
+    def change_bsuid(self) -> dict[str, Any]:
+        """Meta re-issues this user's BSUID and tells the business with a ``user_changed_user_id`` system
+        message; from then on the user writes under the new id. Returns the system message."""
+        old = self.identity
+        self.identity = old.renumbered()
+        return self._send_new(payloads.user_id_changed(old, self.identity, self.name))
 
     # --- sending -----------------------------------------------------------------------------------
 
@@ -82,7 +98,8 @@ class WhatsAppUser:
 
     def send_status(self, wamid: str, state: payloads.StatusName) -> httpx.Response:
         """Deliver a ``statuses`` callback about a message the bot sent this user, as Meta would."""
-        payload = payloads.webhook(self._business, statuses=[payloads.status(self.phone, wamid, state)])
+        item = payloads.status(self.identity, wamid, state)
+        payload = payloads.webhook(self._business, statuses=[item], identities=[self.identity])
         response = self.post_payload(payload)
         self.transcript.note(self.label, f"status {state} for {wamid[:24]}… → HTTP {response.status_code}")
         return response
@@ -94,7 +111,9 @@ class WhatsAppUser:
         business = self._business
         if phone_number_id is not None:
             business = payloads.BusinessPhone(phone_number_id, business.display_phone_number)
-        return payloads.webhook(business, messages, profile_names={self.phone: self.name})
+        return payloads.webhook(
+            business, messages, profile_names={self.identity.phone: self.name}, identities=[self.identity]
+        )
 
     def send(
         self, message: dict[str, Any], *, summary: str | None = None, clear_pending: bool = True
@@ -121,24 +140,33 @@ class WhatsAppUser:
         return response
 
     def send_text(self, body: str) -> dict[str, Any]:
-        return self._send_new(payloads.text(self.phone, body))
+        return self._send_new(payloads.text(self.phone, body, wamid=self.identity.new_wamid()))
 
     def tap_button(self, button_id: str, title: str = "") -> dict[str, Any]:
         context = self.last_reply.wamid if self.last_reply else None
-        return self._send_new(payloads.button_reply(self.phone, button_id, title, context_id=context))
+        message = payloads.button_reply(
+            self.phone, button_id, title, context_id=context, wamid=self.identity.new_wamid()
+        )
+        return self._send_new(message)
 
     def choose_row(self, row_id: str, title: str = "") -> dict[str, Any]:
         context = self.last_reply.wamid if self.last_reply else None
-        return self._send_new(payloads.list_reply(self.phone, row_id, title, context_id=context))
+        wamid = self.identity.new_wamid()
+        message = payloads.list_reply(self.phone, row_id, title, context_id=context, wamid=wamid)
+        return self._send_new(message)
 
     def share_location(self, latitude: float, longitude: float, name: str | None = None) -> dict[str, Any]:
-        return self._send_new(payloads.location(self.phone, latitude, longitude, name=name))
+        wamid = self.identity.new_wamid()
+        message = payloads.location(self.phone, latitude, longitude, name=name, wamid=wamid)
+        return self._send_new(message)
 
     def send_media(self, kind: MediaKind, caption: str | None = None) -> dict[str, Any]:
-        return self._send_new(payloads.media(self.phone, kind, caption=caption))
+        wamid = self.identity.new_wamid()
+        return self._send_new(payloads.media(self.phone, kind, caption=caption, wamid=wamid))
 
     def react(self, message_id: str, emoji: str) -> dict[str, Any]:
-        return self._send_new(payloads.reaction(self.phone, message_id, emoji))
+        wamid = self.identity.new_wamid()
+        return self._send_new(payloads.reaction(self.phone, message_id, emoji, wamid=wamid))
 
     def _send_new(self, message: dict[str, Any]) -> dict[str, Any]:
         response = self.send(message)
