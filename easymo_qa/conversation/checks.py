@@ -6,6 +6,7 @@ because records may lag the reply the user saw.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +16,10 @@ import httpx
 from easymo_qa.conversation.expr import count_value, duration_seconds
 from easymo_qa.conversation.model import CallsCheck, Check, EventCheck, OrderCheck
 from easymo_qa.target import Target
+
+# A business-scoped user id (``RW.123…``): an event check naming one reads that user's events by
+# ``user_id`` (a username-only user has no phone the SUT knows; docs/conversation-contract.md, R-OBS-1).
+BSUID = re.compile(r"[A-Z]{2}(\.ENT)?\.[A-Za-z0-9]{1,128}")
 
 
 class CheckFailed(AssertionError):
@@ -78,7 +83,8 @@ def _wanted(bounds: tuple[int | None, int | None, int | None]) -> str:
 def check_events(spec: EventCheck, ctx: CheckContext) -> str | None:
     phone = ctx.text(spec.phone) if spec.phone else None
     order_id = ctx.text(spec.order_id) if spec.order_id else None
-    body = ctx.admin("/admin/events", name=spec.name, phone=phone, order_id=order_id, limit=1000) or {}
+    who = {"user_id" if phone and BSUID.fullmatch(phone) else "phone": phone}
+    body = ctx.admin("/admin/events", name=spec.name, **who, order_id=order_id, limit=1000) or {}
     events = body.get("events", [])
     wanted = {k: ctx.text(v) if isinstance(v, str) else v for k, v in spec.data.items()}
     hits = [e for e in events if all((e.get("data") or {}).get(k) == v for k, v in wanted.items())]

@@ -92,10 +92,15 @@ class Strictness:
 
     def no_trouble_events(self, context: CheckContext, users: dict[str, WhatsAppUser]) -> None:
         """A happy path records no fallback, retry, re-dispatch or failure for its own users and orders."""
-        phones = [u.phone for name, u in users.items() if name not in self.pinned]
+        # A username-only user's phone is withheld from the SUT: its events are read by its BSUID.
+        who = [
+            ("phone", u.phone) if u.identity.phone_visible else ("user_id", u.bsuid)
+            for name, u in users.items()
+            if name not in self.pinned
+        ]
         orders = sorted({v for v in self.variables.values.values() if REFERENCE_ID.fullmatch(v)})
         found: list[str] = []
-        for key, value in [("phone", p) for p in phones] + [("order_id", o) for o in orders]:
+        for key, value in who + [("order_id", o) for o in orders]:
             body = context.admin("/admin/events", **{key: value}, limit=1000) or {}
             for event in body.get("events", []):
                 name = event.get("name", "")
