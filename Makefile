@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup chromium signoff signoff-verdicts allure test lint unit smoke reliability cutover sensitivity stack load load-ci load-dist bench-load mutation clean
+.PHONY: setup chromium any-bot-env signoff signoff-verdicts allure test lint unit smoke reliability cutover sensitivity stack load load-ci load-dist bench-load mutation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ chromium:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    apt-get update && apt-get install -y chromium; \
 	  else echo "make: no chromium here: the dashboard test will be skipped (install Debian's chromium)"; fi; }
+
+## The pywa echo bot's own virtualenv (.cache/any-bot/, pins in tests/any_bot/pywa_bot/requirements.txt), for
+## tests/unit/test_framework_bot.py: the test builds it itself when missing; this builds it ahead of time.
+any-bot-env: $(STAMP)
+	$(BIN)/python tests/any_bot/pywa_bot/env.py
 
 ## Run the QA sign-off on the embedded local stack; prints GO / NO-GO and the report's path.
 signoff: setup
