@@ -6,13 +6,19 @@ simulator answers with Meta's success or error shapes, checks each message again
 The harness reads that record through ``/_sim/...`` (see ARCHITECTURE.md, "Graph API simulator").
 
 The route does what Meta does before a message is considered at all (auth, phone-number id, JSON), then
-hands the body to :attr:`GraphSimulator.send`, a plain ``async (body) -> GraphReply`` function that a
-fault layer wraps; any non-200 reply, or one a fault rule decided, is recorded as a rejection by the route.
+hands the body to :attr:`GraphSimulator.send` (:mod:`~easymo_qa.simulators.graph_send`), a plain
+``async (body) -> GraphReply`` function that a fault layer wraps; any non-200 reply, or one a fault rule
+decided, is recorded as a rejection by the route.
+
+Everything is filed under the simulated user's phone digits, whether the SUT addressed him by phone or by
+BSUID (:mod:`~easymo_qa.simulators.graph_recipients`); mark-as-read and typing requests are recorded as
+*events* of the user whose message they name, left out of ``/_sim/messages`` unless ``events=1``.
 
 :func:`create_graph_app` installs the fault plane (:mod:`easymo_qa.simulators.faults`) that way: op
-``messages``, key the recipient's digits. A message answered by a rule (anything but ``delay``, which only
-postpones the normal answer) is recorded as a rejection with the status answered and ``fault: <rule id>``;
-``drop`` answers a normal 200 with a wamid but records no message (lost in transit).
+``messages``, key the recipient's phone digits (a rule's key may be a phone or a user's BSUID). A message
+answered by a rule (anything but ``delay``, which only postpones the normal answer) is recorded as a
+rejection with the status answered and ``fault: <rule id>``; ``drop`` answers a normal 200 with a wamid
+but records no message (lost in transit).
 """
 
 from __future__ import annotations
@@ -20,30 +26,38 @@ from __future__ import annotations
 import hmac
 import json
 import re
-import secrets
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from easymo_qa.simulators.faults import FaultPlane, FaultRule, fault_routes, invalid_json, shared_answer
-from easymo_qa.simulators.outbox import Outbox, normalise_recipient
-from easymo_qa.whatsapp import payloads, signing
-from easymo_qa.whatsapp.rules.base import RuleViolation
-from easymo_qa.whatsapp.rules.request import is_status_update, validate_outbound
+from easymo_qa.simulators.faults import FaultPlane, fault_routes
+from easymo_qa.simulators.graph_errors import graph_error, new_fbtrace_id
+from easymo_qa.simulators.graph_recipients import address_of, is_bsuid, user_key
+from easymo_qa.simulators.graph_send import FAULT_OPS, GraphReply, SendHandler, make_send_handler, with_faults
+from easymo_qa.simulators.outbox import Outbox
+from easymo_qa.whatsapp import ids, payloads, signing
+from easymo_qa.whatsapp.identity import Identity
+
+__all__ = [
+    "GraphReply",
+    "GraphSimConfig",
+    "GraphSimulator",
+    "SendHandler",
+    "create_graph_app",
+    "graph_error",
+    "new_fbtrace_id",
+]
 
 MAX_WAIT_SECONDS = 30.0
 STATUS_NAMES = ("sent", "delivered", "read", "failed")
 WEBHOOK_TIMEOUT_SECONDS = 10.0
 
 _VERSION = re.compile(r"v\d+\.\d+")
-# Meta's subcode on message-validation errors from the messages endpoint.
-_MESSAGE_ERROR_SUBCODE = 2494010
 
 
 @dataclass
@@ -55,134 +69,6 @@ class GraphSimConfig:
     display_phone_number: str
     webhook_url: str | None = None
     app_secret: str | None = None
-
-
-@dataclass(frozen=True)
-class GraphReply:
-    """What the messages endpoint answers: an HTTP status and Meta's JSON body.
-
-    ``fault`` is the id of the fault rule that decided the answer; ``response``, when set, is sent as is
-    instead of ``payload`` (a fault's malformed body or reset).
-    """
-
-    status: int
-    payload: dict[str, Any]
-    fault: str | None = None
-    response: Response | None = None
-
-
-SendHandler = Callable[[dict[str, Any]], Awaitable[GraphReply]]
-
-
-def new_fbtrace_id() -> str:
-    """An ``fbtrace_id`` in Meta's style: ``A`` followed by 22 URL-safe characters."""
-    return "A" + secrets.token_urlsafe(17)[:22]
-
-
-def graph_error(
-    message: str,
-    *,
-    code: int,
-    error_type: str = "OAuthException",
-    subcode: int | None = None,
-    error_data: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """A Graph API error body: ``{"error": {message, type, code, ..., fbtrace_id}}``."""
-    error: dict[str, Any] = {"message": message, "type": error_type, "code": code}
-    if error_data is not None:
-        error["error_data"] = error_data
-    if subcode is not None:
-        error["error_subcode"] = subcode
-    error["fbtrace_id"] = new_fbtrace_id()
-    return {"error": error}
-
-
-def violations_error(violations: list[RuleViolation]) -> dict[str, Any]:
-    """Meta's answer to an invalid message: the first violation headlines, all of them are in the details."""
-    first = violations[0]
-    return graph_error(
-        f"(#{first.code}) {first.message}",
-        code=first.code,
-        subcode=_MESSAGE_ERROR_SUBCODE,
-        error_data={
-            "messaging_product": "whatsapp",
-            "details": "; ".join(v.message for v in violations),
-        },
-    )
-
-
-def accepted(to: str, wamid: str, *, bsuid: bool = False) -> dict[str, Any]:
-    """Meta's 200 answer to a sent message; one sent to a BSUID names its ``user_id`` (no ``wa_id``)."""
-    contact = {"input": to, "user_id": to} if bsuid else {"input": to, "wa_id": normalise_recipient(to)}
-    return {"messaging_product": "whatsapp", "contacts": [contact], "messages": [{"id": wamid}]}
-
-
-def make_send_handler(outbox: Outbox) -> SendHandler:
-    """The fault-free handler: validate the message, then record it and answer like Meta."""
-
-    async def send(body: dict[str, Any]) -> GraphReply:
-        violations = validate_outbound(body)
-        if violations:
-            return GraphReply(400, violations_error(violations))
-        if is_status_update(body):  # mark as read / typing: the user's chat gets nothing
-            return GraphReply(200, {"success": True})  # TODO(issue 12): record read / typing events
-        if "to" not in body:
-            # TODO(issue 12): deliver to the BSUID's simulated user; the outbox keys on phone digits.
-            return GraphReply(200, accepted(body["recipient"], payloads.new_wamid(outbound=True), bsuid=True))
-        to = body["to"]
-        wamid = payloads.new_wamid(to, outbound=True)
-        outbox.record_message(wamid=wamid, to=to, kind=body.get("type") or "text", body=body)
-        return GraphReply(200, accepted(to, wamid))
-
-    return send
-
-
-# --- faults ------------------------------------------------------------------------------------------------
-
-FAULT_OPS = {"messages": ("status", "delay", "hang", "malformed", "reset", "drop")}
-# Meta's code and message for the errors a fault may answer (graph_code picks one; others: a generic one).
-GRAPH_CODES: dict[int, str] = {
-    1: "(#1) An unknown error occurred",
-    2: "(#2) Service temporarily unavailable",
-    4: "(#4) Application request limit reached",
-    10: "(#10) Application does not have permission for this action",
-    100: "(#100) Invalid parameter",
-    190: "Invalid OAuth access token - Cannot parse access token",
-    130429: "(#130429) Rate limit hit",
-    131000: "(#131000) Something went wrong",
-    131026: "(#131026) Message undeliverable",
-    131048: "(#131048) Spam rate limit hit",
-    131056: "(#131056) (Business Account, Consumer Account) pair rate limit hit",
-}
-_CODE_BY_STATUS = {401: 190, 403: 10, 429: 130429, 500: 131000, 502: 2, 503: 2, 504: 2}
-
-
-def fault_error(status: int, rule: FaultRule) -> dict[str, Any]:
-    """The Graph error a fault answers with ``status``: 429 is code 130429, 503 code 2, and so on."""
-    code = rule.graph_code or _CODE_BY_STATUS.get(status, 100 if status < 500 else 1)
-    message = GRAPH_CODES.get(code, f"(#{code}) Simulated error")
-    error_data = {"messaging_product": "whatsapp", "details": f"simulated by fault rule {rule.id}"}
-    return graph_error(message, code=code, error_data=error_data)
-
-
-def with_faults(send: SendHandler, plane: FaultPlane) -> SendHandler:
-    """``send`` behind the fault plane (op ``messages``, key the recipient's digits)."""
-    garbage = invalid_json(accepted("250700000000", "wamid.simulated"))
-
-    async def faulted_send(body: dict[str, Any]) -> GraphReply:
-        to = body.get("to") if isinstance(body, dict) else None
-        rule = plane.take("messages", normalise_recipient(to) or None)
-        if rule is None:
-            return await send(body)
-        if rule.action == "drop":
-            wamid = payloads.new_wamid(str(to or ""), outbound=True)
-            return GraphReply(200, accepted(str(to or ""), wamid), fault=rule.id)
-        answer = await shared_answer(rule, fault_error, garbage)
-        if answer is None:  # delayed; the message then goes through as usual
-            return await send(body)
-        return GraphReply(answer.status, answer.payload or {}, fault=rule.id, response=answer.response)
-
-    return faulted_send
 
 
 @dataclass
@@ -261,12 +147,17 @@ async def post_message(request: Request) -> JSONResponse:
     if reply is None:
         reply = await sim.send(body)
     if reply.status != 200 or reply.fault is not None:
-        to = body.get("to") if isinstance(body, dict) else None
+        address = address_of(body)
         error = reply.payload.get("error", reply.payload)
         if reply.fault is not None and reply.status == 200:
             error = {"message": f"answered 200 by fault rule {reply.fault}, the message was not delivered"}
         record = sim.outbox.record_rejection(
-            to=to, body=body, error=error, http_status=reply.status, raw_body=raw.decode("utf-8", "replace")
+            to=address.phone,
+            body=body,
+            error=error,
+            http_status=reply.status,
+            raw_body=raw.decode("utf-8", "replace"),
+            recipient=address.recipient,
         )
         if reply.fault is not None:
             record["fault"] = reply.fault
@@ -279,11 +170,15 @@ async def post_message(request: Request) -> JSONResponse:
 
 
 def _cursor(request: Request) -> tuple[str | None, int, float]:
-    """``to``, ``after`` and ``wait`` from the query string; raises ValueError with a readable reason."""
+    """``to`` (a phone or a user's BSUID, as the user's phone digits), ``after`` and ``wait`` from the query
+    string; raises ValueError with a readable reason."""
     params = request.query_params
     to = params.get("to")
-    if to is not None and not normalise_recipient(to):
-        raise ValueError(f"to must be a phone number, got {to!r}")
+    if to is not None:
+        key = user_key(to)
+        if not key:
+            raise ValueError(f"to must be a phone number or a user's BSUID, got {to!r}")
+        to = key
     try:
         after = int(params.get("after", "0"))
         wait = float(params.get("wait", "0"))
@@ -300,7 +195,9 @@ async def get_messages(request: Request) -> JSONResponse:
         to, after, wait = _cursor(request)
     except ValueError as exc:
         return _bad_request(str(exc))
-    messages = await sim.outbox.wait_for_messages(to, after, wait)
+    # Read / typing events only when asked: they are no replies, and most readers count replies.
+    events = request.query_params.get("events", "").lower() in ("1", "true", "yes")
+    messages = await sim.outbox.wait_for_messages(to, after, wait, events=events)
     return JSONResponse({"messages": messages, "last_seq": sim.outbox.last_seq})
 
 
@@ -318,18 +215,29 @@ async def get_rejections(request: Request) -> JSONResponse:
     return JSONResponse({"rejections": sim.outbox.rejections(to, after), "last_seq": sim.outbox.last_seq})
 
 
-def _status_request(data: Any) -> tuple[str, str, payloads.StatusName]:
-    """Validated ``(wamid, recipient_id, status)``; raises ValueError naming what is wrong."""
+def _status_request(data: Any) -> tuple[str, Identity, payloads.StatusName]:
+    """Validated ``(wamid, recipient, status)``; raises ValueError naming what is wrong.
+
+    ``recipient_id`` is a phone number (a user whose phone the SUT sees) or the BSUID of a simulated user:
+    then the status is one about a username-only user (no ``recipient_id``, only ``recipient_user_id``).
+    """
     if not isinstance(data, dict):
         raise ValueError("expected a JSON object with wamid, recipient_id and status")
     wamid, recipient, state = data.get("wamid"), data.get("recipient_id"), data.get("status")
     if not isinstance(wamid, str) or not wamid:
         raise ValueError("wamid is required")
-    if not normalise_recipient(recipient):
-        raise ValueError("recipient_id must be a phone number")
+    try:
+        phone = user_key(recipient)
+    except ValueError as exc:
+        raise ValueError(f"recipient_id: {exc}") from None
+    if not phone:
+        raise ValueError("recipient_id must be a phone number or a user's BSUID")
     if state not in STATUS_NAMES:
         raise ValueError(f"status must be one of {', '.join(STATUS_NAMES)}, got {state!r}")
-    return wamid, normalise_recipient(recipient), state
+    if is_bsuid(recipient):
+        generation = (ids.user_for_bsuid(recipient) or (phone, 0))[1]
+        return wamid, Identity(phone, "username_only", generation), state
+    return wamid, Identity(phone), state
 
 
 async def post_status(request: Request) -> JSONResponse:
@@ -349,7 +257,8 @@ async def post_status(request: Request) -> JSONResponse:
         return _bad_request(str(exc))
 
     business = payloads.BusinessPhone(config.phone_number_id, config.display_phone_number)
-    webhook = payloads.webhook(business, statuses=[payloads.status(recipient, wamid, state)])
+    item = payloads.status(recipient, wamid, state)
+    webhook = payloads.webhook(business, statuses=[item], identities=[recipient])
     body = signing.encode_body(webhook)
     headers = signing.signed_headers(body, config.app_secret)
     try:
@@ -379,7 +288,7 @@ def create_graph_app(
     Its fault plane is ``app.state.faults``, served at ``/_sim/faults``.
     """
     box = outbox if outbox is not None else Outbox()
-    faults = FaultPlane("graph", FAULT_OPS, normalise_key=normalise_recipient)
+    faults = FaultPlane("graph", FAULT_OPS, normalise_key=user_key)
     app = Starlette(
         routes=[
             Route("/_sim/health", health, methods=["GET"]),

@@ -4,6 +4,11 @@ Every record gets a ``seq`` from one counter shared by messages and rejections, 
 single cursor. The counter never goes back, not even after :meth:`Outbox.clear`: a poller still holding
 an old cursor then keeps seeing new records instead of silently missing the first ones after a reset.
 
+Besides messages the outbox keeps *events*: the SUT marking a user's message read, or showing him the
+typing indicator (``type`` ``read`` / ``typing``, ``"event": true``). They sit in the user's stream with
+the same ``seq`` counter, but :meth:`Outbox.messages` leaves them out unless asked (``events=True``):
+they are no replies, and every reader that counts replies must never see one.
+
 Memory is capped: at most ``max_records`` messages (200,000 by default) and as many rejections are kept;
 past that the oldest are dropped. A test run that reads its messages as they arrive never notices; one
 that reads after 200k messages will find the oldest gone.
@@ -73,17 +78,49 @@ class Outbox:
         self._seq += 1
         return self._seq
 
-    def record_message(self, *, wamid: str, to: str, kind: str, body: dict[str, Any]) -> Record:
-        """Store an accepted message and wake whoever waits for its recipient."""
-        recipient = normalise_recipient(to)
+    def record_message(
+        self,
+        *,
+        wamid: str,
+        to: str,
+        kind: str,
+        body: dict[str, Any],
+        recipient: str | None = None,
+        addressed_by: str = "phone",
+    ) -> Record:
+        """Store an accepted message under the phone digits ``to`` and wake whoever waits for them.
+
+        ``recipient`` is the BSUID the body named (``None``: none), ``addressed_by`` how the SUT
+        addressed the user (``phone`` or ``bsuid``); the record is filed under his phone either way.
+        """
         record: Record = {
             "seq": self._next_seq(),
             "wamid": wamid,
-            "to": recipient,
+            "to": normalise_recipient(to),
             "type": kind,
             "received_at": time.time(),
             "body": body,
+            "recipient": recipient,
+            "addressed_by": addressed_by,
         }
+        return self._store(record)
+
+    def record_event(self, *, kind: str, to: str, message_id: str, body: dict[str, Any]) -> Record:
+        """Store a read / typing event for the user with phone digits ``to`` (``""``: nobody known)."""
+        record: Record = {
+            "seq": self._next_seq(),
+            "wamid": "",
+            "to": normalise_recipient(to),
+            "type": kind,
+            "event": True,
+            "message_id": message_id,
+            "received_at": time.time(),
+            "body": body,
+        }
+        return self._store(record)
+
+    def _store(self, record: Record) -> Record:
+        recipient = record["to"]
         self._messages.append(record)
         self._by_recipient.setdefault(recipient, deque()).append(record)
         self._evict()
@@ -93,12 +130,20 @@ class Outbox:
         return record
 
     def record_rejection(
-        self, *, to: Any, body: Any, error: dict[str, Any], http_status: int, raw_body: str | None = None
+        self,
+        *,
+        to: Any,
+        body: Any,
+        error: dict[str, Any],
+        http_status: int,
+        raw_body: str | None = None,
+        recipient: str | None = None,
     ) -> Record:
         """Store a refused request and the Graph ``error`` object it was answered with.
 
-        ``body`` is kept only when it is a JSON object, else ``None`` (readers do ``body.get(...)``); a
-        body that was not a JSON object is kept as text in ``raw_body`` instead.
+        ``to`` is the user's phone digits (also for a message addressed to his BSUID, which is kept in
+        ``recipient``). ``body`` is kept only when it is a JSON object, else ``None`` (readers do
+        ``body.get(...)``); a body that was not a JSON object is kept as text in ``raw_body`` instead.
         """
         record: Record = {
             "seq": self._next_seq(),
@@ -108,6 +153,8 @@ class Outbox:
             "error": error,
             "http_status": http_status,
         }
+        if recipient is not None:
+            record["recipient"] = recipient
         if raw_body is not None and not isinstance(body, dict):
             record["raw_body"] = raw_body
         self._rejections.append(record)
@@ -123,11 +170,14 @@ class Outbox:
             if not mine:
                 del self._by_recipient[oldest["to"]]
 
-    def messages(self, to: str | None = None, after: int = 0) -> list[Record]:
-        """Messages with ``seq > after``, oldest first: to ``to``, or to everyone when ``to`` is None."""
+    def messages(self, to: str | None = None, after: int = 0, *, events: bool = False) -> list[Record]:
+        """Messages with ``seq > after``, oldest first: to ``to``, or to everyone when ``to`` is None;
+        read / typing events too when ``events``."""
         if to is None:
-            return _newer_than(self._messages, after)
-        return _newer_than(self._by_recipient.get(normalise_recipient(to), ()), after)
+            found = _newer_than(self._messages, after)
+        else:
+            found = _newer_than(self._by_recipient.get(normalise_recipient(to), ()), after)
+        return found if events else [r for r in found if not r.get("event")]
 
     def rejections(self, to: str | None = None, after: int = 0) -> list[Record]:
         """Refused requests with ``seq > after``, oldest first, optionally only those addressed to ``to``."""
@@ -137,9 +187,12 @@ class Outbox:
         recipient = normalise_recipient(to)
         return [r for r in found if r["to"] == recipient]
 
-    async def wait_for_messages(self, to: str | None, after: int, timeout: float) -> list[Record]:
-        """Messages newer than ``after``; if none yet, wait up to ``timeout`` seconds for the first."""
-        found = self.messages(to, after)
+    async def wait_for_messages(
+        self, to: str | None, after: int, timeout: float, *, events: bool = False
+    ) -> list[Record]:
+        """Messages (and events, when ``events``) newer than ``after``; if none yet, wait up to
+        ``timeout`` seconds for the first."""
+        found = self.messages(to, after, events=events)
         if found or timeout <= 0:
             return found
         key = _EVERYONE if to is None else normalise_recipient(to)
@@ -158,7 +211,7 @@ class Outbox:
                 except TimeoutError:
                     break
                 event.clear()
-                found = self.messages(to, after)
+                found = self.messages(to, after, events=events)
         finally:
             waiters.discard(event)
             if not waiters and self._waiters.get(key) is waiters:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import httpx
 import pytest
 from starlette.applications import Starlette
-from test_graph_simulator import AUTH, SEND, USER, run, text
+from test_graph_simulator import AUTH, OTHER, SEND, USER, run, text
+
+from easymo_qa.whatsapp.ids import bsuid_for
 
 pytestmark = pytest.mark.unit
 
@@ -39,22 +41,29 @@ def test_read_without_message_id_is_refused() -> None:
 
 
 def test_message_to_a_bsuid_answers_its_user_id() -> None:
-    body = {k: v for k, v in text().items() if k != "to"} | {"recipient": "RW.123456789"}
+    bsuid = bsuid_for(USER)
+    body = {k: v for k, v in text().items() if k != "to"} | {"recipient": bsuid}
 
     async def scenario(client: httpx.AsyncClient, app: Starlette) -> None:
         response = await client.post(SEND, json=body, headers=AUTH)
         assert response.status_code == 200
-        assert response.json()["contacts"] == [{"input": "RW.123456789", "user_id": "RW.123456789"}]
-        # Not delivered to anyone until issue 12 routes BSUIDs to simulated users.
-        assert (await client.get("/_sim/messages")).json()["messages"] == []
+        assert response.json()["contacts"] == [{"input": bsuid, "user_id": bsuid}]
+        # Delivered to the user behind the BSUID, filed under his phone (the key he polls by).
+        [record] = (await client.get("/_sim/messages", params={"to": USER})).json()["messages"]
+        assert (record["recipient"], record["addressed_by"]) == (bsuid, "bsuid")
 
     run(scenario)
 
 
-def test_message_to_both_a_phone_and_a_bsuid_is_refused() -> None:
+def test_message_to_both_a_phone_and_a_bsuid_follows_the_phone() -> None:
+    # "If both to and recipient are present, to takes precedence" (dualhook.com, on Meta's Messages API).
+    bsuid = bsuid_for(OTHER)
+
     async def scenario(client: httpx.AsyncClient, app: Starlette) -> None:
-        response = await client.post(SEND, json=text(USER) | {"recipient": "RW.123456789"}, headers=AUTH)
-        assert response.status_code == 400
-        assert "got both" in response.json()["error"]["message"]
+        response = await client.post(SEND, json=text(USER) | {"recipient": bsuid}, headers=AUTH)
+        assert response.status_code == 200
+        assert response.json()["contacts"] == [{"input": USER, "wa_id": USER}]
+        [record] = (await client.get("/_sim/messages")).json()["messages"]
+        assert (record["to"], record["addressed_by"], record["recipient"]) == (USER, "phone", bsuid)
 
     run(scenario)

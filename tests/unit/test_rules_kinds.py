@@ -109,6 +109,8 @@ VALID: dict[str, dict[str, Any]] = {
         },
     ),
     "addressed by BSUID": edited(envelope("text", {"body": "hi"}), {"to": DELETE, "recipient": BSUID}),
+    # Both: to takes precedence (https://dualhook.com/docs/contacts-bsuid-api-changes), no error.
+    "addressed by phone and BSUID": edited(envelope("text", {"body": "hi"}), {"recipient": BSUID}),
     "mark as read": READ,
     "typing indicator": {**READ, "typing_indicator": {"type": "text"}},
 }
@@ -279,7 +281,14 @@ BROKEN = [
         "interactive",
         "Calling API",
     ),
-    ("to and recipient", VALID["addressed by BSUID"], {"to": "250788123456"}, INVALID, "to", "got both"),
+    (
+        "to and a recipient that is no BSUID",
+        VALID["addressed by BSUID"],
+        {"to": "250788123456", "recipient": "250788123456"},
+        INVALID,
+        "recipient",
+        "business-scoped",
+    ),
     (
         "neither to nor recipient",
         VALID["addressed by BSUID"],

@@ -55,7 +55,12 @@ def _bsuid(recipient: str) -> str:
 
 
 class Envelope(Strict):
-    """Who a message goes to: ``to`` (a phone number) or ``recipient`` (a BSUID, since 2026), exactly one."""
+    """Who a message goes to: ``to`` (a phone number) or ``recipient`` (a BSUID, since 2026), at least one.
+
+    With both, ``to`` takes precedence and the answer follows the phone path: "If both to and recipient
+    are present, to takes precedence" (https://dualhook.com/docs/contacts-bsuid-api-changes, on Meta's
+    Messages API). Both are still checked for their shape.
+    """
 
     messaging_product: Literal["whatsapp"]
     recipient_type: Literal["individual"] | None = None
@@ -65,12 +70,9 @@ class Envelope(Strict):
 
     @field_validator("to", mode="after")
     @classmethod
-    def exactly_one_recipient(cls, to: str | None, info: ValidationInfo) -> str | None:
-        has_recipient = info.data.get("recipient") is not None
-        if to is None and not has_recipient:
+    def someone(cls, to: str | None, info: ValidationInfo) -> str | None:
+        if to is None and info.data.get("recipient") is None:
             raise required("to is required (or recipient, a business-scoped user id)")
-        if to is not None and has_recipient:
-            raise invalid("to and recipient are exclusive: address a message by one of them, got both")
         return to
 
 
