@@ -14,6 +14,11 @@
   logs in ``reference/observability.py``) is a failure, never a "reason", even when an apology went out.
   The replies the Graph API simulator recorded per user are counted too, so a reply sent without an event
   still shows.
+
+The storm's users are of every kind Meta shows a business since 2026 (:data:`STORM_KINDS`, see
+``easymo_qa/whatsapp/identity.py``): phone users, phone users with a username, and username-only users, whose
+webhooks carry no ``from`` / ``wa_id`` (only ``from_user_id`` / ``user_id``, their BSUID) and whose events are
+read by ``GET /admin/events?user_id=<BSUID>`` (a phone user's by ``?phone=``).
 """
 
 from __future__ import annotations
@@ -23,15 +28,16 @@ import random
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
 from easymo_qa.target import Target
 from easymo_qa.whatsapp import payloads
+from easymo_qa.whatsapp.identity import USER_KINDS, Identity, UserKind
 from easymo_qa.whatsapp.signing import encode_body, signed_headers
 
 HOME_WORDS = ("hi", "menu", "home", "hello", "Menu", "HOME", "hey", "muraho", "bonjour")
@@ -42,6 +48,8 @@ FAILURE_EVENTS = frozenset({"message_failed", "reply_failed", "job_failed"})
 TERMINAL_EVENTS = frozenset({"message_handled", "message_failed"})
 EVENTS_PAGE = 1000
 MAX_PROBLEMS = 20
+# What share of the storm's users is of each kind (each user keeps one kind for the whole storm).
+STORM_KINDS: dict[str, float] = {"phone": 0.6, "phone_and_username": 0.2, "username_only": 0.2}
 
 
 @dataclass(frozen=True)
@@ -54,11 +62,28 @@ class Delivery:
 
 @dataclass
 class Plan:
+    """The storm. Users are keyed by their phone digits inside the harness (the Graph API simulator files a
+    user's replies under it); a message item keeps its sender's phone in ``from`` here, and
+    :func:`send_plan` shapes each webhook for the sender's kind (a username-only sender's loses it)."""
+
     users: list[str]
     messages: dict[str, dict[str, Any]]  # wamid → the message item
     deliveries: list[Delivery]
     out_of_order: int = 0
     seed: int = 0
+    identities: dict[str, Identity] = field(default_factory=dict)  # phone → who the business sees
+
+    def identity(self, phone: str) -> Identity:
+        return self.identities.get(phone) or Identity(phone)
+
+    def label(self, phone: str) -> str:
+        """How a problem names the user: the phone, or the BSUID when the business sees no phone."""
+        who = self.identity(phone)
+        return phone if who.phone_visible else who.bsuid
+
+    def kinds(self) -> Counter[str]:
+        """How many users of each kind."""
+        return Counter(self.identity(p).kind for p in self.users)
 
     def copies(self) -> Counter[str]:
         """How many times each wamid is delivered in all."""
@@ -71,12 +96,35 @@ class Plan:
     def wamids_of(self, phone: str) -> list[str]:
         return [w for w, m in self.messages.items() if m["from"] == phone]
 
+    def webhook(self, business: payloads.BusinessPhone, delivery: Delivery) -> dict[str, Any]:
+        """The payload of one delivery, each message shaped for its sender's kind (copies: the plan's
+        items keep their ``from``, and threads never share a dict)."""
+        names = {phone: f"Reliability {i}" for i, phone in enumerate(self.users)}
+        senders = {self.identity(m["from"]) for m in delivery.messages}
+        return payloads.webhook(
+            business, [dict(m) for m in delivery.messages], profile_names=names, identities=senders
+        )
+
 
 def users_needed(min_messages: int, min_users: int, rate_limit: int) -> tuple[int, int]:
     """(users, messages per user): enough users that nobody goes over the SUT's per-user rate limit."""
     per_user_cap = max(1, int(rate_limit / 1.3)) if rate_limit > 0 else 10**6  # room for the retries
     users = max(min_users, math.ceil(min_messages / per_user_cap))
     return users, math.ceil(min_messages / users)
+
+
+def kind_counts(users: int, shares: Mapping[str, float]) -> dict[str, int]:
+    """How many of ``users`` are of each kind: the shares' largest remainders, so the counts add up."""
+    unknown = sorted(set(shares) - set(USER_KINDS))
+    total = sum(shares.values())
+    if unknown or total <= 0 or any(v < 0 for v in shares.values()):
+        raise ValueError(f"shares of {', '.join(USER_KINDS)} (>= 0, not all 0), got {dict(shares)}")
+    exact = {kind: users * shares.get(kind, 0.0) / total for kind in USER_KINDS}
+    counts = {kind: int(value) for kind, value in exact.items()}
+    by_remainder = sorted(USER_KINDS, key=lambda k: (-(exact[k] - counts[k]), USER_KINDS.index(k)))
+    for kind in by_remainder[: users - sum(counts.values())]:
+        counts[kind] += 1
+    return counts
 
 
 def build_plan(
@@ -87,15 +135,21 @@ def build_plan(
     retry_share: float = 0.10,
     batch_share: float = 0.10,
     out_of_order_share: float = 0.10,
+    kinds: Mapping[str, float] = STORM_KINDS,
 ) -> Plan:
     rng = random.Random(seed)
     base = int(time.time()) - 600
+    drawn = [cast(UserKind, kind) for kind, n in kind_counts(len(phones), kinds).items() for _ in range(n)]
+    rng.shuffle(drawn)
+    identities = {phone: Identity(phone, kind) for phone, kind in zip(phones, drawn, strict=True)}
     messages: dict[str, dict[str, Any]] = {}
     out_of_order = 0
     for phone in phones:
         stamp = base
+        wamid = identities[phone].new_wamid  # a username-only user's ids never carry the withheld phone
         for k in range(per_user):
-            message = payloads.text(phone, HOME_WORDS[(k + rng.randrange(3)) % len(HOME_WORDS)])
+            word = HOME_WORDS[(k + rng.randrange(3)) % len(HOME_WORDS)]
+            message = payloads.text(phone, word, wamid=wamid())
             if k and rng.random() < out_of_order_share:
                 stamp -= rng.randint(1, 300)  # older than the message before it
                 out_of_order += 1
@@ -125,7 +179,7 @@ def build_plan(
             deliveries.insert(where + 1, Delivery((again,), "retry"))
         else:  # later on, as Meta retries after a timeout
             deliveries.insert(rng.randint(where + 1, len(deliveries)), Delivery((again,), "retry"))
-    return Plan(list(phones), messages, deliveries, out_of_order, seed)
+    return Plan(list(phones), messages, deliveries, out_of_order, seed, identities)
 
 
 @dataclass
@@ -145,14 +199,12 @@ def send_plan(
 ) -> list[SendResult]:
     """POST every delivery (signed with the target's app secret); stops starting new ones at the limit."""
     business = payloads.BusinessPhone(target.phone_number_id, target.display_phone_number)
-    names = {phone: f"Reliability {i}" for i, phone in enumerate(plan.users)}
     deadline = time.monotonic() + time_limit
 
     def post(delivery: Delivery) -> SendResult:
         if time.monotonic() > deadline:
             return SendResult(delivery, None, "not sent: time limit reached")
-        payload = payloads.webhook(business, list(delivery.messages), profile_names=names)
-        body = encode_body(payload)
+        body = encode_body(plan.webhook(business, delivery))
         try:
             response = client.post(
                 target.webhook_url, content=body, headers=signed_headers(body, target.app_secret)
@@ -167,21 +219,29 @@ def send_plan(
 
 
 class EventReader:
-    """Reads a phone's events from ``GET /admin/events`` incrementally (``after_id`` cursors)."""
+    """Reads a user's events from ``GET /admin/events`` incrementally (``after_id`` cursors), filed under
+    the user's phone: by ``?phone=`` while the business sees the phone, else by ``?user_id=<BSUID>``."""
 
-    def __init__(self, client: httpx.Client, target: Target) -> None:
+    def __init__(
+        self, client: httpx.Client, target: Target, identities: Mapping[str, Identity] | None = None
+    ) -> None:
         if not target.admin_url or not target.admin_token:
             raise ValueError(f"environment {target.env_name!r} has no observability read API")
         self._client = client
         self._url = target.admin_url.rstrip("/") + "/admin/events"
         self._headers = {"X-Admin-Token": target.admin_token}
+        self._identities = dict(identities or {})
         self.events: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._cursor: dict[str, int] = defaultdict(int)
         self._lock = threading.Lock()
 
+    def _who(self, phone: str) -> dict[str, str]:
+        who = self._identities.get(phone)
+        return {"phone": phone} if who is None or who.phone_visible else {"user_id": who.bsuid}
+
     def refresh(self, phone: str) -> list[dict[str, Any]]:
         while True:
-            params = {"phone": phone, "after_id": self._cursor[phone], "limit": EVENTS_PAGE}
+            params = {**self._who(phone), "after_id": self._cursor[phone], "limit": EVENTS_PAGE}
             response = self._client.get(self._url, params=params, headers=self._headers)
             response.raise_for_status()
             page = response.json()["events"]
@@ -252,6 +312,7 @@ def account(
     ok: set[str] = {m["id"] for r in results if r.status == 200 for m in r.delivery.messages}
     acc.accepted = len(ok & set(plan.messages))
     for phone in plan.users:
+        who = plan.label(phone)
         evs = events.get(phone, [])
         by_wamid: dict[str, list[dict[str, Any]]] = defaultdict(list)
         by_corr: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -266,7 +327,7 @@ def account(
             ignored = sum(1 for e in mine if e["name"] == "duplicate_ignored")
             acc.duplicates_suppressed += min(copies[wamid] - 1, ignored)
             if len(received) > 1:
-                acc.problem(f"{phone} {wamid[:24]}…: processed {len(received)} times")
+                acc.problem(f"{who} {wamid[:24]}…: processed {len(received)} times")
             related = [e for r in received for e in by_corr[r["correlation_id"]]]
             replies = sum(1 for e in related if e["name"] == "reply_sent")
             notices = sum(1 for e in related if e["name"] == "rate_limited")  # a notice is a reply too
@@ -276,11 +337,11 @@ def account(
             extra = max(0, replies - 1 - notices)
             if extra:
                 acc.duplicate_replies += extra
-                acc.problem(f"{phone} {wamid[:24]}…: {replies} replies to one message")
+                acc.problem(f"{who} {wamid[:24]}…: {replies} replies to one message")
             if failures:  # even when an apology (a reply) went out after the failure
                 acc.failed_handling += 1
                 acc.failures.update(failures)
-                acc.problem(f"{phone} {wamid[:24]}… handling failed: {', '.join(failures)}")
+                acc.problem(f"{who} {wamid[:24]}… handling failed: {', '.join(failures)}")
             elif replies:
                 acc.replied += 1
             elif reasons:
@@ -289,13 +350,13 @@ def account(
             else:
                 acc.lost += 1
                 names = ", ".join(sorted({e["name"] for e in mine})) or "no event at all"
-                acc.problem(f"{phone} {wamid[:24]}… lost: {names}")
+                acc.problem(f"{who} {wamid[:24]}… lost: {names}")
         # Black box: replies the simulator recorded beyond what the events explain are duplicates too.
         seen = recorded_replies.get(phone, 0)
         unexplained = seen - event_replies
         if unexplained > 0:
             acc.duplicate_replies += unexplained
-            acc.problem(f"{phone}: the simulator recorded {seen} replies, the events explain {event_replies}")
+            acc.problem(f"{who}: the simulator recorded {seen} replies, the events explain {event_replies}")
     return acc
 
 

@@ -1,6 +1,8 @@
 """Webhook reliability (marker ``reliability``): 1000+ signed messages the way Meta delivers them.
 
-55+ users send home-menu words (each worth exactly one reply, the home menu); about 10 % of the messages
+55+ users send home-menu words (each worth exactly one reply, the home menu); a fifth of them are
+username-only (no phone in their webhooks: only their BSUID) and a fifth show a username beside their phone
+(``easymo_qa.reliability.STORM_KINDS``); about 10 % of the messages
 are delivered twice with the same wamid (racing, later, or twice in one payload), about 10 % travel in
 multi-message webhooks, about 10 % carry a timestamp older than the one before. Meanwhile a few buyers
 top up, order and pay with every effectful step delivered twice at once. Afterwards every message must
@@ -122,9 +124,12 @@ def effects(events: list[dict[str, Any]]) -> dict[str, int]:
     }
 
 
-def counts_table(result: ReliabilityResult, seed: int) -> str:
+def counts_table(result: ReliabilityResult, seed: int, kinds: Counter[str]) -> str:
     rows = [
         ("users", result.users),
+        ("  storm users, phone only", kinds["phone"]),
+        ("  storm users, phone + username", kinds["phone_and_username"]),
+        ("  storm users, username only", kinds["username_only"]),
         ("sent (distinct messages)", result.sent),
         ("webhook deliveries", result.deliveries),
         ("batched messages", result.batched),
@@ -173,7 +178,7 @@ def test_webhook_reliability(
         results = send_plan(plan, http_client, target, concurrency=CONCURRENCY, time_limit=SEND_LIMIT_SECONDS)
         purchase_errors = [str(f.exception()) for f in purchases if f.exception() is not None]
 
-    reader = EventReader(http_client, target)
+    reader = EventReader(http_client, target, plan.identities)  # username-only users: ?user_id=<BSUID>
     all_settled = wait_until_settled(
         plan, reader, timeout=max(30.0, 4 * target.reply_seconds), quiet=target.no_reply_seconds
     )
@@ -232,7 +237,7 @@ def test_webhook_reliability(
         measured_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     result.write(reports_dir / RELIABILITY_FILE)
-    table = counts_table(result, seed)
+    table = counts_table(result, seed, plan.kinds())
     request.node.add_report_section("call", "reliability", table)
     _attach_to_allure(table)
     with capsys.disabled():

@@ -8,17 +8,30 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from signoff_evidence import stage_runs
 
 from easymo_qa.gates import load_gates
-from easymo_qa.reliability import Plan, SendResult, account, build_plan, users_needed
+from easymo_qa.reliability import (
+    EventReader,
+    Plan,
+    SendResult,
+    account,
+    build_plan,
+    kind_counts,
+    send_plan,
+    users_needed,
+)
 from easymo_qa.signoff.assess import assess
 from easymo_qa.signoff.model import RunInfo
 from easymo_qa.signoff.reliability import RELIABILITY_SCHEMA, ReliabilityResult, ReliabilityResultError
 from easymo_qa.signoff.render import render_html, render_markdown
 from easymo_qa.signoff.report import build_report
 from easymo_qa.signoff.results import RunResults
+from easymo_qa.target import Target
+from easymo_qa.whatsapp.ids import parse_wamid
+from easymo_qa.whatsapp.signing import SIGNATURE_HEADER, signature_for
 
 REPO = Path(__file__).resolve().parents[2]
 PHONES = [f"2507900000{i:02d}" for i in range(55)]
@@ -40,7 +53,8 @@ def test_plan_shape() -> None:
     assert 0.08 <= plan.batched / len(plan.messages) <= 0.12  # ~10 % in multi-message webhooks
     assert 0.05 <= plan.out_of_order / len(plan.messages) <= 0.15
     batches = [d for d in plan.deliveries if d.kind == "batch"]
-    assert all(2 <= len(d.messages) <= 5 for d in batches[:-1])
+    sizes = sorted(len(d.messages) for d in batches)  # shuffled: the short remainder may be anywhere
+    assert 1 <= sizes[0] and all(2 <= n <= 5 for n in sizes[1:])
     assert any(len({m["from"] for m in d.messages}) > 1 for d in batches)  # several users in one webhook
     same = [d for d in plan.deliveries if d.kind == "retry_same_payload"]
     assert same
@@ -59,6 +73,132 @@ def test_same_seed_same_shape() -> None:
     first, second = build_plan(PHONES, 19, seed=3), build_plan(PHONES, 19, seed=3)
     assert [d.kind for d in first.deliveries] == [d.kind for d in second.deliveries]
     assert [len(d.messages) for d in first.deliveries] == [len(d.messages) for d in second.deliveries]
+
+
+# --- users of every kind -----------------------------------------------------------------------------------
+
+TARGET = Target(
+    env_name="unit", webhook_url="http://127.0.0.1:9/wa-webhook", app_secret="s3cret", verify_token="v",
+    phone_number_id="123456789012345", display_phone_number="15550001111",
+    admin_url="http://127.0.0.1:9", admin_token="admin-token",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("users", "shares", "expected"),
+    [
+        (55, {"phone": 0.6, "phone_and_username": 0.2, "username_only": 0.2}, (33, 11, 11)),
+        (10, {"phone": 0.6, "phone_and_username": 0.2, "username_only": 0.2}, (6, 2, 2)),
+        (2, {"phone": 0.6, "phone_and_username": 0.2, "username_only": 0.2}, (1, 1, 0)),  # ties: list order
+        (7, {"username_only": 1}, (0, 0, 7)),
+        (5, {"phone": 1, "username_only": 1}, (3, 0, 2)),  # relative, like weights
+    ],
+)
+def test_kind_counts_add_up(users: int, shares: dict[str, float], expected: tuple[int, int, int]) -> None:
+    counts = kind_counts(users, shares)
+    assert (counts["phone"], counts["phone_and_username"], counts["username_only"]) == expected
+
+
+@pytest.mark.parametrize("shares", [{"emailonly": 1.0}, {"phone": 0}, {"phone": -1, "username_only": 2}])
+def test_kind_counts_refuse_bad_shares(shares: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="shares of phone, phone_and_username, username_only"):
+        kind_counts(5, shares)
+
+
+def test_storm_users_are_of_every_kind_and_keep_it() -> None:
+    plan = build_plan(PHONES, 19, seed=7)
+    assert plan.kinds() == Counter({"phone": 33, "phone_and_username": 11, "username_only": 11})
+    assert build_plan(PHONES, 19, seed=7).identities == plan.identities  # seeded: a replay has the same
+    hidden = [p for p in PHONES if not plan.identity(p).phone_visible]
+    for phone in hidden:
+        assert plan.label(phone) == plan.identity(phone).bsuid
+        for wamid in plan.wamids_of(phone):  # the chat key of a username-only user's ids is its BSUID
+            assert parse_wamid(wamid).phone == plan.identity(phone).bsuid
+            assert phone not in wamid
+    assert plan.label(PHONES[0]) in (PHONES[0], plan.identity(PHONES[0]).bsuid)
+
+
+class Recorder:
+    """An httpx.Client stand-in: records every POST and GET, answers 200."""
+
+    def __init__(self, pages: dict[str, list[dict[str, Any]]] | None = None) -> None:
+        self.posts: list[tuple[bytes, dict[str, str]]] = []
+        self.gets: list[dict[str, Any]] = []
+        self.pages = pages or {}
+
+    def post(self, url: str, *, content: bytes, headers: dict[str, str]) -> httpx.Response:
+        self.posts.append((content, headers))
+        return httpx.Response(200, request=httpx.Request("POST", url))
+
+    def get(self, url: str, *, params: dict[str, Any], headers: dict[str, str]) -> httpx.Response:
+        self.gets.append(params)
+        who = params.get("user_id") or params.get("phone")
+        events = self.pages.get(str(who), []) if params["after_id"] == 0 else []
+        return httpx.Response(200, json={"events": events}, request=httpx.Request("GET", url))
+
+
+def test_storm_webhooks_are_shaped_for_each_senders_kind() -> None:
+    plan = build_plan(PHONES[:10], 4, seed=5)
+    before = {w: dict(m) for w, m in plan.messages.items()}
+    client = Recorder()
+    results = send_plan(plan, client, TARGET, concurrency=4)  # type: ignore[arg-type]
+    assert [r.status for r in results] == [200] * len(plan.deliveries)
+    assert plan.messages == before  # the plan's items are never reshaped (threads share them)
+    seen: Counter[str] = Counter()
+    for body, headers in client.posts:
+        assert headers[SIGNATURE_HEADER] == signature_for(body, TARGET.app_secret)
+        value = json.loads(body)["entry"][0]["changes"][0]["value"]
+        contacts = {c["user_id"]: c for c in value["contacts"]}
+        for message in value["messages"]:
+            seen[message["id"]] += 1
+            phone = before[message["id"]]["from"]
+            who = plan.identity(phone)
+            assert message["from_user_id"] == who.bsuid
+            contact = contacts[who.bsuid]
+            if who.kind == "username_only":
+                assert "from" not in message
+                assert "wa_id" not in contact
+                assert phone not in body.decode()  # the withheld phone is nowhere in the webhook
+            else:
+                assert message["from"] == phone == contact["wa_id"]
+            assert contact["profile"].get("username") == who.username
+    assert seen == plan.copies()  # every delivery of every message went out, each once
+
+
+def test_events_of_username_only_users_are_read_by_bsuid() -> None:
+    plan = build_plan(PHONES[:10], 2, seed=5)
+    hidden = next(p for p in plan.users if plan.identity(p).kind == "username_only")
+    shown = next(p for p in plan.users if plan.identity(p).kind == "phone_and_username")
+    bsuid = plan.identity(hidden).bsuid
+    pages = {
+        bsuid: [event(1, "message_received", "", "c1", wamid=plan.wamids_of(hidden)[0])],
+        shown: [event(2, "message_received", shown, "c2", wamid=plan.wamids_of(shown)[0])],
+    }
+    client = Recorder(pages)
+    reader = EventReader(client, TARGET, plan.identities)  # type: ignore[arg-type]
+    assert [e["id"] for e in reader.refresh(hidden)] == [1]
+    assert [e["id"] for e in reader.refresh(shown)] == [2]
+    asked = [{k: v for k, v in params.items() if k in ("phone", "user_id")} for params in client.gets]
+    assert asked == [{"user_id": bsuid}, {"phone": shown}]
+    assert reader.events[hidden][0]["data"]["wamid"] == plan.wamids_of(hidden)[0]  # filed under the phone
+
+
+def test_account_is_exact_for_username_only_users() -> None:
+    plan = build_plan(["250790000001", "250790000002"], 2, seed=1, retry_share=0, batch_share=0,
+                      kinds={"username_only": 1})  # fmt: skip
+    a, b = plan.users
+    wa, wb = plan.wamids_of(a), plan.wamids_of(b)
+    events = {
+        a: [event(1, "message_received", "", "c1", wamid=wa[0]), event(2, "reply_sent", "", "c1"),
+            event(3, "message_received", "", "c2", wamid=wa[1]), event(4, "reply_sent", "", "c2")],
+        b: [event(5, "message_received", "", "c3", wamid=wb[0]), event(6, "reply_sent", "", "c3")],
+    }  # fmt: skip
+    acc = account(plan, [SendResult(d, 200) for d in plan.deliveries], events, {a: 2, b: 2})
+    assert (acc.sent, acc.accepted, acc.replied, acc.lost, acc.duplicate_replies) == (4, 4, 3, 1, 1)
+    bsuid_b = plan.identity(b).bsuid
+    assert any(p.startswith(f"{bsuid_b} ") and "lost" in p for p in acc.problems)
+    assert f"{bsuid_b}: the simulator recorded 2 replies, the events explain 1" in acc.problems
+    assert not any(a in p or b in p for p in acc.problems)  # problems never name a withheld phone
 
 
 def event(n: int, name: str, phone: str, corr: str, **data: Any) -> dict[str, Any]:
