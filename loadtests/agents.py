@@ -56,6 +56,7 @@ from easymo_qa.load.summary import (
     check_gates,
     format_table,
     load_gates_of,
+    merge_identity_counts,
     write_results,
 )
 from easymo_qa.target import Target
@@ -78,6 +79,7 @@ class _Run:
         self.started_at: float | None = None
         self.finished_at: float | None = None
         self.failures: list[dict[str, str]] = []
+        self.identities: dict[str, dict[str, dict[str, int]]] = {}  # process → users by kind (totals)
         self.check: GateCheck | None = None
         self.summary: dict[str, Any] | None = None
         self.reset_stats = False
@@ -235,6 +237,7 @@ def _on_test_start(environment: LocustEnv, **_: Any) -> None:
     RUN.started_at, RUN.finished_at = time.time(), None
     RUN.recorder.reset()
     RUN.failures = []
+    RUN.identities = {}
     if not isinstance(environment.runner, MasterRunner) and environment.parsed_options is not None:
         if RUN.session is not None:
             RUN.session.close()
@@ -250,6 +253,7 @@ def _on_test_stopping(environment: LocustEnv, **_: Any) -> None:
 def _on_test_stop(environment: LocustEnv, **_: Any) -> None:
     if RUN.session is not None:
         RUN.failures.extend(RUN.session.take_failures())
+        RUN.identities["local"] = RUN.session.identity_counts()
         if isinstance(environment.runner, WorkerRunner):
             return  # the final report (after quit) still needs the session's failures
         RUN.session.close()
@@ -276,12 +280,15 @@ def _on_report_to_master(client_id: str, data: dict[str, Any]) -> None:
     failures = RUN.failures + (RUN.session.take_failures() if RUN.session is not None else [])
     RUN.failures = []
     data["easymo_failures"] = failures[:MAX_FAILURE_EXAMPLES]
+    data["easymo_identities"] = RUN.session.identity_counts() if RUN.session else RUN.identities.get("local")
 
 
 def _on_worker_report(client_id: str, data: dict[str, Any]) -> None:
     RUN.recorder.merge(data.get("easymo_samples") or {})
     room = MAX_FAILURE_EXAMPLES - len(RUN.failures)
     RUN.failures.extend((data.get("easymo_failures") or [])[: max(room, 0)])
+    if data.get("easymo_identities"):  # each worker's totals so far: the latest report wins
+        RUN.identities[client_id] = data["easymo_identities"]
 
 
 # --- the end: summary, gates, exit code ---------------------------------------------------------------------
@@ -317,6 +324,7 @@ def _on_quitting(environment: LocustEnv, **_: Any) -> None:
     try:
         if RUN.session is not None:
             RUN.failures.extend(RUN.session.take_failures())
+            RUN.identities["local"] = RUN.session.identity_counts()
             RUN.session.close()
             RUN.session = None
         staging.mkdir(parents=True, exist_ok=True)
@@ -336,6 +344,7 @@ def _on_quitting(environment: LocustEnv, **_: Any) -> None:
             started_at=started,
             finished_at=finished,
             users=int(opts.num_users or 0),
+            identities=merge_identity_counts(RUN.identities.values()),
         )
         RUN.summary = write_results(RUN.recorder, run, staging, RUN.failures, published_as=final)
         RUN.check = check_gates(RUN.summary, load_gates_of(Path(opts.signoff_gates)))

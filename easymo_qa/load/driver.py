@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -140,6 +141,9 @@ class LoadSession:
     failures: list[dict[str, str]] = field(default_factory=list)
     # Every reply of every journey goes through the message hygiene rules, as in the e2e suite.
     hygiene: HygieneLog = field(default_factory=HygieneLog)
+    # Load users and the journeys they played, by kind of WhatsApp user (loadtests/mix.yaml's identities).
+    users_by_kind: Counter[str] = field(default_factory=Counter)
+    journeys_by_kind: Counter[str] = field(default_factory=Counter)
     _names: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
@@ -167,6 +171,17 @@ class LoadSession:
             found = self._names[journey.journey] = [step_name(journey, i) for i in range(len(journey.steps))]
         return found
 
+    def new_user_kind(self) -> str:
+        """The kind of WhatsApp user the next load user of this process plays (the mix's shares)."""
+        kind = self.mix.next_kind(self.users_by_kind)
+        self.users_by_kind[kind] += 1
+        return kind
+
+    def identity_counts(self) -> dict[str, dict[str, int]]:
+        """``{kind: {"users": n, "journeys": n}}`` so far in this process."""
+        kinds = sorted(set(self.users_by_kind) | set(self.journeys_by_kind))
+        return {k: {"users": self.users_by_kind[k], "journeys": self.journeys_by_kind[k]} for k in kinds}
+
     def note_failure(self, name: str, error: str, detail: str) -> None:
         if len(self.failures) < MAX_FAILURE_EXAMPLES:
             self.failures.append({"name": name, "error": error, "detail": detail})
@@ -177,7 +192,8 @@ class LoadSession:
 
 
 class JourneyDriver:
-    """Runs journeys for one simulated user (one Locust user)."""
+    """Runs journeys for one simulated user (one Locust user), who keeps one kind of WhatsApp identity
+    (phone, phone and username, username only: the mix's ``identities``) for its fresh actors."""
 
     def __init__(
         self, session: LoadSession, http: HttpSession, fire: FireRequest, rng: random.Random
@@ -186,10 +202,13 @@ class JourneyDriver:
         self.fire = fire
         self.rng = rng
         self.channel = WebhookChannel(http, session.stream, session.target.webhook_url, session.other)
+        self.kind = session.new_user_kind()
 
     def run_once(self) -> bool:
-        """One journey of the mix, picked by weight; True when every step passed."""
-        journey = self.session.mix.pick(self.rng).journey
+        """One journey of the mix, picked by weight, played as this user's kind; True when every step
+        passed."""
+        journey = self.session.mix.played_as(self.session.mix.pick(self.rng).journey, self.kind)
+        self.session.journeys_by_kind[self.kind] += 1
         return self.run(journey)
 
     def run(self, journey: Journey) -> bool:

@@ -4,9 +4,15 @@
 
     journeys_dir: ../tests/e2e          # where journey paths are looked up (relative to this file)
     think_seconds: [1, 3]               # a user's pause between turns and between journeys (uniform)
+    identities: {phone: 0.6, phone_and_username: 0.2, username_only: 0.2}   # default: {phone: 1}
     journeys:
       - journey: home_menu.journey.yaml
         weight: 6                        # relative: picked 6 times as often as a weight-1 entry
+
+``identities`` shares the load users between the three kinds of WhatsApp user (what the business sees of
+them since 2026: ``easymo_qa/whatsapp/identity.py``); the shares add up to 1. A load user keeps its kind for
+the whole run and plays every actor of its journeys with it, except seeded staff (actors with a ``phone:``,
+shared by every user) and actors whose journey file names their ``identity:`` (the journey is about it).
 
 Every problem is reported as ``file:line: what is wrong`` before any traffic is sent, including an invalid
 journey file (with the journey file's own line).
@@ -16,15 +22,17 @@ from __future__ import annotations
 
 import bisect
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from easymo_qa.conversation.loader import JourneyError, load_journey
 from easymo_qa.conversation.model import Journey
+from easymo_qa.whatsapp.identity import USER_KINDS
 from easymo_qa.yaml_source import LineMap, YamlSourceError, load_yaml_file
 
-_TOP_KEYS = ("journeys_dir", "think_seconds", "journeys")
+_TOP_KEYS = ("journeys_dir", "think_seconds", "identities", "journeys")
 _ENTRY_KEYS = ("journey", "weight")
 
 
@@ -45,6 +53,7 @@ class JourneyMix:
     entries: tuple[MixEntry, ...]
     think_seconds: tuple[float, float]
     source: Path
+    identities: tuple[tuple[str, float], ...] = (("phone", 1.0),)  # (kind, share), shares add up to 1
 
     def __post_init__(self) -> None:
         totals, running = [], 0
@@ -52,6 +61,27 @@ class JourneyMix:
             running += entry.weight
             totals.append(running)
         object.__setattr__(self, "_totals", totals)
+        object.__setattr__(self, "_played_as", {})
+
+    def next_kind(self, started: Mapping[str, int]) -> str:
+        """The kind of the next load user, given how many of each kind started: the kind furthest below
+        its share, so any number of users splits as close to the shares as whole users can."""
+        total = sum(started.values()) + 1
+        return max(self.identities, key=lambda item: item[1] * total - started.get(item[0], 0))[0]
+
+    def played_as(self, journey: Journey, kind: str) -> Journey:
+        """``journey`` with its fresh actors (no ``phone:``, no ``identity:`` in the file) of this kind."""
+        cache: dict[tuple[str, str], Journey] = self._played_as  # type: ignore[attr-defined]
+        key = (journey.journey, kind)
+        if key not in cache:
+            actors = {
+                name: actor
+                if actor.phone or "identity" in actor.model_fields_set
+                else actor.model_copy(update={"identity": kind})
+                for name, actor in journey.actors.items()
+            }
+            cache[key] = journey.model_copy(update={"actors": actors})
+        return cache[key]
 
     def pick(self, rng: random.Random) -> MixEntry:
         """One entry, with probability weight / total weight."""
@@ -68,7 +98,9 @@ class JourneyMix:
 
     def describe(self) -> str:
         total = sum(e.weight for e in self.entries)
-        return ", ".join(f"{e.journey.journey} {100 * e.weight / total:.0f}%" for e in self.entries)
+        kinds = ", ".join(f"{kind} {100 * share:.0f}%" for kind, share in self.identities)
+        journeys = ", ".join(f"{e.journey.journey} {100 * e.weight / total:.0f}%" for e in self.entries)
+        return f"{journeys}; users: {kinds}"
 
 
 def _think(value: Any, lines: LineMap) -> tuple[float, float]:
@@ -85,6 +117,23 @@ def _think(value: Any, lines: LineMap) -> tuple[float, float]:
     if low < 0 or high < low:
         raise MixError(f"{where}: think_seconds needs 0 <= min <= max, got [{low:g}, {high:g}]")
     return low, high
+
+
+def _identities(value: Any, lines: LineMap) -> tuple[tuple[str, float], ...]:
+    where = lines.where(("identities",))
+    kinds = ", ".join(USER_KINDS)
+    if not isinstance(value, dict) or not value:
+        raise MixError(f"{where}: identities maps kinds of user ({kinds}) to shares, got {value!r}")
+    for kind, share in value.items():
+        at = lines.where(("identities", kind))
+        if kind not in USER_KINDS:
+            raise MixError(f"{at}: unknown kind of user '{kind}'; identities takes {kinds}")
+        if not isinstance(share, int | float) or isinstance(share, bool) or not 0 <= share <= 1:
+            raise MixError(f"{at}: the share of {kind} users is a number from 0 to 1, got {share!r}")
+    total = sum(value.values())
+    if abs(total - 1) > 1e-6:
+        raise MixError(f"{where}: the shares of identities add up to {total:g}, not 1")
+    return tuple((kind, float(value[kind])) for kind in USER_KINDS if value.get(kind))
 
 
 def _entry(item: Any, i: int, base: Path, lines: LineMap) -> MixEntry:
@@ -140,4 +189,5 @@ def load_mix(path: str | Path) -> JourneyMix:
         raise MixError(f"{lines.where(('journeys',))}: 'journeys' must list at least one {{journey, weight}}")
     entries = tuple(_entry(item, i, base, lines) for i, item in enumerate(items))
     think = _think(data.get("think_seconds", [1, 3]), lines)
-    return JourneyMix(entries, think, path)
+    identities = _identities(data["identities"], lines) if "identities" in data else (("phone", 1.0),)
+    return JourneyMix(entries, think, path, identities)

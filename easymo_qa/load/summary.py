@@ -9,8 +9,8 @@ digits), never from Locust's rounded statistics. A failed request counts with th
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,19 @@ class LoadRunInfo:
     started_at: float  # epoch seconds
     finished_at: float
     users: int
+    # {kind: {"users": n, "journeys": n}}: load users by kind of WhatsApp user, and the journeys they played
+    identities: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+
+
+def merge_identity_counts(parts: Iterable[Mapping[str, Mapping[str, int]]]) -> dict[str, dict[str, int]]:
+    """Several processes' ``{kind: {"users": n, "journeys": n}}`` added up."""
+    merged: dict[str, dict[str, int]] = {}
+    for part in parts:
+        for kind, counts in part.items():
+            into = merged.setdefault(str(kind), {"users": 0, "journeys": 0})
+            for what in into:
+                into[what] += int(counts.get(what, 0))
+    return dict(sorted(merged.items()))
 
 
 def _ms(value_us: float) -> float:
@@ -125,6 +138,7 @@ def build_summary(
         "started_at": _iso(run.started_at),
         "finished_at": _iso(run.finished_at),
         "users": run.users,
+        "identities": merge_identity_counts([run.identities]),
         # Every request of every type (WEBHOOK + REPLY): what error_rate_pct divides by, and the "# reqs"
         # of Locust's Aggregated row.
         "samples": requests,
@@ -249,4 +263,7 @@ def format_table(summary: Mapping[str, Any]) -> list[str]:
         "(WEBHOOK + REPLY: Locust's Aggregated # reqs); "
         f"{summary.get('users')} users, {summary.get('duration_seconds')} s, profile {summary.get('profile')}"
     )
+    if kinds := summary.get("identities"):
+        played = ", ".join(f"{k} {c['users']} ({c['journeys']} journeys)" for k, c in kinds.items())
+        lines.append(f"users by kind of WhatsApp identity: {played}")
     return lines
