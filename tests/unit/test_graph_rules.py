@@ -102,6 +102,7 @@ VALID: dict[str, dict[str, Any]] = {
     ),
     "location": envelope("location", {"latitude": -1.9441, "longitude": 30.0619, "name": "Kigali"}),
     "location at the poles": envelope("location", {"latitude": 90, "longitude": -180}),
+    "location as strings": envelope("location", {"latitude": "37.44216251868683", "longitude": "-122.16"}),
     "image by link": envelope("image", {"link": "https://cdn.example/moto.jpg", "caption": "Your ride"}),
     "document by id": envelope("document", {"id": "1234567890", "filename": "receipt.pdf"}),
     "audio": envelope("audio", {"id": "987"}),
@@ -356,8 +357,14 @@ BROKEN = [
         "-180",
         "-181.5",
     ),
-    case("latitude as text", LOC, {"location.latitude": "-1.9"}, PARAM, "location.latitude", "number"),
+    # Meta's location page types the coordinates "String" and sends "37.44216251868683": text that is no
+    # number is refused, a number in a string is not (VALID["location as strings"]).
+    case("latitude as words", LOC, {"location.latitude": "north"}, INVALID, "location.latitude", "decimal"),
+    case(
+        "latitude out of range as text", LOC, {"location.latitude": "-91"}, INVALID, "location.latitude", "90"
+    ),
     case("latitude as bool", LOC, {"location.latitude": True}, PARAM, "location.latitude", "number"),
+    case("latitude as object", LOC, {"location.latitude": {"deg": 1}}, PARAM, "location.latitude", "number"),
     case("longitude missing", LOC, {"location.longitude": DELETE}, MISSING, "location.longitude"),
     case("location name not a string", LOC, {"location.name": 7}, PARAM, "location.name"),
     # media

@@ -12,7 +12,7 @@ from easymo_qa.whatsapp.rules.request import is_status_update, validate_outbound
 
 pytestmark = pytest.mark.unit
 
-NOT_PERMITTED = 10
+CALLING_NOT_ENABLED = 138000
 BSUID = "RW.123456789"
 
 
@@ -108,6 +108,16 @@ VALID: dict[str, dict[str, Any]] = {
             },
         },
     ),
+    "cta_url with a text header": interactive(
+        "cta_url",
+        {"name": "cta_url", "parameters": {"display_text": "See Dates", "url": "https://shop.example"}},
+        header={"type": "text", "text": "New dates"},
+    ),
+    "request contact info": interactive("request_contact_info", {"name": "request_contact_info"}),
+    "flow with a 30-character cta (advised, not enforced)": edited(
+        FLOW, {"interactive.action.parameters.flow_cta": "c" * 30}
+    ),
+    "carousel with card indexes 0 and 7": edited(CAROUSEL, {"interactive.action.cards[1].card_index": 7}),
     "addressed by BSUID": edited(envelope("text", {"body": "hi"}), {"to": DELETE, "recipient": BSUID}),
     # Both: to takes precedence (https://dualhook.com/docs/contacts-bsuid-api-changes), no error.
     "addressed by phone and BSUID": edited(envelope("text", {"body": "hi"}), {"recipient": BSUID}),
@@ -160,12 +170,20 @@ BROKEN = [
         "'send_location'",
     ),
     (
-        "flow cta 21",
+        "flow cta empty",
         FLOW,
-        {"interactive.action.parameters.flow_cta": "c" * 21},
+        {"interactive.action.parameters.flow_cta": ""},
         INVALID,
         "interactive.action.parameters.flow_cta",
-        "20",
+        "empty",
+    ),
+    (
+        "flow without cta",
+        FLOW,
+        {"interactive.action.parameters.flow_cta": DELETE},
+        MISSING,
+        "interactive.action.parameters.flow_cta",
+        "",
     ),
     (
         "flow with id and name",
@@ -264,22 +282,95 @@ BROKEN = [
         "interactive",
         "no header",
     ),
-    ("carousel card indexes", CAROUSEL, {f"{CARDS}[1].card_index": 0}, INVALID, CARDS, "card_index"),
+    ("carousel card indexes repeat", CAROUSEL, {f"{CARDS}[1].card_index": 0}, INVALID, CARDS, "repeat"),
+    (
+        "carousel card index 10",
+        CAROUSEL,
+        {f"{CARDS}[1].card_index": 10},
+        INVALID,
+        f"{CARDS}[1].card_index",
+        "",
+    ),
+    (
+        "carousel card body of 3 line breaks",
+        CAROUSEL,
+        {f"{CARDS}[0].body.text": "a\nb\nc\nd"},
+        INVALID,
+        f"{CARDS}[0].body.text",
+        "line breaks",
+    ),
+    (
+        "carousel card header by uploaded id",
+        CAROUSEL,
+        {f"{CARDS}[0].header.image": {"id": "1013859600285441"}},
+        MISSING,
+        f"{CARDS}[0].header.image.link",
+        "",
+    ),
+    (
+        "product card with buttons",
+        VALID["product carousel"],
+        {f"{CARDS}[0].action.buttons": [{"type": "quick_reply", "quick_reply": {"id": "a", "title": "A"}}]},
+        INVALID,
+        f"{CARDS}[0]",
+        "no buttons",
+    ),
+    (
+        "cta_url without body",
+        VALID["cta_url with a text header"],
+        {"interactive.body": DELETE},
+        MISSING,
+        "interactive.body",
+        "",
+    ),
+    (
+        "single product with a header",
+        VALID["single product"],
+        {"interactive.header": {"type": "text", "text": "Shoes"}},
+        INVALID,
+        "interactive.header",
+        "no header",
+    ),
+    ("258 contacts", CONTACTS, {"contacts": CONTACTS["contacts"] * 258}, INVALID, "contacts", "257"),
+    (
+        "request_contact_info without body",
+        VALID["request contact info"],
+        {"interactive.body": DELETE},
+        MISSING,
+        "interactive.body",
+        "",
+    ),
     (
         "voice call",
         interactive("voice_call", {"name": "voice_call"}),
         {},
-        NOT_PERMITTED,
+        CALLING_NOT_ENABLED,
         "interactive",
-        "Calling API",
+        "calling APIs are not enabled",
+    ),
+    (
+        "voice call display text 21",
+        interactive("voice_call", {"name": "voice_call", "parameters": {"display_text": "c" * 21}}),
+        {},
+        INVALID,
+        "interactive.action.parameters.display_text",
+        "20",
+    ),
+    (
+        "voice call ttl 0 minutes",
+        interactive("voice_call", {"name": "voice_call", "parameters": {"ttl_minutes": 0}}),
+        {},
+        INVALID,
+        "interactive.action.parameters.ttl_minutes",
+        "",
     ),
     (
         "call permission request",
         interactive("call_permission_request", {"name": "call_permission_request"}),
         {},
-        NOT_PERMITTED,
+        CALLING_NOT_ENABLED,
         "interactive",
-        "Calling API",
+        "calling APIs are not enabled",
     ),
     (
         "to and a recipient that is no BSUID",

@@ -23,26 +23,33 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 # Meta's layering: 100 is the Graph parameter layer (envelope enums, a value of the wrong JSON type), 131008
-# a required parameter missing, 131009 a value that is there and well typed but breaks a content rule.
+# a required parameter missing, 131009 a value that is there and well typed but breaks a content rule
+# (https://developers.facebook.com/documentation/business-messaging/whatsapp/support/error-codes).
 INVALID_PARAMETER = 100
 REQUIRED_PARAMETER_MISSING = 131008
 PARAMETER_VALUE_NOT_VALID = 131009
-# Graph's "(#10) Application does not have permission for this action": a feature the account lacks.
-NOT_PERMITTED = 10
+# "138000 Calling not enabled: Calling APIs are not enabled for this phone number", HTTP 401 (Meta's
+# "Troubleshoot WhatsApp Calling Errors", .../whatsapp/calling/troubleshooting, updated 2026-06-24): what a
+# calling message gets from a business number whose calling is off, as the simulated one's is.
+CALLING_NOT_ENABLED = 138000
+CALLING_NOT_ENABLED_HTTP_STATUS = 401
 
 # Error types of our own validators; _violation maps each to its code.
 VALUE_NOT_VALID = "value_not_valid"
 REQUIRED = "required"
 FEATURE_NOT_ENABLED = "feature_not_enabled"
+COORDINATE_TYPE = "coordinate_type"  # a location coordinate that is neither a number nor a string
 
 
 @dataclass(frozen=True)
 class RuleViolation:
-    """One broken rule: Meta's error ``code``, the dotted ``path`` of the field, a human ``message``."""
+    """One broken rule: Meta's error ``code``, the dotted ``path`` of the field, a human ``message``, and
+    the HTTP status Meta answers it with (400 for every message error but 138000, which is 401)."""
 
     code: int
     path: str
     message: str
+    http_status: int = 400
 
 
 class Strict(BaseModel):
@@ -152,6 +159,7 @@ _EXPECTED = {
     "dict_type": "an object",
     "model_type": "an object",
     "model_attributes_type": "an object",
+    COORDINATE_TYPE: "a number or a string of decimal degrees",
 }
 _JSON_KINDS = {dict: "object", list: "array", str: "string", bool: "boolean", float: "number", int: "number"}
 
@@ -191,9 +199,9 @@ def _violation(error: dict[str, Any], tagged: bool) -> RuleViolation:
         message = f"{path} must be one of {ctx['expected_tags']}, got '{ctx['tag']}'"
     else:
         message = ctx.get("detail") or f"{path}: {error['msg']}"
-    code = {REQUIRED: REQUIRED_PARAMETER_MISSING, FEATURE_NOT_ENABLED: NOT_PERMITTED}.get(
-        kind, PARAMETER_VALUE_NOT_VALID
-    )
+    if kind == FEATURE_NOT_ENABLED:
+        return RuleViolation(CALLING_NOT_ENABLED, path, message, CALLING_NOT_ENABLED_HTTP_STATUS)
+    code = REQUIRED_PARAMETER_MISSING if kind == REQUIRED else PARAMETER_VALUE_NOT_VALID
     return RuleViolation(layer_code or code, path, message)
 
 

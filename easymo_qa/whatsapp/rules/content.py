@@ -1,17 +1,23 @@
 """The contents of non-interactive messages: text, media, location, reaction, contacts and template.
 
 Meta's pages, under https://developers.facebook.com/documentation/business-messaging/whatsapp/messages/ :
-text-messages, image-messages (and audio, document, sticker, video), location-messages,
-reaction-messages, contacts-messages, template-messages.
+text-messages (body 4096), image-messages (updated 2026-06-24: caption 1024, exactly one of id / link; the
+same for audio, document, sticker, video), location-messages (2026-05-21: latitude and longitude
+"String", sent as "37.44216251868683" in Meta's own example), reaction-messages (2026-05-21),
+contacts-messages (2026-05-21: "up to 257 contacts", formatted_name required); templates: name and
+language required (reference/whatsapp-business-phone-number/message-api, template object). Every limit,
+its source and its date: docs/outbound-messages.md.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, model_validator
+from pydantic import PlainValidator, model_validator
+from pydantic_core import PydanticCustomError
 
-from easymo_qa.whatsapp.rules.base import Strict, count, invalid, required, text
+from easymo_qa.whatsapp.rules.base import COORDINATE_TYPE, Strict, count, invalid, required, text
 
 TextBody = text("text body", 4096)
 MediaId = text("media id")
@@ -47,18 +53,27 @@ class Media(Strict):
         return self
 
 
-def _within(name: str, bound: float) -> AfterValidator:
-    def check(value: float) -> float:
-        if not -bound <= value <= bound:
+def _coordinate(name: str, bound: float) -> PlainValidator:
+    """Decimal degrees within ``bound``, as a JSON number or as a string: Meta's page types latitude and
+    longitude as strings and its example sends ``"37.44216251868683"``; numbers are what most clients send."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise PydanticCustomError(COORDINATE_TYPE, "not a coordinate")
+        try:
+            degrees = float(value)
+        except ValueError:
+            raise invalid(f"{name} must be decimal degrees, got {value!r}") from None
+        if not (math.isfinite(degrees) and -bound <= degrees <= bound):
             raise invalid(f"{name} must be between {-bound:g} and {bound:g}, got {value}")
         return value
 
-    return AfterValidator(check)
+    return PlainValidator(check)
 
 
 class Location(Strict):
-    latitude: Annotated[float, _within("latitude", 90.0)]
-    longitude: Annotated[float, _within("longitude", 180.0)]
+    latitude: Annotated[Any, _coordinate("latitude", 90.0)]
+    longitude: Annotated[Any, _coordinate("longitude", 180.0)]
     name: str | None = None
     address: str | None = None
 
@@ -80,7 +95,8 @@ class Contact(Strict):
     emails: list[dict[str, Any]] | None = None
 
 
-Contacts = Annotated[list[Contact], count("contacts messages", "contact", "contacts", 1, None)]
+# "Each message can include information for up to 257 contacts" (contacts-messages, 2026-05-21).
+Contacts = Annotated[list[Contact], count("contacts messages", "contact", "contacts", 1, 257)]
 
 
 class TemplateLanguage(Strict):

@@ -1,12 +1,14 @@
 """Interactive messages, one model per ``interactive.type``, with the limits of Meta's page for each.
 
-Pages under https://developers.facebook.com/documentation/business-messaging/whatsapp/messages/ :
-interactive-reply-buttons-messages (updated 2026-05-21), interactive-list-messages (2025-11-03: a list
-body may hold 4096 characters, reply buttons keep 1024), interactive-cta-url-messages,
-location-request-messages (2025-11-03), interactive-media-carousel-messages (2026-05-21); catalogs/
-interactive-product-carousel-messages, the commerce guide "share products with customers" (product,
-product_list, catalog_message) and flows/guides/sendingaflow (flow). voice_call and
-call_permission_request need the Calling API, which the simulated business account has not enabled.
+Pages under https://developers.facebook.com/documentation/business-messaging/whatsapp/ (the date is the
+page's "Updated"): messages/interactive-reply-buttons-messages (2026-05-21), messages/interactive-list-
+messages (2026-06-28: body 4096, header text only, 10 sections and 10 rows in all), messages/
+interactive-cta-url-messages (2026-06-28: body required, header text 60), messages/location-request-
+messages (2026-05-21), catalogs/single-product-messages (2026-05-21), catalogs/multi-product-messages
+(2026-06-26: text header, 30 products in up to 10 sections), catalogs/catalog-messages (2026-06-18),
+flows/guides/sendingaflow (2026-06-16), business-scoped-user-ids (2026-06-29: request_contact_info); the
+Messages API reference (reference/whatsapp-business-phone-number/message-api) where a guide is silent.
+Carousels and the calling types are in :mod:`.carousel`; every rule and its source: docs/outbound-messages.md.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ SectionTitle = text("section title", 24)
 ListButtonText = text("list button text", 20)
 CtaUrlDisplayText = text("cta_url display text", 20)
 CtaUrlUrl = text("cta_url url")
-FlowCta = text("flow_cta", 20)
+# "CTA text length is advised to be 30 characters or less (no emoji)": advice, not a limit Meta enforces.
+FlowCta = text("flow_cta")
 FlowId = text("flow_id")
 FlowName = text("flow_name")
 CatalogId = text("catalog_id")
@@ -81,10 +84,6 @@ class TextHeader(_Header):
     type: Literal["text"]
 
 
-class CardHeader(_Header):
-    type: Literal["image", "video"]
-
-
 # --- reply buttons --------------------------------------------------------------------------------------
 
 
@@ -125,7 +124,9 @@ def _ten_rows_titled_sections(sections: list[Section]) -> list[Section]:
     total = sum(len(s.rows) for s in sections)
     if total > 10:
         raise invalid(f"interactive list messages allow at most 10 rows in total, got {total}")
-    # A lone section may go untitled; with several, titles are what tells them apart.
+    # A lone section may go untitled: "Required if the message has more than one section" (Messages API
+    # reference, section object). The list guide (2026-06-28) says "Required." outright; the two disagree
+    # and the harness keeps the looser one rather than refuse what Meta may accept.
     untitled = [i for i, s in enumerate(sections) if s.title is None]
     if len(sections) > 1 and untitled:
         raise required(f"section title is required when a list has several sections, sections{untitled}")
@@ -222,7 +223,23 @@ class CatalogParameters(Strict):
 
 class CatalogAction(Strict):
     name: Literal["catalog_message"]
-    parameters: CatalogParameters | None = None
+    parameters: CatalogParameters | None = None  # optional: "If you omit the parameters object ..."
+
+
+class RequestContactInfoAction(Strict):
+    """The button that asks a user for his phone number (business-scoped-user-ids, "Requesting phone
+    numbers from users", available from July 2026): it takes no parameters."""
+
+    name: Literal["request_contact_info"]
+
+
+def _absent(label: str) -> Any:
+    """A part a type must not carry: any value but null is refused."""
+
+    def refuse(value: Any) -> Any:
+        raise invalid(label)
+
+    return Annotated[Any, AfterValidator(refuse)] | None
 
 
 # What each interactive.type holds besides its ``type``, in Meta's order: ``X | None`` where a part may be
@@ -230,15 +247,17 @@ class CatalogAction(Strict):
 MESSAGES: dict[str, dict[str, Any]] = {
     "button": {"header": MediaHeader | None, "body": Body, "footer": Footer | None, "action": ButtonAction},
     "list": {"header": TextHeader | None, "body": ListBody, "footer": Footer | None, "action": ListAction},
-    "cta_url": {
-        "header": MediaHeader | None,
-        "body": Body | None,
-        "footer": Footer | None,
-        "action": CtaUrlAction,
-    },
+    # the body is "Required." on the cta_url page (2026-06-28)
+    "cta_url": {"header": MediaHeader | None, "body": Body, "footer": Footer | None, "action": CtaUrlAction},
     "location_request_message": {"body": Body, "action": SendLocation},
     "flow": {"header": MediaHeader | None, "body": Body, "footer": Footer | None, "action": FlowAction},
-    "product": {"body": Body | None, "footer": Footer | None, "action": ProductAction},
+    # "header ... Cannot be set for 'product' type"; "body ... Optional for 'product' type" (Messages API)
+    "product": {
+        "header": _absent("single-product messages take no header"),
+        "body": Body | None,
+        "footer": Footer | None,
+        "action": ProductAction,
+    },
     # the header is required here, unlike every other type
     "product_list": {
         "header": TextHeader,
@@ -247,4 +266,5 @@ MESSAGES: dict[str, dict[str, Any]] = {
         "action": ProductListAction,
     },
     "catalog_message": {"body": Body, "footer": Footer | None, "action": CatalogAction},
+    "request_contact_info": {"body": Body, "action": RequestContactInfoAction},
 }
