@@ -2,7 +2,14 @@
 smoke layer asserts the protocol, not our reference service's details: it answers 403 (not 401) to a
 bad signature, 'OK' bodies, and replies with a plain echo.
 
-Run with BOT_PORT, BOT_APP_SECRET, BOT_VERIFY_TOKEN, BOT_PHONE_NUMBER_ID and GRAPH_URL set.
+Since 2026 it answers a user by phone while Meta shows it (`to`), else by BSUID (`recipient`, from
+`from_user_id`), and echoes what users say, not Meta's notices (statuses, system messages).
+
+Run with BOT_PORT, BOT_APP_SECRET, BOT_VERIFY_TOKEN, BOT_PHONE_NUMBER_ID and GRAPH_URL set. ECHO_BOT_FLAWS
+(comma-separated) makes it a worse bot, to prove the protocol checks notice (tests/unit/test_any_bot.py):
+``phone_only`` answers `from` alone, as bots did before 2026 (a username-only user gets nothing);
+``answers_system`` echoes system messages too, at the sender they name (after user_changed_user_id: the
+retired BSUID); ``answers_statuses`` answers every status callback.
 """
 
 import hashlib
@@ -17,12 +24,16 @@ SECRET = os.environ["BOT_APP_SECRET"].encode()
 VERIFY_TOKEN = os.environ["BOT_VERIFY_TOKEN"]
 PHONE_ID = os.environ["BOT_PHONE_NUMBER_ID"]
 GRAPH = os.environ["GRAPH_URL"].rstrip("/")
+FLAWS = set(filter(None, os.environ.get("ECHO_BOT_FLAWS", "").split(",")))
 seen: set[str] = set()
 
 
-def reply(to: str, text: str) -> None:
+def reply(to: str | None, text: str, user_id: str | None = None) -> None:
+    if to is None and (user_id is None or "phone_only" in FLAWS):
+        return  # nobody this bot can address
+    address = {"to": to} if to is not None else {"recipient": user_id}
     data = json.dumps(
-        {"messaging_product": "whatsapp", "to": to, "type": "text", "text": {"body": text}}
+        {"messaging_product": "whatsapp", **address, "type": "text", "text": {"body": text}}
     ).encode()
     request = urllib.request.Request(
         f"{GRAPH}/v21.0/{PHONE_ID}/messages",
@@ -56,12 +67,18 @@ class Handler(BaseHTTPRequestHandler):
         self.answer(200, "OK")
         for entry in json.loads(body).get("entry", []):
             for change in entry.get("changes", []):
-                for message in change.get("value", {}).get("messages", []):
-                    if message["id"] not in seen:
-                        seen.add(message["id"])
-                        reply(
-                            message["from"], "Echo: " + message.get("text", {}).get("body", message["type"])
-                        )
+                value = change.get("value", {})
+                for message in value.get("messages", []):
+                    if message["id"] in seen or (
+                        message["type"] == "system" and "answers_system" not in FLAWS
+                    ):
+                        continue
+                    seen.add(message["id"])
+                    said = message.get("text", {}).get("body", message["type"])
+                    reply(message.get("from"), "Echo: " + said, message.get("from_user_id"))
+                if "answers_statuses" in FLAWS:
+                    for status in value.get("statuses", []):
+                        reply(status.get("recipient_id"), "Thanks!", status.get("recipient_user_id"))
 
 
 if __name__ == "__main__":

@@ -2,17 +2,25 @@
 
 Bots differ in details (401 or 403 for a bad signature, the body of an error): these tests assert only
 what the protocol requires, so they pass against any correct bot (see environments/example-any-bot.yaml).
+
+Since April 2026 Meta names every user by a business-scoped user id (BSUID) and a user with a username may
+write with no phone at all (easymo_qa/whatsapp/identity.py): the last checks hold a bot to answering such
+users at their BSUID, acknowledging statuses that name users by BSUID, and following a user whose BSUID
+Meta re-issued.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 
 import httpx
 import pytest
 
 from easymo_qa.target import Target
 from easymo_qa.whatsapp import payloads
+from easymo_qa.whatsapp.identity import Identity, UserKind
+from easymo_qa.whatsapp.outbound import OutboundMessage
 from easymo_qa.whatsapp.signing import SIGNATURE_HEADER, encode_body, signature_for
 from easymo_qa.whatsapp.user import WhatsAppUser
 
@@ -129,3 +137,98 @@ def test_non_ascii_text_is_accepted_and_answered(user: WhatsAppUser, text: str) 
     # Meta escapes non-ASCII as \\uXXXX and signs those exact bytes: a bot must verify the raw body.
     user.send_text(text)
     user.expect_reply()
+
+
+# --- users named by BSUID (2026) ---------------------------------------------------------------------------
+
+USERNAME_KINDS = ["phone_and_username", "username_only"]
+
+
+def _of_kind(new_user: Callable[..., WhatsAppUser], kind: UserKind) -> WhatsAppUser:
+    """A fresh simulated user whom the business sees as ``kind`` (the fixture makes phone users)."""
+    user = new_user()
+    user.identity = Identity(user.identity.phone, kind)
+    return user
+
+
+def _address(reply: OutboundMessage) -> str:
+    """Who the bot addressed a message to: ``recipient`` (a BSUID) or ``to`` (a phone, digits)."""
+    recipient = reply.body.get("recipient")
+    if recipient:
+        return str(recipient)
+    return "".join(ch for ch in str(reply.body.get("to", "")) if ch.isdigit())
+
+
+def _assert_addressed_to_the_user(user: WhatsAppUser, reply: OutboundMessage) -> None:
+    """The reply names this user as the business knows him now: his current BSUID, or his phone only
+    while Meta shows it (a username-only user's only address is his BSUID)."""
+    mine = {user.bsuid} | ({user.identity.phone} if user.identity.phone_visible else set())
+    assert _address(reply) in mine, (
+        f"the reply to {user.label} was addressed to {_address(reply)!r}, expected "
+        f"{' or '.join(sorted(mine))}: {reply.summary()}"
+    )
+
+
+@pytest.mark.parametrize("kind", USERNAME_KINDS)
+@pytest.mark.rule("R-HTTP-4")
+def test_a_user_with_a_username_is_answered_at_his_address(
+    new_user: Callable[..., WhatsAppUser], kind: UserKind
+) -> None:
+    # A username-only user's webhook has no `from` and no `wa_id`, only `from_user_id` and
+    # `contacts[].user_id` (https://developers.facebook.com/documentation/business-messaging/whatsapp/
+    # business-scoped-user-ids/): the bot can only answer him by `recipient`, his BSUID.
+    # (A phone user: test_signed_text_gets_a_valid_reply.)
+    user = _of_kind(new_user, kind)
+    user.send_text("hi")
+    _assert_addressed_to_the_user(user, user.expect_reply())
+
+
+@pytest.mark.parametrize("kind", USERNAME_KINDS)
+@pytest.mark.rule("R-STATUS-1", "R-HTTP-4")
+def test_statuses_naming_the_user_by_bsuid_are_acknowledged_without_reply(
+    new_user: Callable[..., WhatsAppUser], target: Target, kind: UserKind
+) -> None:
+    user = _of_kind(new_user, kind)
+    user.send_text("hi")
+    reply = user.expect_reply()
+    business = payloads.BusinessPhone(target.phone_number_id, target.display_phone_number)
+    for state in ("delivered", "read"):
+        item = payloads.status(user.identity, reply.wamid, state)
+        payload = payloads.webhook(business, statuses=[item], identities=[user.identity])
+        # Since 2026: recipient_user_id beside recipient_id (alone for a username-only user) and the
+        # recipient's contacts[] entry with user_id (and username) beside the statuses.
+        assert item["recipient_user_id"] == user.bsuid
+        assert ("recipient_id" in item) is user.identity.phone_visible
+        assert [c["user_id"] for c in payload["entry"][0]["changes"][0]["value"]["contacts"]] == [user.bsuid]
+        response = user.post_payload(payload)
+        assert 200 <= response.status_code < 300, (
+            f"a '{state}' status naming {user.label} answered {response.status_code}"
+        )
+    user.expect_no_reply()
+
+
+@pytest.mark.parametrize("kind", USERNAME_KINDS)
+@pytest.mark.rule("R-HTTP-4")
+def test_a_new_bsuid_does_not_lose_the_conversation(
+    new_user: Callable[..., WhatsAppUser], target: Target, kind: UserKind
+) -> None:
+    # Meta re-issues a user's BSUID and tells the business with a `user_changed_user_id` system message
+    # ("System messages webhook reference", updated 2026-08-11:
+    # https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/system/);
+    # the user then writes under the new id. He must still be answered, at the new id (or his phone while
+    # Meta shows it), never at the retired one.
+    user = _of_kind(new_user, kind)
+    user.send_text("hi")
+    _assert_addressed_to_the_user(user, user.expect_reply())
+    retired = user.bsuid
+    user.change_bsuid()
+    assert user.bsuid != retired
+    # Whether a bot answers the notice itself is up to it; never at the retired id.
+    user.expect_nothing_unclaimed(
+        target.no_reply_seconds,
+        may_skip=lambda m: None if _address(m) == retired else "an answer to the system message",
+        title=f"after user_changed_user_id the bot wrote to the retired BSUID {retired}",
+        expected=f"nothing addressed to {retired}",
+    )
+    user.send_text("menu")
+    _assert_addressed_to_the_user(user, user.expect_reply())

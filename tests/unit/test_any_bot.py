@@ -23,10 +23,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def echo_bot_env() -> Iterator[dict[str, str]]:
+def echo_bot_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
     bot_port, graph_port = free_port(), free_port()
     env = {
         **os.environ,
+        "ECHO_BOT_FLAWS": getattr(request, "param", ""),
         "BOT_PORT": str(bot_port),
         "BOT_WEBHOOK_URL": f"http://127.0.0.1:{bot_port}/webhook",
         "BOT_APP_SECRET": secrets.token_hex(16),
@@ -88,3 +89,55 @@ def test_easymo_layer_is_skipped_for_a_bot_without_the_capability(
     result = subprocess.run(command, cwd=REPO, env=echo_bot_env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-4000:]
     assert "lacks the 'easymo' capability" in result.stdout
+
+
+# The 2026 checks (users named by BSUID) against the echo bot made worse on purpose (ECHO_BOT_FLAWS in
+# tests/any_bot/echo_bot.py): each check must fail against the flaw it is there to catch, at the right place.
+NEW_2026 = "username or bsuid or status"
+ANSWERED = "test_a_user_with_a_username_is_answered_at_his_address"
+STATUSES = "test_statuses_naming_the_user_by_bsuid_are_acknowledged_without_reply"
+NEW_ID = "test_a_new_bsuid_does_not_lose_the_conversation"
+
+
+@pytest.mark.parametrize(
+    ("echo_bot_env", "must_fail", "why"),
+    [
+        pytest.param(
+            "phone_only",  # answers `from` alone, as in 2025
+            {f"{ANSWERED}[username_only]", f"{STATUSES}[username_only]", f"{NEW_ID}[username_only]"},
+            "no reply matching what was expected",
+            id="phone-only",
+        ),
+        pytest.param(
+            "answers_system",  # echoes user_changed_user_id at the BSUID it retires
+            {f"{NEW_ID}[username_only]"},
+            "after user_changed_user_id the bot wrote to the retired BSUID",
+            id="answers-system-messages",
+        ),
+        pytest.param(
+            "answers_statuses",
+            {
+                "test_status_callbacks_are_acknowledged_without_reply",
+                f"{STATUSES}[phone_and_username]",
+                f"{STATUSES}[username_only]",
+            },
+            "the bot replied where no reply was expected",
+            id="answers-statuses",
+        ),
+    ],
+    indirect=["echo_bot_env"],
+)
+def test_the_2026_checks_fail_against_a_bot_with_the_flaw_they_catch(
+    echo_bot_env: dict[str, str], tmp_path: Path, must_fail: set[str], why: str
+) -> None:
+    command = [sys.executable, "-m", "pytest", "tests/smoke/test_protocol.py", "-k", NEW_2026, "-q", "-rf"]
+    command += ["-p", "no:cacheprovider", "--env-file", "environments/example-any-bot.yaml"]
+    command += ["--reports-dir", str(tmp_path)]
+    result = subprocess.run(command, cwd=REPO, env=echo_bot_env, capture_output=True, text=True, timeout=300)
+    failed = {
+        line.split()[1].split("::")[-1]
+        for line in result.stdout.splitlines()
+        if line.startswith("FAILED ") and len(line.split()) > 1
+    }
+    assert failed == must_fail, result.stdout[-6000:]
+    assert why in result.stdout, result.stdout[-6000:]
