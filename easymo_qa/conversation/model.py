@@ -67,7 +67,12 @@ class Capture(_Strict):
 
 
 class Expect(_Strict):
-    """One message an actor must receive after the step's action, within its latency budget."""
+    """One message an actor must receive after the step's action, within its latency budget.
+
+    ``read: true`` / ``typing: true`` expect an event instead of a message: the bot marks the actor's last
+    message read (a typing indicator marks it read too) / shows him the typing indicator, within the
+    budget. Events are never replies: a strict journey never counts one as unexpected.
+    """
 
     to: str | None = None  # actor name; default: the actor who acted
     kind: str | None = None  # text | buttons | list | location | image ...
@@ -82,6 +87,17 @@ class Expect(_Strict):
     after: Duration | None = None
     since: str | None = None  # measure the window from the action of the step with this ``name``
     capture: dict[str, Capture] = {}
+    read: bool = False
+    typing: bool = False
+
+    @model_validator(mode="after")
+    def _event_alone(self) -> Expect:
+        if self.read or self.typing:
+            fields = ("kind", "text", "not_text", "buttons", "rows", "capture")
+            content = [f for f in fields if getattr(self, f)] + (["count"] if self.count != 1 else [])
+            if content:
+                raise ValueError(f"read / typing expect an event, which has no {', '.join(content)}")
+        return self
 
 
 class Ignore(_Strict):

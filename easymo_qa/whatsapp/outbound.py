@@ -1,9 +1,17 @@
-"""OutboundMessage: one message the SUT sent to a user, as recorded by the Graph API simulator."""
+"""OutboundMessage: one message the SUT sent to a user, as recorded by the Graph API simulator.
+
+The simulator also records *events*: the SUT marking a user's message read (``kind`` ``read``) or showing
+him the typing indicator (``typing``, which marks the message read too). They come as OutboundMessages
+with ``is_event`` set, ``message_id`` the message they name and no text: never a reply.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+EVENT_KINDS = ("read", "typing")
+_EVENT_SUMMARIES = {"read": "marked the message read", "typing": "is typing (and marked the message read)"}
 
 
 @dataclass(frozen=True)
@@ -23,10 +31,24 @@ class OutboundMessage:
     row_ids: tuple[str, ...] = ()
     row_titles: tuple[str, ...] = ()
     body: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    is_event: bool = False  # a read / typing event, not a message in the chat
+    message_id: str = ""  # an event's: the id of the user's message it marks read
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> OutboundMessage:
         body = record.get("body") or {}
+        if record.get("event"):
+            return cls(
+                seq=int(record["seq"]),
+                wamid="",
+                to=str(record.get("to", "")),
+                kind=str(record.get("type") or "read"),
+                text="",
+                received_at=float(record.get("received_at", 0.0)),
+                body=body,
+                is_event=True,
+                message_id=str(record.get("message_id") or body.get("message_id") or ""),
+            )
         kind = str(body.get("type") or "text")
         text = ""
         buttons: list[dict[str, Any]] = []
@@ -72,6 +94,8 @@ class OutboundMessage:
 
     def summary(self, width: int = 90) -> str:
         """One line for transcripts: kind, text (shortened), and the ids a user could tap."""
+        if self.is_event:
+            return _EVENT_SUMMARIES.get(self.kind, f"{self.kind} event")
         text = " ".join(self.text.split())
         if len(text) > width:
             text = text[: width - 1] + "…"

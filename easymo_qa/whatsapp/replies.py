@@ -14,6 +14,9 @@ class ReplySource(Protocol):
 
     :class:`ReplyReader` (one long-poll per waiting user) is the default; the load test plugs in one shared
     stream per process (``easymo_qa.load.reply_stream``) with the same three methods.
+
+    A source that can also report read / typing events says so with ``reports_events = True`` and takes
+    ``poll(..., events=True)``; a simulated user then asks for them (and keeps them apart from replies).
     """
 
     def poll(self, to: str, after: int, wait: float) -> list[OutboundMessage]:
@@ -32,17 +35,22 @@ class ReplySource(Protocol):
 class ReplyReader:
     """Client of ``/_sim/messages`` and ``/_sim/rejections`` on the Graph API simulator."""
 
+    reports_events = True
+
     def __init__(self, client: httpx.Client, graph_api_url: str) -> None:
         self._client = client
         self._base = graph_api_url.rstrip("/")
 
-    def poll(self, to: str, after: int, wait: float) -> list[OutboundMessage]:
-        """Messages to ``to`` with ``seq > after``; blocks up to ``wait`` seconds until one exists."""
-        response = self._client.get(
-            f"{self._base}/_sim/messages",
-            params={"to": to, "after": after, "wait": f"{max(0.0, wait):.3f}"},
-            timeout=wait + 5.0,
-        )
+    def poll(self, to: str, after: int, wait: float, *, events: bool = False) -> list[OutboundMessage]:
+        """Messages to ``to`` with ``seq > after``; blocks up to ``wait`` seconds until one exists.
+
+        Replies only, unless ``events``: then the read / typing events of ``to``'s chat too (``is_event``).
+        The rollback drill and the storm count what this returns as replies: they never ask for events.
+        """
+        params: dict[str, str | int] = {"to": to, "after": after, "wait": f"{max(0.0, wait):.3f}"}
+        if events:
+            params["events"] = 1
+        response = self._client.get(f"{self._base}/_sim/messages", params=params, timeout=wait + 5.0)
         response.raise_for_status()
         return [OutboundMessage.from_record(r) for r in response.json()["messages"]]
 

@@ -11,7 +11,8 @@ from typing import Any, Literal
 class TranscriptEntry:
     at: float  # epoch seconds
     actor: str  # "buyer 250790000001"
-    direction: Literal["in", "out", "note"]  # in = user → bot, out = bot → user
+    # in = user → bot, out = bot → user, event = the bot marked the user's message read / is typing
+    direction: Literal["in", "out", "note", "event"]
     summary: str
     ack_status: int | None = None
     ack_ms: float | None = None
@@ -53,6 +54,8 @@ class Transcript:
             elif e.direction == "out":
                 reply = f"  (reply after {e.reply_ms:.1f} ms)" if e.reply_ms is not None else ""
                 lines.append(f"{offset}  bot → {e.actor}: {e.summary}{reply}")
+            elif e.direction == "event":
+                lines.append(f"{offset}  bot {e.summary} ({e.actor})")
             else:
                 lines.append(f"{offset}  · {e.actor}: {e.summary}")
         return "\n".join(lines)

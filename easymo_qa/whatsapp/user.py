@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -12,6 +13,7 @@ from easymo_qa.target import Target
 from easymo_qa.whatsapp import payloads
 from easymo_qa.whatsapp.expect import Expectation, ReplyError, check_window
 from easymo_qa.whatsapp.identity import Identity, UserKind
+from easymo_qa.whatsapp.matching import match_events, match_loosely, match_strictly
 from easymo_qa.whatsapp.outbound import OutboundMessage
 from easymo_qa.whatsapp.replies import ReplyReader, ReplySource
 from easymo_qa.whatsapp.signing import encode_body, signed_headers
@@ -31,6 +33,9 @@ class WhatsAppUser:
     by default), and replies come from ``replies``, else from the client's own ``reply_source`` attribute
     when it has one, else from a :class:`ReplyReader` long-polling the Graph API simulator per user.
     ``on_reply`` sees every reply once, as it arrives (the pytest plugin checks message hygiene there).
+
+    The bot's read / typing events on this user's messages (when the reply source reports them) are kept
+    apart: a transcript line each, matched only by ``read`` / ``typing`` expectations, never a reply.
     """
 
     def __init__(
@@ -64,6 +69,8 @@ class WhatsAppUser:
         self._cursor = 0
         self._pending: list[OutboundMessage] = []
         self.unclaimed: list[OutboundMessage] = []  # replies no expectation matched before the next message
+        self._events: deque[OutboundMessage] = deque(maxlen=256)  # read / typing events not yet claimed
+        self._last_wamid: str | None = None  # the id of this user's last message (what a read names)
         self._last_sent_at = time.time()
         self.last_reply: OutboundMessage | None = None
         self.on_reply = on_reply
@@ -125,6 +132,7 @@ class WhatsAppUser:
             self.unclaimed.extend(self._pending)
             self._pending.clear()
         self._last_sent_at = time.time()
+        self._last_wamid = message.get("id") or self._last_wamid
         started = time.perf_counter()
         response = self.post_raw(body, signed_headers(body, self.target.app_secret))
         self.transcript.add(
@@ -197,9 +205,23 @@ class WhatsAppUser:
         self._cursor = self._replies.last_seq()
         self._pending.clear()
 
+    @property
+    def sees_events(self) -> bool:
+        """Whether this user's reply source reports the bot's read / typing events (the load test's not)."""
+        return bool(getattr(self._replies, "reports_events", False))
+
     def _fetch(self, wait: float) -> None:
-        for message in self._replies.poll(self.phone, self._cursor, wait):
+        if self.sees_events:
+            arrived = self._replies.poll(self.phone, self._cursor, wait, events=True)  # type: ignore[call-arg]
+        else:
+            arrived = self._replies.poll(self.phone, self._cursor, wait)
+        for message in arrived:
             self._cursor = max(self._cursor, message.seq)
+            if message.is_event:  # never a reply: no latency, no hygiene, never unexpected
+                self._events.append(message)
+                entry = TranscriptEntry(message.received_at, self.label, "event", message.summary())
+                self.transcript.add(entry)
+                continue
             self._pending.append(message)
             self.transcript.add(
                 TranscriptEntry(
@@ -225,6 +247,7 @@ class WhatsAppUser:
     ) -> list[OutboundMessage]:
         """Wait until every expectation is matched by a distinct reply (by default in any order).
 
+        ``read`` / ``typing`` expectations are matched by the bot's events on this user's last message.
         ``ordered``: the replies must arrive in the expectations' order. ``strict``: every reply that
         arrives meanwhile must be expected, or skippable (``may_skip`` returns why, e.g. "ignored by the
         journey"); anything else fails at once as unexpected, without waiting out the time.
@@ -239,16 +262,28 @@ class WhatsAppUser:
         deadline = time.monotonic() + max(within, budget)
         matched: list[OutboundMessage | None] = [None] * len(expectations)
         while True:
+            match_events(self._events, expectations, matched, self._last_wamid)
             if strict:
-                self._match_strictly(expectations, matched, ordered, may_skip)
+                match_strictly(
+                    self._pending,
+                    expectations,
+                    matched,
+                    ordered=ordered,
+                    may_skip=may_skip,
+                    actor=self.label,
+                    transcript=self.transcript,
+                )
             else:
-                self._match_loosely(expectations, matched)
+                match_loosely(self._pending, expectations, matched)
             if all(m is not None for m in matched):
                 found = [m for m in matched if m is not None]
-                self.last_reply = max(found, key=lambda m: m.seq)
+                replies = [m for m in found if not m.is_event]
+                if replies:
+                    self.last_reply = max(replies, key=lambda m: m.seq)
                 if record_latency:
                     for expectation, message in zip(expectations, found, strict=True):
-                        self.transcript.latency((message.received_at - self._last_sent_at) * 1000)
+                        if not message.is_event:
+                            self.transcript.latency((message.received_at - self._last_sent_at) * 1000)
                         check_window(
                             expectation,
                             message,
@@ -263,61 +298,22 @@ class WhatsAppUser:
             if remaining <= 0:
                 break
             self._fetch(remaining)
-        missing = [e.describe() for e, m in zip(expectations, matched, strict=True) if m is None]
-        self.transcript.timed_out(len(missing))
+        unmet = [e for e, m in zip(expectations, matched, strict=True) if m is None]
+        self.transcript.timed_out(sum(not e.is_event for e in unmet))  # events are no reply latency
         arrived = [m for m in matched if m is not None] + self._pending
+        if any(e.is_event for e in unmet):
+            arrived += list(self._events)  # events that named another message
+        title = "no reply matching what was expected"
+        if all(e.is_event for e in unmet):
+            title = "the bot did not mark the message read or show typing as expected"
         raise ReplyError(
-            f"no reply matching what was expected within {within:.1f} s",
+            f"{title} within {within:.1f} s",
             actor=self.label,
-            expected=missing,
+            expected=[e.describe() for e in unmet],
             arrived=arrived,
             transcript=self.transcript.render(),
             rejected=self._replies.rejections(self.phone),
         )
-
-    def _match_loosely(
-        self, expectations: Sequence[Expectation], matched: list[OutboundMessage | None]
-    ) -> None:
-        for i, expectation in enumerate(expectations):
-            if matched[i] is None:
-                hit = next((m for m in self._pending if expectation.matches(m)), None)
-                if hit is not None:
-                    matched[i] = hit
-                    self._pending.remove(hit)
-
-    def _match_strictly(
-        self,
-        expectations: Sequence[Expectation],
-        matched: list[OutboundMessage | None],
-        ordered: bool,
-        may_skip: Callable[[OutboundMessage], str | None] | None,
-    ) -> None:
-        for message in sorted(self._pending, key=lambda m: m.seq):
-            open_ = [i for i, m in enumerate(matched) if m is None]
-            fits = [i for i in open_ if expectations[i].matches(message)]
-            if fits and (not ordered or fits[0] == open_[0]):
-                matched[fits[0]] = message
-                self._pending.remove(message)
-                continue
-            reason = may_skip(message) if may_skip is not None else None
-            if reason is not None:
-                self._pending.remove(message)
-                self.transcript.note(self.label, f"skipped seq {message.seq}: {reason}")
-                continue
-            if fits:  # ordered, and it matches a later expectation than the next one
-                title = "a reply arrived out of order"
-                expected = [f"next: {expectations[open_[0]].describe()}"]
-            else:
-                title = "the bot sent a message nobody expected"
-                expected = [e.describe() for i, e in enumerate(expectations) if matched[i] is None]
-                expected = expected or ["nothing more in this step"]
-            raise ReplyError(
-                title,
-                actor=self.label,
-                expected=expected,
-                arrived=[message],
-                transcript=self.transcript.render(),
-            )
 
     def expect_nothing_unclaimed(
         self,
