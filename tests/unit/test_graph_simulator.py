@@ -361,7 +361,7 @@ def test_wait_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
     run(scenario)
 
 
-@pytest.mark.parametrize("query", ["to=abc", "after=x", "wait=soon", "wait=nan"])
+@pytest.mark.parametrize("query", ["to=abc", "to=RW.123456789", "after=x", "wait=soon", "wait=nan"])
 def test_bad_query_is_400(query: str) -> None:
     async def scenario(client: httpx.AsyncClient, app: Starlette) -> None:
         response = await client.get(f"/_sim/messages?{query}")

@@ -25,6 +25,9 @@ def test_read_and_typing_answer_success_and_reach_no_chat(body: dict) -> None:
         assert response.json() == {"success": True}
         assert (await client.get("/_sim/messages")).json()["messages"] == []
         assert (await client.get("/_sim/rejections")).json()["rejections"] == []
+        # Kept as an event (see test_read_events.py), shown only when asked for.
+        [event] = (await client.get("/_sim/messages", params={"events": 1})).json()["messages"]
+        assert (event["type"], event["event"]) == ("typing" if "typing_indicator" in body else "read", True)
 
     run(scenario)
 
