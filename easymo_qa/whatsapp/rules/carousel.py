@@ -8,10 +8,11 @@ every card. Product carousel (catalogs/interactive-product-carousel-messages, 20
 type "product" from one catalog, each "card_index" 0 to 9 and "Must not repeat"; "Do not add a header,
 footer, or buttons".
 
-Calling (calling/integration-patterns and calling/user-initiated-calls, 2026-06-26; calling/troubleshooting,
-2026-06-24): ``voice_call`` (display_text 20, ttl_minutes 1 to 43200, payload 512) and
-``call_permission_request`` are checked for their shape, then refused whole with 138000 "Calling not
-enabled" (HTTP 401): the simulated business number has calling off, as every number has by default.
+Calling (calling/call-button-messages-deep-links and calling/user-call-permissions, 2026-06-26;
+calling/troubleshooting, 2026-06-24): ``voice_call`` (display_text 20, ttl_minutes 1 to 43200, payload
+512) and ``call_permission_request`` are checked for their shape, then refused whole with 138000 "Calling
+not enabled" (HTTP 401): the simulated business number has calling off, as every number has by default
+("Calling is not enabled by default on a business phone number", calling/call-settings, 2026-06-26).
 """
 
 from __future__ import annotations
