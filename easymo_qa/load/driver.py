@@ -207,7 +207,8 @@ class JourneyDriver:
     def run_once(self) -> bool:
         """One journey of the mix, picked by weight, played as this user's kind; True when every step
         passed."""
-        journey = self.session.mix.played_as(self.session.mix.pick(self.rng).journey, self.kind)
+        mix = self.session.mix
+        journey = mix.played_as(mix.pick(self.rng, self.kind).journey, self.kind)
         self.session.journeys_by_kind[self.kind] += 1
         return self.run(journey)
 

@@ -8,11 +8,15 @@
     journeys:
       - journey: home_menu.journey.yaml
         weight: 6                        # relative: picked 6 times as often as a weight-1 entry
+        identities: [phone, phone_and_username]   # only these kinds of load user play it (default: all)
 
 ``identities`` shares the load users between the three kinds of WhatsApp user (what the business sees of
 them since 2026: ``easymo_qa/whatsapp/identity.py``); the shares add up to 1. A load user keeps its kind for
 the whole run and plays every actor of its journeys with it, except seeded staff (actors with a ``phone:``,
 shared by every user) and actors whose journey file names their ``identity:`` (the journey is about it).
+An entry's ``identities`` lists the kinds of load user who may play it (a journey written for a phone user
+that a username-only user cannot follow as written, say one that pays by MoMo, which asks such a user for a
+number first); a user picks among the entries open to its kind, by weight.
 
 Every problem is reported as ``file:line: what is wrong`` before any traffic is sent, including an invalid
 journey file (with the journey file's own line).
@@ -33,7 +37,7 @@ from easymo_qa.whatsapp.identity import USER_KINDS
 from easymo_qa.yaml_source import LineMap, YamlSourceError, load_yaml_file
 
 _TOP_KEYS = ("journeys_dir", "think_seconds", "identities", "journeys")
-_ENTRY_KEYS = ("journey", "weight")
+_ENTRY_KEYS = ("journey", "weight", "identities")
 
 
 class MixError(ValueError):
@@ -46,6 +50,7 @@ class MixEntry:
     weight: int
     path: Path
     line: int
+    identities: tuple[str, ...] = USER_KINDS  # the kinds of load user who play it
 
 
 @dataclass(frozen=True)
@@ -56,11 +61,15 @@ class JourneyMix:
     identities: tuple[tuple[str, float], ...] = (("phone", 1.0),)  # (kind, share), shares add up to 1
 
     def __post_init__(self) -> None:
-        totals, running = [], 0
-        for entry in self.entries:
-            running += entry.weight
-            totals.append(running)
-        object.__setattr__(self, "_totals", totals)
+        by_kind: dict[str | None, tuple[list[MixEntry], list[int]]] = {}
+        for kind in (None, *USER_KINDS):
+            open_ = [e for e in self.entries if kind is None or kind in e.identities]
+            totals, running = [], 0
+            for entry in open_:
+                running += entry.weight
+                totals.append(running)
+            by_kind[kind] = (open_, totals)
+        object.__setattr__(self, "_by_kind", by_kind)
         object.__setattr__(self, "_played_as", {})
 
     def next_kind(self, started: Mapping[str, int]) -> str:
@@ -83,10 +92,10 @@ class JourneyMix:
             cache[key] = journey.model_copy(update={"actors": actors})
         return cache[key]
 
-    def pick(self, rng: random.Random) -> MixEntry:
-        """One entry, with probability weight / total weight."""
-        totals: list[int] = self._totals  # type: ignore[attr-defined]
-        return self.entries[bisect.bisect_right(totals, rng.randrange(totals[-1]))]
+    def pick(self, rng: random.Random, kind: str | None = None) -> MixEntry:
+        """One entry (of those open to ``kind`` of user, if given), with probability weight / their total."""
+        entries, totals = self._by_kind[kind]  # type: ignore[attr-defined]
+        return entries[bisect.bisect_right(totals, rng.randrange(totals[-1]))]
 
     def think(self, rng: random.Random) -> float:
         low, high = self.think_seconds
@@ -99,7 +108,13 @@ class JourneyMix:
     def describe(self) -> str:
         total = sum(e.weight for e in self.entries)
         kinds = ", ".join(f"{kind} {100 * share:.0f}%" for kind, share in self.identities)
-        journeys = ", ".join(f"{e.journey.journey} {100 * e.weight / total:.0f}%" for e in self.entries)
+
+        def only(entry: MixEntry) -> str:
+            return "" if entry.identities == USER_KINDS else f" ({'/'.join(entry.identities)} users)"
+
+        journeys = ", ".join(
+            f"{e.journey.journey} {100 * e.weight / total:.0f}%{only(e)}" for e in self.entries
+        )
         return f"{journeys}; users: {kinds}"
 
 
@@ -151,6 +166,7 @@ def _entry(item: Any, i: int, base: Path, lines: LineMap) -> MixEntry:
     weight = item.get("weight", 1)
     if not isinstance(weight, int) or isinstance(weight, bool) or weight < 1:
         raise MixError(f"{lines.where(('journeys', i, 'weight'))}: weight must be a whole number >= 1")
+    kinds = _entry_kinds(item.get("identities", list(USER_KINDS)), ("journeys", i, "identities"), lines)
     path = (base / item["journey"]).resolve()
     line = lines.line_of(("journeys", i, "journey")) or 0
     if not path.is_file():
@@ -159,7 +175,19 @@ def _entry(item: Any, i: int, base: Path, lines: LineMap) -> MixEntry:
         journey = load_journey(path)
     except JourneyError as exc:
         raise MixError(f"{lines.where(('journeys', i, 'journey'))}: invalid journey file:\n{exc}") from None
-    return MixEntry(journey, weight, path, line)
+    return MixEntry(journey, weight, path, line, kinds)
+
+
+def _entry_kinds(value: Any, key: tuple[Any, ...], lines: LineMap) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise MixError(f"{lines.where(key)}: identities lists kinds of user ({', '.join(USER_KINDS)})")
+    for j, kind in enumerate(value):
+        if kind not in USER_KINDS:
+            kinds = ", ".join(USER_KINDS)
+            raise MixError(
+                f"{lines.where((*key, j))}: unknown kind of user {kind!r}; identities takes {kinds}"
+            )
+    return tuple(k for k in USER_KINDS if k in value)
 
 
 def load_mix(path: str | Path) -> JourneyMix:
@@ -190,4 +218,9 @@ def load_mix(path: str | Path) -> JourneyMix:
     entries = tuple(_entry(item, i, base, lines) for i, item in enumerate(items))
     think = _think(data.get("think_seconds", [1, 3]), lines)
     identities = _identities(data["identities"], lines) if "identities" in data else (("phone", 1.0),)
+    for kind, _ in identities:
+        if not any(kind in e.identities for e in entries):
+            raise MixError(
+                f"{lines.where(('identities', kind))}: no journey of the mix is open to {kind} users"
+            )
     return JourneyMix(entries, think, path, identities)

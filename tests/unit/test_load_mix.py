@@ -112,6 +112,35 @@ def test_shipped_mix_has_users_of_every_kind() -> None:
     mix = load_mix(REPO / "loadtests" / "mix.yaml")
     assert dict(mix.identities) == {"phone": 0.6, "phone_and_username": 0.2, "username_only": 0.2}
     assert "users: phone 60%, phone_and_username 20%, username_only 20%" in mix.describe()
+    # MoMo asks a username-only buyer for a number first (R-PAY-13): journeys paying by MoMo as written
+    # are for users whose phone the bot sees.
+    for entry in mix.entries:
+        if any(s.tap and str(s.tap).startswith(("pay_momo", "topup")) for s in entry.journey.steps):
+            assert "username_only" not in entry.identities, entry.journey.journey
+    rng = random.Random(3)
+    assert {mix.pick(rng, "username_only").journey.journey for _ in range(300)} <= {
+        e.journey.journey for e in mix.entries if "username_only" in e.identities
+    }
+
+
+def test_an_entry_is_played_only_by_the_kinds_it_lists(folder: Path) -> None:
+    mix = load_mix(
+        write(
+            folder,
+            SHARES
+            + "journeys:\n  - {journey: a.journey.yaml, weight: 3, identities: [phone, phone_and_username]}\n"
+            "  - {journey: b.journey.yaml, weight: 1}\n",
+        )
+    )
+    assert mix.entries[0].identities == ("phone", "phone_and_username")
+    assert "a 75% (phone/phone_and_username users), b 25%;" in mix.describe()
+    rng = random.Random(1)
+    assert {mix.pick(rng, "username_only").journey.journey for _ in range(200)} == {"b"}
+    phone = Counter(mix.pick(rng, "phone").journey.journey for _ in range(4000))
+    assert phone["a"] / 4000 == pytest.approx(0.75, abs=0.03)  # the weights, among the entries open to it
+    assert Counter(mix.pick(rng).journey.journey for _ in range(4000))["a"] / 4000 == pytest.approx(
+        0.75, abs=0.03
+    )
 
 
 def test_without_identities_every_load_user_is_a_phone_user(folder: Path) -> None:
@@ -170,6 +199,32 @@ def test_identities_errors_point_at_the_mix_file_line(
     with pytest.raises(MixError, match=message) as excinfo:
         load_mix(path)
     assert f"{path}:{line + 2}:" in str(excinfo.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        (
+            "  - journey: a.journey.yaml\n    identities: [phone, email_only]\n",
+            4,
+            "unknown kind of user 'email_only'",
+        ),
+        ("  - journey: a.journey.yaml\n    identities: phone\n", 4, "identities lists kinds of user"),
+        ("  - journey: a.journey.yaml\n    identities: []\n", 4, "identities lists kinds of user"),
+        (
+            "  - {journey: a.journey.yaml, identities: [phone]}\n",
+            1,
+            "no journey of the mix is open to username_only users",
+        ),
+    ],
+)
+def test_entry_identities_errors_point_at_the_mix_file_line(
+    folder: Path, text: str, line: int, message: str
+) -> None:
+    path = write(folder, "identities: {phone: 0.5, username_only: 0.5}\njourneys:\n" + text)
+    with pytest.raises(MixError, match=message) as excinfo:
+        load_mix(path)
+    assert f"{path}:{line}:" in str(excinfo.value)
 
 
 def test_the_load_summary_counts_users_and_journeys_by_kind(folder: Path) -> None:
