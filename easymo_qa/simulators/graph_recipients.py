@@ -5,8 +5,10 @@ the SUT addressed him by phone (``to``) or by business-scoped user id (``recipie
 users turn back into their phone with :func:`~easymo_qa.whatsapp.ids.user_for_bsuid`.
 
 When a body has both ``to`` and ``recipient``, ``to`` takes precedence and the answer follows the phone
-path (``contacts[].wa_id``): https://dualhook.com/docs/contacts-bsuid-api-changes ("If both to and
-recipient are present, to takes precedence"), as 8x8 documents for its own msisdn / BSUID pair
+path (``contacts[].wa_id``): Meta's https://developers.facebook.com/documentation/business-messaging/
+whatsapp/business-scoped-user-ids, "Send message requests" (quoted in docs/outbound-messages.md), and
+https://dualhook.com/docs/contacts-bsuid-api-changes ("If both to and recipient are present, to takes
+precedence"); 8x8 documents the same for its own msisdn / BSUID pair
 (https://developer.8x8.com/release-notes/2026-07-21-business-scoped-user-ids-bsuid).
 """
 

@@ -57,9 +57,10 @@ def _bsuid(recipient: str) -> str:
 class Envelope(Strict):
     """Who a message goes to: ``to`` (a phone number) or ``recipient`` (a BSUID, since 2026), at least one.
 
-    With both, ``to`` takes precedence and the answer follows the phone path: "If both to and recipient
-    are present, to takes precedence" (https://dualhook.com/docs/contacts-bsuid-api-changes, on Meta's
-    Messages API). Both are still checked for their shape.
+    With both, ``to`` takes precedence and the answer follows the phone path (Meta's business-scoped-user-ids
+    page, "Send message requests", quoted in docs/outbound-messages.md; "If both to and recipient are
+    present, to takes precedence", https://dualhook.com/docs/contacts-bsuid-api-changes). Both are still
+    checked for their shape.
     """
 
     messaging_product: Literal["whatsapp"]
