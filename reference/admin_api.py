@@ -2,7 +2,8 @@
 
 ``GET /admin/orders/{id}``: the order with its items, payment, ledger entries and state history (404
 when unknown). ``GET /admin/wallets/{phone}``: a wallet's balance and ledger, so a journey can check that
-a declined payment left the wallet unchanged. The delivery code itself is never exposed.
+a declined payment left the wallet unchanged; ``{phone}`` may be a BSUID (a username-only user's wallet).
+The delivery code itself is never exposed.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ def admin_order(request: Request) -> JSONResponse:
         {
             "id": order.id,
             "state": order.state,
-            "buyer": order.buyer,
+            "buyer": order.buyer,  # the buyer's user key: their phone, else their first BSUID
+            "buyer_user_id": ctx.store.who(order.buyer)[2],
             "vendor_id": order.vendor_id,
             "station_id": order.station_id,
             "driver": order.driver,
@@ -54,5 +56,7 @@ def admin_wallet(request: Request) -> JSONResponse:
         return denied
     ctx: Context = request.app.state.ctx
     phone = request.path_params["phone"]
+    if ctx.identities is not None:
+        phone = ctx.identities.key_for(phone)
     entries = [e.as_dict() for e in ctx.ledger.for_phone(phone) if e.account == f"wallet:{phone}"]
     return JSONResponse({"phone": phone, "balance": ctx.ledger.balance(phone), "ledger": entries})

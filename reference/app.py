@@ -15,7 +15,7 @@ import httpx
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from . import messages
+from . import defects, messages
 from .admin_api import admin_order, admin_wallet
 from .agents import register_all
 from .callbacks import payments_callback
@@ -29,6 +29,7 @@ from .dashboard import dashboard, metrics_json, metrics_prometheus
 from .deadlines import Deadlines
 from .flag_api import admin_flags
 from .graph_client import GraphClient
+from .identity import Identities
 from .ledger import Ledger
 from .notify import Notifier
 from .observability import EventLog, admin_events
@@ -64,12 +65,14 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store = Store.open(settings.db_path)
         events = EventLog(store)
-        graph = GraphClient(settings, events, transport=graph_transport)
+        # The phone_only_identity defect: users are their `from`, replies go `to` it (as in 2025).
+        identities = None if settings.has_defect(defects.PHONE_ONLY_IDENTITY) else Identities(store)
+        graph = GraphClient(settings, events, transport=graph_transport, identities=identities)
         llm = LlmClient(settings, events, transport=llm_transport)
         maps = MapsClient(settings, events, transport=maps_transport)
         payments_client = PaymentsClient(settings, transport=payments_transport)
         router = Router(settings, store, events, graph, exempt_from_rate_limit=seed.is_seeded_actor)
-        processor = Processor(settings, store, events, router, graph)
+        processor = Processor(settings, store, events, router, graph, identities)
         orders, ledger = Orders(store, events), Ledger(store, events)
         faults = TestFaults()
         deadlines = Deadlines(processor)
@@ -90,6 +93,7 @@ def create_app(
             deadlines=deadlines,
             faults=faults,
             quotes=QuoteBook(store),
+            identities=identities,
         )
         register_all(router, ctx)
         app.state.store, app.state.events, app.state.router = store, events, router

@@ -11,6 +11,7 @@ from .clients.maps import MapsClient
 from .config import Settings
 from .deadlines import Deadlines
 from .graph_client import GraphClient
+from .identity import Identities
 from .ledger import Ledger
 from .notify import Notifier
 from .observability import EventLog
@@ -43,6 +44,12 @@ class Context:
     deadlines: Deadlines
     faults: TestFaults
     quotes: QuoteBook
+    identities: Identities | None = None  # None with the phone_only_identity defect: users are their phone
+
+    def payer(self, user: str) -> str | None:
+        """The number that pays by MoMo for ``user`` (their phone, else the number they gave), or None
+        when it must be asked (a username-only user, whose phone the bot never saw)."""
+        return user if self.identities is None else self.identities.momo_number(user)
 
     def has_defect(self, name: str) -> bool:
         return self.settings.has_defect(name)

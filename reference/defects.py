@@ -99,6 +99,8 @@ SESSION_NEVER_EXPIRES = "session_never_expires"
 SESSION_TTL_COUNTS_AGE = "session_ttl_counts_age"
 ONE_PARCEL_AT_A_TIME = "one_parcel_at_a_time"
 NOTICES_IGNORE_OPTOUT = "notices_ignore_optout"
+# 2026 identities (tests/e2e/username-only-buyer.journey.yaml): the sender read from `from` alone, as in 2025.
+PHONE_ONLY_IDENTITY = "phone_only_identity"
 # Message hygiene (tests/smoke/test_hygiene.py): bugs the real easyMO shipped.
 RAW_I18N_KEY = "raw_i18n_key"
 STACK_TRACE_LEAK = "stack_trace_leak"
@@ -132,6 +134,10 @@ DEFECTS: dict[str, str] = {
     STACK_TRACE_LEAK: "a tap on an unknown button or row id answers with the Python traceback",
     FRENCH_HEADER_TOO_LONG: (
         "'bonjour' / 'salut' get a home menu whose French header passes 60 characters: Graph refuses it"
+    ),
+    PHONE_ONLY_IDENTITY: (
+        "users are identified by `from` alone, as in 2025: a username-only user's messages (a BSUID and no"
+        " phone) are dropped unanswered, and user_changed_user_id is not understood"
     ),
     FALLBACK_TIER_SKIPPED: "an LLM failure jumps straight to the graceful-failure apology (no ranked offers)",
     NO_LLM_TIMEOUT: "the LLM call waits with no deadline: a hanging LLM leaves the buyer waiting",

@@ -3,7 +3,13 @@
 Pure functions over the parsed JSON (no I/O), so every filter is easy to test. The rules follow
 easyMO's ``router/pipeline.ts``: only ``whatsapp_business_account`` objects; per change, the metadata
 must name our phone-number id (and our display number, when ``WA_BOT_NUMBER_E164`` is set); a message
-needs non-empty string ``id``, ``from`` and ``type``; a message id repeated inside one payload counts once.
+needs non-empty string ``id`` and ``type`` and a sender; a message id repeated inside one payload counts once.
+
+The sender is named by BSUID first (``from_user_id``, since April 2026 in every message), with the phone
+(``from``) when Meta shows it; a message with a BSUID and no ``from`` is a username-only user's and is
+valid (:mod:`reference.identity`). A ``system`` message of type ``user_changed_user_id`` is not a user's
+message: it becomes an :class:`IdentityChange`. The ``phone_only_identity`` defect reads the sender from
+``from`` alone, as easyMO did in 2025, so a username-only user's messages are dropped.
 """
 
 from __future__ import annotations
@@ -16,8 +22,10 @@ from typing import Any
 from . import defects
 from .config import Settings
 from .observability import DUPLICATE_IGNORED, INVALID_MESSAGE_IGNORED, PAYLOAD_IGNORED, PHONE_MISMATCH_IGNORED
+from .store import BSUID
 
 _SENDER = re.compile(r"\+?[0-9]{8,15}")
+USER_ID_CHANGED = "user_changed_user_id"  # Meta's system message type: the user's BSUID was re-issued
 
 
 @dataclass(frozen=True)
@@ -25,12 +33,17 @@ class Inbound:
     """One message a user sent, with what the router needs to answer it."""
 
     wamid: str
+    # The sender's user key (reference/store.py) once the processor resolved it; at parse time the phone
+    # shown, else the BSUID.
     phone: str
     type: str
     message: dict[str, Any]
     profile_name: str | None
     correlation_id: str
     request_id: str
+    user_id: str | None = None  # the BSUID (from_user_id / contacts[].user_id)
+    sender_phone: str | None = None  # the phone digits Meta showed (from / wa_id), if any
+    username: str | None = None  # contacts[].profile.username
 
     @property
     def text(self) -> str | None:
@@ -70,7 +83,18 @@ class StatusUpdate:
 
     wamid: str
     status: str
-    recipient: str
+    recipient: str  # recipient_id (the phone), else recipient_user_id (the BSUID)
+    correlation_id: str
+
+
+@dataclass(frozen=True)
+class IdentityChange:
+    """Meta re-issued a user's BSUID (a ``user_changed_user_id`` system message)."""
+
+    wamid: str
+    old_user_id: str
+    new_user_id: str
+    phone: str | None  # system.wa_id (or from), while the phone is visible
     correlation_id: str
 
 
@@ -87,6 +111,7 @@ class Note:
 class Envelope:
     messages: list[Inbound] = field(default_factory=list)
     statuses: list[StatusUpdate] = field(default_factory=list)
+    identity_changes: list[IdentityChange] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
 
 
@@ -116,51 +141,99 @@ def parse(payload: Any, settings: Settings, request_id: str) -> Envelope:
             if mismatch is not None and not settings.has_defect(defects.NO_PHONE_ID_FILTER):
                 out.notes.append(Note(PHONE_MISMATCH_IGNORED, None, mismatch))
                 continue
-            names = _profile_names(value.get("contacts"))
+            phone_only = settings.has_defect(defects.PHONE_ONLY_IDENTITY)
+            names, usernames = _profiles(value.get("contacts"), by_user_id=not phone_only)
             if settings.has_defect(defects.PROFILE_NAME_ASCII_ONLY):
                 names = {k: v.encode("ascii", "ignore").decode().strip() for k, v in names.items()}
             for item in _list(value.get("messages")):
-                if settings.has_defect(defects.BAD_MESSAGE_DROPS_BATCH) and not all(
-                    _str(_dict(item).get(key)) for key in ("id", "from", "type")
+                item = _dict(item)
+                if settings.has_defect(defects.BAD_MESSAGE_DROPS_BATCH) and not (
+                    _str(item.get("id")) and _str(item.get("type")) and _sender_named(item, phone_only)
                 ):
                     return out  # as when one message throws: the rest of the batch is never claimed
-                _add_message(out, _dict(item), names, request_id, seen if dedupe else None)
+                if not phone_only and _system_type(item) == USER_ID_CHANGED:
+                    _add_identity_change(out, item, seen if dedupe else None)
+                    continue
+                profile = _Profiles(names, usernames, phone_only)
+                _add_message(out, item, profile, request_id, seen if dedupe else None)
             for item in _list(value.get("statuses")):
                 _add_status(out, _dict(item))
     return out
 
 
+@dataclass(frozen=True)
+class _Profiles:
+    names: dict[str, str]  # by wa_id and by user_id
+    usernames: dict[str, str]
+    phone_only: bool  # the phone_only_identity defect
+
+
+def _sender_named(item: dict[str, Any], phone_only: bool) -> bool:
+    return bool(_str(item.get("from")) or (not phone_only and _str(item.get("from_user_id"))))
+
+
 def _add_message(
-    out: Envelope, item: dict[str, Any], names: dict[str, str], request_id: str, seen: set[str] | None
+    out: Envelope, item: dict[str, Any], profiles: _Profiles, request_id: str, seen: set[str] | None
 ) -> None:
-    wamid, sender, kind = _str(item.get("id")), _str(item.get("from")), _str(item.get("type"))
-    if not (wamid and sender and kind):
-        missing = [key for key, v in (("id", wamid), ("from", sender), ("type", kind)) if not v]
+    wamid, phone, kind = _str(item.get("id")), _str(item.get("from")), _str(item.get("type"))
+    user_id = "" if profiles.phone_only else _str(item.get("from_user_id"))
+    if not (wamid and (phone or user_id) and kind):
+        fields = (("id", wamid), ("from", phone or user_id), ("type", kind))
+        missing = [key for key, v in fields if not v]
         out.notes.append(Note(INVALID_MESSAGE_IGNORED, None, {"reason": "missing_fields", "fields": missing}))
         return
-    if not _SENDER.fullmatch(sender):
+    if (phone and not _SENDER.fullmatch(phone)) or (user_id and not BSUID.fullmatch(user_id)):
         out.notes.append(Note(INVALID_MESSAGE_IGNORED, None, {"reason": "invalid_sender", "wamid": wamid}))
         return
+    digits = phone.lstrip("+") or None
+    sender = phone or user_id
     if seen is not None:
         if wamid in seen:
             out.notes.append(Note(DUPLICATE_IGNORED, sender, {"wamid": wamid, "scope": "payload"}))
             return
         seen.add(wamid)
+    name = profiles.names.get(digits or "") or profiles.names.get(user_id)
     out.messages.append(
         Inbound(
             wamid=wamid,
             phone=sender,
             type=kind,
             message=item,
-            profile_name=names.get(sender.lstrip("+")),
+            profile_name=name,
             correlation_id=str(uuid.uuid4()),
             request_id=request_id,
+            user_id=user_id or None,
+            sender_phone=digits,
+            username=profiles.usernames.get(user_id) or profiles.usernames.get(digits or ""),
         )
     )
 
 
+def _system_type(item: dict[str, Any]) -> str:
+    return _str(_dict(item.get("system")).get("type")) if item.get("type") == "system" else ""
+
+
+def _add_identity_change(out: Envelope, item: dict[str, Any], seen: set[str] | None) -> None:
+    system = _dict(item.get("system"))
+    wamid, old, new = _str(item.get("id")), _str(item.get("from_user_id")), _str(system.get("user_id"))
+    phone = (_str(system.get("wa_id")) or _str(item.get("from"))).lstrip("+") or None
+    if not (wamid and BSUID.fullmatch(old) and BSUID.fullmatch(new)):
+        out.notes.append(Note(INVALID_MESSAGE_IGNORED, None, {"reason": "invalid_user_id_change"}))
+        return
+    if phone is not None and not _SENDER.fullmatch(phone):
+        phone = None
+    if seen is not None:
+        if wamid in seen:
+            out.notes.append(Note(DUPLICATE_IGNORED, old, {"wamid": wamid, "scope": "payload"}))
+            return
+        seen.add(wamid)
+    out.identity_changes.append(IdentityChange(wamid, old, new, phone, str(uuid.uuid4())))
+
+
 def _add_status(out: Envelope, item: dict[str, Any]) -> None:
-    wamid, status, recipient = _str(item.get("id")), _str(item.get("status")), _str(item.get("recipient_id"))
+    # A username-only recipient has no recipient_id, only recipient_user_id (since April 2026).
+    wamid, status = _str(item.get("id")), _str(item.get("status"))
+    recipient = _str(item.get("recipient_id")) or _str(item.get("recipient_user_id"))
     if not (wamid and status and recipient):
         out.notes.append(Note(INVALID_MESSAGE_IGNORED, None, {"reason": "invalid_status"}))
         return
@@ -181,14 +254,23 @@ def _phone_mismatch(metadata: Any, settings: Settings) -> dict[str, Any] | None:
     return None
 
 
-def _profile_names(contacts: Any) -> dict[str, str]:
+def _profiles(contacts: Any, *, by_user_id: bool) -> tuple[dict[str, str], dict[str, str]]:
+    """Profile names and usernames of the payload's contacts, by ``wa_id`` and by ``user_id``."""
     names: dict[str, str] = {}
+    usernames: dict[str, str] = {}
     for contact in _list(contacts):
         contact = _dict(contact)
-        wa_id, name = contact.get("wa_id"), _dict(contact.get("profile")).get("name")
-        if isinstance(wa_id, str) and isinstance(name, str) and name.strip():
-            names[wa_id.lstrip("+")] = name.strip()
-    return names
+        profile = _dict(contact.get("profile"))
+        keys = [_str(contact.get("wa_id")).lstrip("+")]
+        if by_user_id:
+            keys.append(_str(contact.get("user_id")))
+        name, username = profile.get("name"), profile.get("username")
+        for key in filter(None, keys):
+            if isinstance(name, str) and name.strip():
+                names[key] = name.strip()
+            if by_user_id and isinstance(username, str) and username.strip():
+                usernames[key] = username.strip()
+    return names, usernames
 
 
 def _digits(number: str) -> str:

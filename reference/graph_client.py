@@ -6,6 +6,10 @@ errors one. Meta's rate limit (HTTP 429, or error code 130429 whatever the statu
 ``GRAPH_RETRY_BASE_MS`` × 2^attempt, up to four more attempts, so nothing is lost to a burst. Every
 outcome becomes an event: ``reply_sent`` with Meta's wamid, or ``reply_failed`` with the status and
 Graph error, after which ``ReplyFailedError`` stops the reply sequence of that inbound message.
+
+Messages are built addressed ``to`` a user key (:mod:`reference.store`); the client addresses each as
+Meta expects: ``to`` the phone when the user's phone is known, else ``recipient`` (their current BSUID),
+never both (:meth:`reference.identity.Identities.address`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import httpx
 
 from . import defects
 from .config import Settings
+from .identity import Identities
 from .messages import describe
 from .observability import REPLY_FAILED, REPLY_SENT, EventLog
 
@@ -41,9 +46,14 @@ class ReplyFailedError(Exception):
 
 class GraphClient:
     def __init__(
-        self, settings: Settings, events: EventLog, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        settings: Settings,
+        events: EventLog,
+        transport: httpx.AsyncBaseTransport | None = None,
+        identities: Identities | None = None,
     ) -> None:
         self._url = settings.messages_url
+        self._identities = identities  # None: every message goes `to` its user key as built
         self._slow = settings.has_defect(defects.SLOW_REPLY)
         self._rate_base_s = settings.graph_retry_base_ms / 1000
         self._rate_retries = 0 if settings.has_defect(defects.NO_GRAPH_BACKOFF) else RATE_LIMIT_RETRIES
@@ -70,13 +80,14 @@ class GraphClient:
             await asyncio.sleep(SLOW_REPLY_SECONDS)
         to = str(message.get("to", ""))
         kind = describe(message)
+        body = self._addressed(message, to)
         started = time.perf_counter()
         status_retries = network_retries = rate_retries = 0
         attempt = 0
         while True:
             attempt += 1
             try:
-                response = await self._client.post(self._url, json=message)
+                response = await self._client.post(self._url, json=body)
             except httpx.TransportError as exc:
                 if network_retries < NETWORK_RETRIES:
                     network_retries += 1
@@ -109,6 +120,16 @@ class GraphClient:
             error = _graph_error(response)
             self._failed(correlation_id, to, kind, response.status_code, error, attempt)
             raise ReplyFailedError(response.status_code, error)
+
+    def _addressed(self, message: dict[str, Any], key: str) -> dict[str, Any]:
+        """The message as posted: ``to`` the phone, or ``recipient`` the BSUID of a username-only user."""
+        if self._identities is None or not key:
+            return message
+        field, value = self._identities.address(key)
+        if field == "to" and value == key:
+            return message
+        # Same key order as built (messaging_product, recipient_type, then the address).
+        return {(field if k == "to" else k): (value if k == "to" else v) for k, v in message.items()}
 
     def _failed(
         self, correlation_id: str, to: str, kind: str, status: int | None, error: Any, attempts: int

@@ -58,6 +58,9 @@ DRIVER_REDISPATCHED = "driver_redispatched"  # no driver by DRIVER_ACCEPT_DEADLI
 QUOTE_REQUESTED = "quote_requested"
 QUOTE_RECEIVED = "quote_received"  # a vendor's price, or (declined: true) its refusal
 QUOTES_SENT = "quotes_sent"  # the deadline (or the last vendor's answer) closed the request
+IDENTITY_LINKED = "identity_linked"  # a user's BSUID and phone first seen together (reference/identity.py)
+USER_ID_CHANGED = "user_id_changed"  # Meta re-issued a user's BSUID (user_changed_user_id): user moved
+MOMO_NUMBER_SAVED = "momo_number_saved"  # a user whose phone is unknown gave the number that pays by MoMo
 
 
 class EventLog:
@@ -65,6 +68,8 @@ class EventLog:
         self._store = store
 
     def record(self, correlation_id: str, name: str, phone: str | None = None, **data: Any) -> None:
+        """Record an event; ``phone`` names the user it is about: their user key, phone or BSUID (the
+        event carries their user key, and the BSUID and phone known at that moment)."""
         try:
             self._store.record_event(correlation_id, name, phone, data)
         except sqlite3.Error:
@@ -81,7 +86,10 @@ def admin_denied(request: Request) -> JSONResponse | None:
 
 
 def admin_events(request: Request) -> JSONResponse:
-    """``GET /admin/events?phone=&name=&correlation_id=&order_id=&after_id=&limit=`` (``X-Admin-Token``)."""
+    """``GET /admin/events?phone=&user_id=&name=&correlation_id=&order_id=&after_id=&limit=``
+    (``X-Admin-Token``). ``phone`` or ``user_id`` (a BSUID) name a user: all their events, whatever they
+    were known by when each was recorded; each event carries ``user_id`` and ``phone`` (null when unknown).
+    """
     denied = admin_denied(request)
     if denied is not None:
         return denied
@@ -96,6 +104,7 @@ def admin_events(request: Request) -> JSONResponse:
     store: Store = request.app.state.store
     events = store.query_events(
         phone=query.get("phone") or None,
+        user_id=query.get("user_id") or None,
         name=query.get("name") or None,
         correlation_id=query.get("correlation_id") or None,
         order_id=query.get("order_id") or None,

@@ -122,9 +122,18 @@ class Payments:
         )
 
     async def request(
-        self, kind: str, external_id: str, phone: str, amount: int, corr: str, note: str
+        self,
+        kind: str,
+        external_id: str,
+        phone: str,
+        amount: int,
+        corr: str,
+        note: str,
+        *,
+        payer: str | None = None,
     ) -> Payment:
-        """Ask the provider for ``amount``; raise ``PaymentsError`` when it cannot be asked."""
+        """Ask the provider for ``amount`` from ``payer`` (default: ``phone``, the user's key, which the
+        payment is credited to); raise ``PaymentsError`` when it cannot be asked."""
         reference_id = str(uuid.uuid4())
         now = time.time()
         self._store.execute(
@@ -137,7 +146,7 @@ class Payments:
             self._orders.set_payment(order_id, "momo", PENDING, reference_id)
         try:
             attempts = await self.client.request_to_pay(
-                reference_id=reference_id, amount=amount, external_id=external_id, phone=phone,
+                reference_id=reference_id, amount=amount, external_id=external_id, phone=payer or phone,
                 payer_message=note, payee_note=f"easyMO {external_id}",
             )  # fmt: skip
         except PaymentsError as exc:

@@ -4,6 +4,10 @@ The webhook answers 200 before any message is handled. Each message becomes an a
 after the previous task of the same user (so one user's messages are answered in the order they came),
 while different users run concurrently. A failing message is recorded as ``message_failed`` with its
 error class, gets a friendly apology, and never stops the messages queued after it.
+
+Who a message is from is settled when it is queued (:mod:`reference.identity`: BSUID first, then phone),
+so one user's messages share a queue whatever they were named by. A ``user_changed_user_id`` system
+message is queued behind the user's messages, moves them to the new BSUID and is never answered.
 """
 
 from __future__ import annotations
@@ -13,19 +17,23 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from . import defects
 from . import messages as m
 from .config import Settings
-from .envelope import Envelope, Inbound, StatusUpdate
+from .envelope import Envelope, IdentityChange, Inbound, StatusUpdate
 from .graph_client import GraphClient, ReplyFailedError
+from .identity import Identities
 from .observability import (
     DUPLICATE_IGNORED,
+    IDENTITY_LINKED,
     JOB_FAILED,
     MESSAGE_FAILED,
     MESSAGE_HANDLED,
     MESSAGE_RECEIVED,
     STATUS_RECEIVED,
+    USER_ID_CHANGED,
     EventLog,
 )
 from .router import Router
@@ -38,10 +46,19 @@ Job = Callable[[], Awaitable[None]]
 
 class Processor:
     def __init__(
-        self, settings: Settings, store: Store, events: EventLog, router: Router, graph: GraphClient
+        self,
+        settings: Settings,
+        store: Store,
+        events: EventLog,
+        router: Router,
+        graph: GraphClient,
+        identities: Identities | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
+        # The phone_only_identity defect: no identities at all, the sender is `from` (as in 2025).
+        phone_only = settings.has_defect(defects.PHONE_ONLY_IDENTITY)
+        self._identities = None if phone_only else identities or Identities(store)
         self._events = events
         self._router = router
         self._graph = graph
@@ -51,9 +68,37 @@ class Processor:
     def submit(self, envelope: Envelope) -> None:
         """Queue every message and status of a payload; returns at once."""
         for inbound in envelope.messages:
+            inbound = self._identify(inbound)
             self._enqueue(inbound.phone, functools.partial(self._handle_message, inbound))
+        for change in envelope.identity_changes:
+            key = self._key_for(change.old_user_id)
+            self._enqueue(key, functools.partial(self._handle_identity_change, change))
         for status in envelope.statuses:
+            status = replace(status, recipient=self._key_for(status.recipient))
             self._enqueue(status.recipient, functools.partial(self._handle_status, status))
+
+    def _identify(self, inbound: Inbound) -> Inbound:
+        """The message with its sender's user key (BSUID first, then phone); links what it teaches."""
+        identities = self._identities
+        if identities is None:
+            return replace(inbound, phone=inbound.sender_phone or inbound.phone)
+        try:
+            key, link = identities.resolve(inbound.user_id, inbound.sender_phone, inbound.username)
+        except Exception:  # the database failed: answer the user under what the message calls them
+            log.exception("could not identify the sender of %s", inbound.correlation_id)
+            return replace(inbound, phone=inbound.sender_phone or inbound.phone)
+        if link is not None:
+            self._events.record(inbound.correlation_id, IDENTITY_LINKED, key, **link.data)
+        return replace(inbound, phone=key)
+
+    def _key_for(self, who: str) -> str:
+        if self._identities is None:
+            return who
+        try:
+            return self._identities.key_for(who)
+        except Exception:
+            log.exception("could not look up user %s", who[-4:])
+            return who
 
     def run_later(self, key: str, job: Job, *, name: str = "job", correlation_id: str = "") -> None:
         """Queue background work (say, after a payment callback) behind the queued messages of ``key``.
@@ -141,6 +186,31 @@ class Processor:
         self._events.record(inbound.correlation_id, MESSAGE_FAILED, inbound.phone, **data)
         if not isinstance(exc, ReplyFailedError):  # when Graph refuses us, an apology would fail too
             await self._router.apologise(inbound)
+
+    async def _handle_identity_change(self, change: IdentityChange) -> None:
+        """Move the user to their new BSUID; acknowledged, never answered."""
+        corr = change.correlation_id
+        if self._identities is None:  # never parsed with the phone_only_identity defect
+            return
+        try:
+            if not self._settings.has_defect(defects.NO_DEDUPE) and not self._store.claim_message(
+                self._claim_key(change.wamid)
+            ):
+                self._events.record(
+                    corr, DUPLICATE_IGNORED, change.old_user_id, wamid=change.wamid, scope="store"
+                )
+                return
+            self._events.record(corr, MESSAGE_RECEIVED, change.old_user_id, wamid=change.wamid, type="system")
+            key, data = self._identities.change(change.old_user_id, change.new_user_id, change.phone)
+            self._events.record(corr, USER_ID_CHANGED, key or change.new_user_id, **data)
+            self._events.record(
+                corr, MESSAGE_HANDLED, key or change.new_user_id, wamid=change.wamid, replies=0
+            )
+        except Exception as exc:
+            log.exception("could not move user %s to a new BSUID", change.old_user_id[-4:])
+            self._events.record(
+                corr, MESSAGE_FAILED, change.old_user_id, wamid=change.wamid, error=type(exc).__name__
+            )
 
     async def _handle_status(self, status: StatusUpdate) -> None:
         self._events.record(

@@ -33,6 +33,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from .observability import admin_denied
+from .store import BSUID
 
 RANKING_DOWN, DATABASE_DOWN, CURATED_DOWN, NOTIFY_DOWN = (
     "ranking_down",
@@ -66,7 +67,7 @@ class TestFault:
     scope: str
     action: str
     op: str
-    key: str | None  # digits of a phone number; None: every user
+    key: str | None  # digits of a phone number, or a BSUID; None: every user
     times: int | None  # None: until removed
     hits: int = 0
 
@@ -150,10 +151,12 @@ def _parse(data: Any, rule_id: str) -> TestFault:
         op = ACTIONS[action][0]
     elif op not in ACTIONS[action]:
         raise TestFaultError(f"op {op!r} does not apply to {action}; valid: {valid}")
-    if key is not None:
+    if isinstance(key, str) and BSUID.fullmatch(key.strip()):
+        key = key.strip()  # a username-only user's BSUID: their user key (reference/store.py)
+    elif key is not None:
         digits = "".join(ch for ch in key if ch.isdigit()) if isinstance(key, str) else ""
         if not digits:
-            raise TestFaultError("key must be a phone number (digits, an optional +)")
+            raise TestFaultError("key must be a phone number (digits, an optional +) or a BSUID")
         key = digits
     if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 1):
         raise TestFaultError("times must be a whole number of at least 1")

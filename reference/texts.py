@@ -94,6 +94,14 @@ def checkout(order: Order, vendor_name: str) -> str:
     )
 
 
+def ask_momo_number(amount: int) -> str:
+    """A username-only user's phone is unknown to us: MoMo needs the number that pays (R-PAY-13)."""
+    return f"📲 Which MoMo number should pay {money(amount)}? Please type it, e.g. 0788 123 456."
+
+
+NOT_A_MOMO_NUMBER = "😔 That doesn't look like a MoMo number. Please type it like 0788 123 456."
+
+
 def momo_requested(amount: int) -> str:
     return (
         f"📲 Approve the MoMo request of {money(amount)} on your phone.\n"

@@ -6,7 +6,8 @@ fails nothing is written, and the buyer hears "Nothing was charged" with the pay
 code goes to the buyer, the new-order notice to the station staff. MoMo payments finish in
 :mod:`reference.callbacks` (the callback, or the status poll when it never comes); when neither settled it
 by ``PAYMENT_PENDING_NOTICE_MS`` the buyer is told once that the payment is still pending (a deadline,
-cancelled by the settlement).
+cancelled by the settlement). A user whose phone the bot never saw (username-only) is first asked which
+number pays (:mod:`reference.agents.momo_number`).
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ from ..texts import (
     state_label,
     wallet_short,
 )
+from .momo_number import MOMO_NUMBER_STATE, ask_for_momo_number, momo_number_given
 from .station import announce_paid
+from .wallet import request_topup
 
 
 class CheckoutAgent:
@@ -46,12 +49,21 @@ class CheckoutAgent:
     def register(self, router: Router) -> None:
         router.on_prefix("pay_momo", self.pay_momo, BUYER)
         router.on_prefix("pay_wallet", self.pay_wallet, BUYER)
+        router.on_state(MOMO_NUMBER_STATE, self.momo_number, BUYER)
 
-    async def _payable(self, turn: Turn) -> Order | None:
+    async def momo_number(self, turn: Turn) -> None:
+        resume = {"pay_momo": self._pay_momo, "topup": self._topup}
+        await momo_number_given(self._ctx, turn, resume)
+
+    async def _topup(self, turn: Turn, amount: str) -> None:
+        await request_topup(self._ctx, turn, int(amount) if amount.isdigit() else 0)
+
+    async def _payable(self, turn: Turn, order_id: str | None = None) -> Order | None:
         """The buyer's own unpaid order with a drop-off, or None after saying why not."""
-        order = self._ctx.orders.get(turn.arg) if turn.arg else None
+        order_id = turn.arg if order_id is None else order_id
+        order = self._ctx.orders.get(order_id) if order_id else None
         if order is None or order.buyer != turn.phone:
-            await turn.buttons(f"😔 I can't find order {turn.arg or '(none)'}.", [m.HOME_BUTTON])
+            await turn.buttons(f"😔 I can't find order {order_id or '(none)'}.", [m.HOME_BUTTON])
             return None
         if order.state != PENDING_PAYMENT:
             await turn.buttons(f"ℹ️ Order {order.id} is already {state_label(order.state)}.", [m.HOME_BUTTON])
@@ -64,18 +76,26 @@ class CheckoutAgent:
         return order
 
     async def pay_momo(self, turn: Turn) -> None:
-        order = await self._payable(turn)
+        await self._pay_momo(turn, turn.arg)
+
+    async def _pay_momo(self, turn: Turn, order_id: str) -> None:
+        order = await self._payable(turn, order_id)
         if order is None:
             return
         payments = self._ctx.payments
         if payments.waiting(order.id):
             await turn.text(momo_pending(order.id))
             return
+        payer = self._ctx.payer(turn.phone)
+        if payer is None:
+            await ask_for_momo_number(turn, order.total, f"pay_momo:{order.id}")
+            return
         try:
             self._checkout_write(turn)
             payment = await payments.request(
-                ORDER, order.id, turn.phone, order.total, turn.correlation_id, f"easyMO order {order.id}"
-            )
+                ORDER, order.id, turn.phone, order.total, turn.correlation_id, f"easyMO order {order.id}",
+                payer=payer,
+            )  # fmt: skip
         except sqlite3.Error as exc:
             await self._not_confirmed(turn, order, exc)
             return

@@ -17,6 +17,7 @@ from test_reference_fakes import (
     KIM_OWNER,
     KIM_STAFF,
     Service,
+    WaUser,
     body_text,
     choice_ids,
     order_to_checkout,
@@ -111,6 +112,13 @@ async def french_greeting_header_fits(svc: Service) -> bool:
     return len(svc.last(BUYER)["interactive"]["header"]["text"]) <= 60  # Cloud API's header limit
 
 
+async def username_only_user_answered(svc: Service) -> tuple[int, int]:
+    """A user with a username and no phone shown greets the bot: (replies by BSUID, replies by phone)."""
+    user = WaUser("RW.70000000000000000001", username="qa.aline")
+    await svc.text(user, "hi")
+    return len(svc.graph.to(user.user_id)), len([m for m in svc.graph.sent if "to" in m])
+
+
 CASES: list[tuple[str, Scenario, Any, Any]] = [
     (defects.STATION_NOT_NOTIFIED, station_notified, True, False),
     (defects.DELIVERY_CODE_NOT_CHECKED, state_after_wrong_code, "out_for_delivery", "delivered"),
@@ -134,6 +142,7 @@ CASES: list[tuple[str, Scenario, Any, Any]] = [
     (defects.RAW_I18N_KEY, help_reply, None, "agent.not_available"),
     (defects.STACK_TRACE_LEAK, unknown_tap_reply, False, True),
     (defects.FRENCH_HEADER_TOO_LONG, french_greeting_header_fits, True, False),
+    (defects.PHONE_ONLY_IDENTITY, username_only_user_answered, (1, 0), (0, 0)),
 ]
 
 

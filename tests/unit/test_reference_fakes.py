@@ -18,6 +18,7 @@ import itertools
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,21 @@ def run_async(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., Non
         asyncio.run(asyncio.wait_for(fn(*args, **kwargs), timeout=30))
 
     return wrapper
+
+
+@dataclass(frozen=True)
+class WaUser:
+    """A WhatsApp user as Meta names them since April 2026: a BSUID always, the phone only while it is
+    shown (``None``: a username-only user), a username when they have one."""
+
+    user_id: str
+    phone: str | None = None
+    username: str | None = None
+
+    @property
+    def address(self) -> str:
+        """What the bot's replies to this user are filed under in the fake Graph API."""
+        return self.phone or self.user_id
 
 
 # -- what the SUT sent --------------------------------------------------------------------------------
@@ -95,13 +111,15 @@ class FakeGraph:
         if self.fail_next:
             status, code = self.fail_next.pop(0)
             return JSONResponse({"error": {"message": "slow down", "code": code}}, status)
-        if body["to"] in self.fail_to:
-            return JSONResponse({"error": {"message": "boom", "code": 131026}}, self.fail_to[body["to"]])
+        to = body.get("to") or body.get("recipient")  # a username-only user is addressed by BSUID
+        if to in self.fail_to:
+            return JSONResponse({"error": {"message": "boom", "code": 131026}}, self.fail_to[to])
         self.sent.append(body)
         return JSONResponse({"messages": [{"id": f"wamid.out.{len(self.sent)}"}]})
 
     def to(self, phone: str) -> list[dict[str, Any]]:
-        return [m for m in self.sent if m["to"] == phone]
+        """Messages sent to ``phone`` (``to``), or to this BSUID (``recipient``)."""
+        return [m for m in self.sent if m.get("to", m.get("recipient")) == phone]
 
 
 def tool_call(
@@ -214,17 +232,30 @@ class Service:
         self.graph, self.llm, self.payments, self.maps = FakeGraph(), FakeLlm(), FakePayments(), FakeMaps()
 
     # sending -------------------------------------------------------------------------------------
-    async def post(self, sender: str, message: dict[str, Any], name: str = "Aline") -> None:
-        item = {
-            "from": sender,
+    async def post(self, sender: str | WaUser, message: dict[str, Any], name: str = "Aline") -> None:
+        """One message from ``sender``: a phone (the 2025 shape: ``from`` and ``wa_id`` only), or a
+        :class:`WaUser` (the 2026 shape: ``from_user_id`` / ``user_id``, the phone fields while shown)."""
+        item: dict[str, Any] = {
             "id": f"wamid.in.{next(_ids)}.{uuid.uuid4().hex[:6]}",
             "timestamp": "1700000000",
         }
+        contact: dict[str, Any] = {"profile": {"name": name}}
+        if isinstance(sender, WaUser):
+            if sender.phone:
+                item["from"] = contact["wa_id"] = sender.phone
+            item["from_user_id"] = contact["user_id"] = sender.user_id
+            if sender.username:
+                contact["profile"]["username"] = sender.username
+        else:
+            item["from"] = contact["wa_id"] = sender
+        await self.post_value({"contacts": [contact], "messages": [{**item, **message}]})
+
+    async def post_value(self, value: dict[str, Any]) -> None:
+        """A signed webhook whose change value holds ``value`` (messages, statuses...), then settle."""
         value = {
             "messaging_product": "whatsapp",
             "metadata": {"display_phone_number": "250700000001", "phone_number_id": PHONE_ID},
-            "contacts": [{"profile": {"name": name}, "wa_id": sender}],
-            "messages": [{**item, **message}],
+            **value,
         }
         payload = {
             "object": "whatsapp_business_account",
@@ -238,21 +269,21 @@ class Service:
         assert response.status_code == 200, response.text
         await self.settle()
 
-    async def text(self, sender: str, body: str) -> None:
+    async def text(self, sender: str | WaUser, body: str) -> None:
         await self.post(sender, {"type": "text", "text": {"body": body}})
 
-    async def tap(self, sender: str, reply_id: str, kind: str = "button_reply") -> None:
+    async def tap(self, sender: str | WaUser, reply_id: str, kind: str = "button_reply") -> None:
         await self.post(
             sender,
             {"type": "interactive", "interactive": {"type": kind, kind: {"id": reply_id, "title": "x"}}},
         )
 
-    async def pay_momo(self, buyer: str, order_id: str) -> str:
+    async def pay_momo(self, buyer: str | WaUser, order_id: str) -> str:
         """The buyer taps "Pay with MoMo"; returns the reference id of the request to pay it made."""
         await self.tap(buyer, f"pay_momo:{order_id}")
         return self.payments.last_reference()
 
-    async def location(self, sender: str, place: dict[str, float] = KIMIRONKO) -> None:
+    async def location(self, sender: str | WaUser, place: dict[str, float] = KIMIRONKO) -> None:
         await self.post(sender, {"type": "location", "location": place})
 
     async def settle(self) -> None:
@@ -290,14 +321,14 @@ class Service:
         return response
 
     # reading ---------------------------------------------------------------------------------------
-    def inbox(self, phone: str) -> list[dict[str, Any]]:
-        return self.graph.to(phone)
+    def inbox(self, phone: str | WaUser) -> list[dict[str, Any]]:
+        return self.graph.to(phone.address if isinstance(phone, WaUser) else phone)
 
-    def last(self, phone: str) -> dict[str, Any]:
-        return self.graph.to(phone)[-1]
+    def last(self, phone: str | WaUser) -> dict[str, Any]:
+        return self.inbox(phone)[-1]
 
-    def texts(self, phone: str) -> list[str]:
-        return [body_text(m) for m in self.graph.to(phone)]
+    def texts(self, phone: str | WaUser) -> list[str]:
+        return [body_text(m) for m in self.inbox(phone)]
 
     async def events(self, **query: Any) -> list[dict[str, Any]]:
         response = await self.client.get("/admin/events", params=query, headers={"X-Admin-Token": ADMIN})
@@ -355,7 +386,7 @@ async def service(tmp_path: Path, *switches: str, **overrides: Any) -> AsyncIter
 
 
 async def order_to_checkout(
-    svc: Service, buyer: str = BUYER, item: str = "kim-water-20l", quantity: int = 2
+    svc: Service, buyer: str | WaUser = BUYER, item: str = "kim-water-20l", quantity: int = 2
 ) -> str:
     """Search (the LLM asks for ``quantity`` water), pick ``item``, share a location; return the order id."""
     svc.llm.replies.append((200, tool_call("water jerrycan", quantity, "Kimironko")))
