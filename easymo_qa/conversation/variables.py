@@ -72,22 +72,26 @@ def send_action(
     clear_pending: bool = True,
 ) -> httpx.Response:
     """Send ``user``'s action of this ``kind`` (send, tap, choose, share, send_media, react)."""
+    # Each message's id is keyed like the user's chat: a username-only user's never holds the phone.
+    wamid = user.identity.new_wamid()
+    context = user.last_reply.wamid if user.last_reply else None
     if kind == "send":
-        message = payloads.text(user.phone, variables.text(str(value)))
+        message = payloads.text(user.phone, variables.text(str(value)), wamid=wamid)
     elif kind == "tap":
-        context = user.last_reply.wamid if user.last_reply else None
-        message = payloads.button_reply(user.phone, variables.text(str(value)), context_id=context)
+        button = variables.text(str(value))
+        message = payloads.button_reply(user.phone, button, context_id=context, wamid=wamid)
     elif kind == "choose":
-        context = user.last_reply.wamid if user.last_reply else None
-        message = payloads.list_reply(user.phone, variables.text(str(value)), context_id=context)
+        row = variables.text(str(value))
+        message = payloads.list_reply(user.phone, row, context_id=context, wamid=wamid)
     elif kind == "share":
         place = value  # a Location model
-        message = payloads.location(user.phone, place.latitude, place.longitude, name=place.name)  # type: ignore[attr-defined]
+        latitude, longitude = place.latitude, place.longitude  # type: ignore[attr-defined]
+        message = payloads.location(user.phone, latitude, longitude, name=place.name, wamid=wamid)  # type: ignore[attr-defined]
     elif kind == "send_media":
-        message = payloads.media(user.phone, value)  # type: ignore[arg-type]
+        message = payloads.media(user.phone, value, wamid=wamid)  # type: ignore[arg-type]
     else:  # react
-        target_id = user.last_reply.wamid if user.last_reply else payloads.new_wamid()
-        message = payloads.reaction(user.phone, target_id, str(value))
+        target_id = context or payloads.new_wamid()
+        message = payloads.reaction(user.phone, target_id, str(value), wamid=wamid)
     return user.send(message, clear_pending=clear_pending)
 
 

@@ -124,10 +124,16 @@ def media(
     """An inbound media message; the media id and hash are synthetic but stable in shape."""
     message = _base(sender, kind, wamid, None)
     media_id = str(int(hashlib.sha256(message["id"].encode()).hexdigest()[:15], 16))
+    digest = hashlib.sha256(media_id.encode()).digest()
     body: dict[str, Any] = {
         "mime_type": mime_type or _MEDIA_DEFAULTS[kind],
-        "sha256": base64.b64encode(hashlib.sha256(media_id.encode()).digest()).decode("ascii"),
+        "sha256": base64.b64encode(digest).decode("ascii"),
         "id": media_id,
+        # Media webhooks carry a download url since late 2025 (Meta's image / audio / document / video /
+        # sticker webhook references, 2026-05-21 and 2026-06-17); it needs the access token, so a bot
+        # under test that fetches it by id through the Graph API simulator still works.
+        "url": f"https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid={media_id}"
+        f"&ext={_now()}&hash={digest.hex()[:22]}",
     }
     if kind == "audio":
         body["voice"] = True
@@ -209,6 +215,7 @@ def status(
                 "title": error_title,
                 "message": error_title,
                 "error_data": {"details": error_title},
+                "href": "/documentation/business-messaging/whatsapp/support/error-codes",
             }
         ]
     return item
@@ -269,18 +276,17 @@ def webhook(
         value["messages"] = messages
     if statuses:
         value["statuses"] = statuses
-        # sent / delivered / read statuses come with the recipients' contacts beside them (no profile
-        # name; the username only on delivered and read: Meta's page and whatsapp-api-js's ServerContacts).
+        # sent / delivered / read statuses come with the recipients' contacts beside them, the username
+        # only on delivered and read; failed ones with none ("Business-scoped user IDs", 2026-06-29,
+        # status messages webhooks; docs/inbound-webhooks.md).
+        names = profile_names or {}
         contacts: dict[str, dict[str, Any]] = {}
         for s in statuses:
             if s["status"] == "failed" or "recipient_user_id" not in s or s["recipient_user_id"] in contacts:
                 continue
             person = known.get(s["recipient_user_id"]) or Identity(_digits(s.get("recipient_id", "")))
-            entry = person.contact("", with_username=s["status"] != "sent")
-            entry["profile"].pop("name")
-            if not entry["profile"]:
-                del entry["profile"]
-            contacts[s["recipient_user_id"]] = entry
+            name = names.get(person.phone, "Test User")
+            contacts[s["recipient_user_id"]] = person.contact(name, with_username=s["status"] != "sent")
         if contacts:
             value["contacts"] = list(contacts.values())
     return {

@@ -106,7 +106,12 @@ class WhatsAppUser:
     def send_status(self, wamid: str, state: payloads.StatusName) -> httpx.Response:
         """Deliver a ``statuses`` callback about a message the bot sent this user, as Meta would."""
         item = payloads.status(self.identity, wamid, state)
-        payload = payloads.webhook(self._business, statuses=[item], identities=[self.identity])
+        payload = payloads.webhook(
+            self._business,
+            statuses=[item],
+            profile_names={self.identity.phone: self.name},
+            identities=[self.identity],
+        )
         response = self.post_payload(payload)
         self.transcript.note(self.label, f"status {state} for {wamid[:24]}… → HTTP {response.status_code}")
         return response

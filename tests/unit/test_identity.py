@@ -121,10 +121,10 @@ def test_status_webhooks_are_shaped_for_each_kind_of_user(kind: Any, state: payl
     [contact] = value["contacts"]
     assert contact["user_id"] == person.bsuid
     assert ("wa_id" in contact) == person.phone_visible
-    # the username rides on delivered and read statuses, never on sent ones; statuses carry no name
+    # the username rides on delivered and read statuses, never on sent ones
     has_username = kind != "phone" and state != "sent"
-    assert contact.get("profile", {}).get("username") == (person.username if has_username else None)
-    assert "name" not in contact.get("profile", {})
+    assert contact["profile"].get("username") == (person.username if has_username else None)
+    assert contact["profile"]["name"]
 
 
 @pytest.mark.parametrize("kind", USER_KINDS)

@@ -165,7 +165,8 @@ def test_status_webhooks_have_metas_shape(state: payloads.StatusName) -> None:
         assert "recipient_user_id" not in status
     else:  # 2026: sent / delivered / read name the recipient's BSUID, with a contacts entry beside them
         assert status["recipient_user_id"] == ids.bsuid_for(USER)
-        assert value["contacts"] == [{"wa_id": USER, "user_id": ids.bsuid_for(USER)}]
+        contact = {"profile": {"name": "Test User"}, "wa_id": USER, "user_id": ids.bsuid_for(USER)}
+        assert value["contacts"] == [contact]
     assert status["id"] == "wamid.out"
     assert status["status"] == state
     assert status["recipient_id"] == USER
