@@ -60,7 +60,7 @@ def make_send_handler(outbox: Outbox) -> SendHandler:
     async def send(body: dict[str, Any]) -> GraphReply:
         violations = validate_outbound(body)
         if violations:
-            return GraphReply(400, violations_error(violations))
+            return GraphReply(violations[0].http_status, violations_error(violations))
         if is_status_update(body):
             # Mark as read, with a typing indicator or not: nothing reaches the chat, the user sees ticks
             # turn blue (and "typing…"). Recorded as an event of the user whose message it names.

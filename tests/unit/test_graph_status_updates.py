@@ -8,11 +8,12 @@ import pytest
 from starlette.applications import Starlette
 from test_graph_simulator import AUTH, OTHER, SEND, USER, run, text
 
+from easymo_qa.whatsapp import payloads
 from easymo_qa.whatsapp.ids import bsuid_for
 
 pytestmark = pytest.mark.unit
 
-READ = {"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.HBgMMjUwNzg4"}
+READ = {"messaging_product": "whatsapp", "status": "read", "message_id": payloads.new_wamid("250788123456")}
 
 
 @pytest.mark.parametrize(

@@ -72,12 +72,14 @@ def test_read_and_typing_are_events_of_the_user_whose_message_they_name() -> Non
     run(scenario)
 
 
-def test_an_event_naming_no_wamid_is_kept_with_no_recipient() -> None:
+def test_a_mark_as_read_naming_no_wamid_is_refused_and_recorded_nowhere() -> None:
     async def scenario(client: httpx.AsyncClient, app: Starlette) -> None:
         response = await client.post(SEND, json=read("wamid.not-base64!"), headers=AUTH)
-        assert response.json() == {"success": True}
-        [event] = (await client.get("/_sim/messages", params={"events": "true"})).json()["messages"]
-        assert (event["to"], event["type"], event["message_id"]) == ("", "read", "wamid.not-base64!")
+        assert response.status_code == 400
+        error = response.json()["error"]
+        assert error["code"] == 131009
+        assert "message_id" in error["message"]
+        assert (await client.get("/_sim/messages", params={"events": "true"})).json()["messages"] == []
 
     run(scenario)
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from test_graph_rules import DELETE, INVALID, MISSING, PARAM, edited, envelope
 
+from easymo_qa.whatsapp import ids
 from easymo_qa.whatsapp.rules.request import is_status_update, validate_outbound
 
 pytestmark = pytest.mark.unit
@@ -60,7 +61,7 @@ CAROUSEL = envelope(
 CONTACTS = envelope("contacts", None)
 CONTACTS["contacts"] = [{"name": {"formatted_name": "Aline M."}, "phones": [{"phone": "+250788000111"}]}]
 TEMPLATE = envelope("template", {"name": "order_ready", "language": {"code": "rw"}})
-READ = {"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.HBgM"}
+READ = {"messaging_product": "whatsapp", "status": "read", "message_id": ids.new_wamid("250788123456")}
 
 VALID: dict[str, dict[str, Any]] = {
     "contacts (an array of cards)": CONTACTS,
@@ -397,6 +398,14 @@ BROKEN = [
         "business-scoped",
     ),
     ("read without message_id", READ, {"message_id": DELETE}, MISSING, "message_id", ""),
+    (
+        "read of no wamid",
+        READ,
+        {"message_id": "ABGGFlA5FpafAgo6EhVsFnNjB7vVm8"},
+        INVALID,
+        "message_id",
+        "wamid",
+    ),
     ("status other than read", READ, {"status": "delivered"}, INVALID, "status", "'read'"),
     (
         "typing indicator not text",

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, TypeAdapter, ValidationError, ValidationInfo, field_validator
 
+from easymo_qa.whatsapp import ids
 from easymo_qa.whatsapp.rules.base import (
     INVALID_PARAMETER,
     RuleViolation,
@@ -98,6 +99,19 @@ class TypingIndicator(Strict):
     type: Literal["text"]
 
 
+def _message_id(message_id: str) -> str:
+    # Meta answers a mark-as-read naming no message with 131009 (messages/mark-message-as-read, updated
+    # 2026-06-28); an id that is not a wamid at all names none.
+    try:
+        ids.parse_wamid(message_id)
+    except ValueError:
+        got = message_id[:60]
+        raise invalid(
+            f"message_id must be the wamid of a message the business received, got {got!r}"
+        ) from None
+    return message_id
+
+
 class StatusUpdate(Strict):
     """Mark as read (https://developers.facebook.com/documentation/business-messaging/whatsapp/messages/
     mark-message-as-read), with a typing indicator when ``typing_indicator`` is there (.../typing-indicators,
@@ -105,7 +119,7 @@ class StatusUpdate(Strict):
 
     messaging_product: Literal["whatsapp"]
     status: Literal["read"]
-    message_id: Annotated[str, Field(min_length=1)]
+    message_id: Annotated[str, Field(min_length=1), AfterValidator(_message_id)]
     typing_indicator: TypingIndicator | None = None
 
 
