@@ -112,11 +112,20 @@ def test_shipped_mix_has_users_of_every_kind() -> None:
     mix = load_mix(REPO / "loadtests" / "mix.yaml")
     assert dict(mix.identities) == {"phone": 0.6, "phone_and_username": 0.2, "username_only": 0.2}
     assert "users: phone 60%, phone_and_username 20%, username_only 20%" in mix.describe()
-    # MoMo asks a username-only buyer for a number first (R-PAY-13): journeys paying by MoMo as written
-    # are for users whose phone the bot sees.
+    # MoMo asks a username-only buyer for a number first (R-PAY-13): a journey whose fresh actor pays by
+    # MoMo, as written, is for users whose phone the bot sees; username-only-buyer is written for them.
     for entry in mix.entries:
-        if any(s.tap and str(s.tap).startswith(("pay_momo", "topup")) for s in entry.journey.steps):
+        actors = entry.journey.actors
+        payers = {
+            s.actor
+            for s in entry.journey.steps
+            if str(s.tap or s.choose or "").startswith(("pay_momo", "topup"))
+        }
+        fresh = {a for a in payers if not actors[a].phone and "identity" not in actors[a].model_fields_set}
+        if fresh:
             assert "username_only" not in entry.identities, entry.journey.journey
+    only = {e.journey.journey for e in mix.entries if e.identities == ("username_only",)}
+    assert only == {"username-only-buyer"}
     rng = random.Random(3)
     assert {mix.pick(rng, "username_only").journey.journey for _ in range(300)} <= {
         e.journey.journey for e in mix.entries if "username_only" in e.identities
