@@ -170,7 +170,7 @@ def _assert_addressed_to_the_user(user: WhatsAppUser, reply: OutboundMessage) ->
 
 
 @pytest.mark.parametrize("kind", USERNAME_KINDS)
-@pytest.mark.rule("R-HTTP-4")
+@pytest.mark.rule("R-ID-7", "R-ID-8", "R-HTTP-4")
 def test_a_user_with_a_username_is_answered_at_his_address(
     new_user: Callable[..., WhatsAppUser], kind: UserKind
 ) -> None:
@@ -208,7 +208,7 @@ def test_statuses_naming_the_user_by_bsuid_are_acknowledged_without_reply(
 
 
 @pytest.mark.parametrize("kind", USERNAME_KINDS)
-@pytest.mark.rule("R-HTTP-4")
+@pytest.mark.rule("R-ID-8", "R-HTTP-4")
 def test_a_new_bsuid_does_not_lose_the_conversation(
     new_user: Callable[..., WhatsAppUser], target: Target, kind: UserKind
 ) -> None:
