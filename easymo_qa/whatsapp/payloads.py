@@ -157,9 +157,10 @@ def user_id_changed(old: Identity, new: Identity, name: str = "Test User") -> di
     """The ``system`` message Meta sends when it re-issues a user's BSUID (``user_changed_user_id``).
 
     Shape from Meta's "System messages webhook reference" (updated 2026-08-11): no ``contacts`` array, the
-    new id in ``system.user_id``, ``system.wa_id`` only while the phone is visible. Whether the old id is
-    also in ``from_user_id`` the page does not show; public Cloud API projects read it from there or from
-    the body, so both carry it (see docs/inbound-webhooks.md).
+    new id in ``system.user_id``, ``system.wa_id`` only while the phone is visible. Where the old id is,
+    the page does not show beyond the body; public Cloud API projects read it from ``from_user_id`` or
+    ``system.previous_user_id`` (which Meta's changelog of 2026-08-11 is reported to add), so all three
+    carry it (see docs/inbound-webhooks.md, "unclear").
     """
     message: dict[str, Any] = {
         "from": old.phone,
@@ -170,6 +171,9 @@ def user_id_changed(old: Identity, new: Identity, name: str = "Test User") -> di
         "system": {
             "body": f"User {name} changed from {old.bsuid} to {new.bsuid}",
             "user_id": new.bsuid,
+            # the old id by name: Meta's changelog entry of 2026-08-11 adds previous_user_id, and public
+            # Cloud API projects read the old id from there
+            "previous_user_id": old.bsuid,
             "type": "user_changed_user_id",
         },
     }

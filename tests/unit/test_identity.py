@@ -142,6 +142,7 @@ def test_a_reissued_bsuid_comes_as_a_system_message_without_contacts(kind: Any) 
     system = message["system"]
     assert system["type"] == "user_changed_user_id"
     assert system["user_id"] == new.bsuid
+    assert system["previous_user_id"] == old.bsuid
     assert old.bsuid in system["body"]
     assert new.bsuid in system["body"]
     assert ("from" in message) == ("wa_id" in system) == old.phone_visible
