@@ -208,7 +208,7 @@ def test_statuses_naming_the_user_by_bsuid_are_acknowledged_without_reply(
 
 
 @pytest.mark.parametrize("kind", USERNAME_KINDS)
-@pytest.mark.rule("R-ID-8", "R-HTTP-4")
+@pytest.mark.rule("R-ID-8", "R-ID-10", "R-HTTP-4")
 def test_a_new_bsuid_does_not_lose_the_conversation(
     new_user: Callable[..., WhatsAppUser], target: Target, kind: UserKind
 ) -> None:
