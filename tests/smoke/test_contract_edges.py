@@ -4,10 +4,13 @@ the user does not have, the buyer's order list (see docs/*-contract.md for each 
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Callable
 
+import httpx
 import pytest
 
+from easymo_qa.target import Target
 from easymo_qa.whatsapp import payloads
 from easymo_qa.whatsapp.user import WhatsAppUser
 
@@ -15,6 +18,17 @@ pytestmark = [pytest.mark.smoke, pytest.mark.easymo, pytest.mark.needs("easymo")
 
 HOME_ROWS = ("buyer_search", "my_orders", "support_help")
 SEARCH, OFFER, DROPOFF = "2 jerrycans of water near Kimironko", "offer:kim-water-20l", (-1.9441, 30.1032)
+
+
+@pytest.mark.rule("R-VERIFY-2")
+def test_verify_handshake_refuses_another_mode(http_client: httpx.Client, target: Target) -> None:
+    # easyMO's rule, stricter than Meta's (which only asks for the token): tests/smoke/test_protocol.py
+    # holds any bot to the token.
+    challenge = str(secrets.randbelow(10**9))
+    params = {"hub.mode": "unsubscribe", "hub.verify_token": target.verify_token, "hub.challenge": challenge}
+    response = http_client.get(target.webhook_url, params=params)
+    assert 400 <= response.status_code < 500, f"hub.mode=unsubscribe answered {response.status_code}"
+    assert challenge not in response.text, "the challenge must not be echoed when verification fails"
 
 
 @pytest.mark.rule("R-ID-1", "R-HTTP-4")
