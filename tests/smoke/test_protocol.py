@@ -199,6 +199,28 @@ def test_statuses_naming_the_user_by_bsuid_are_acknowledged_without_reply(
     user.expect_no_reply()
 
 
+@pytest.mark.parametrize("shape", ["documented", "observed"])
+@pytest.mark.rule("R-STATUS-1", "R-HTTP-4")
+def test_failed_statuses_in_either_shape_are_acknowledged_without_reply(
+    user: WhatsAppUser, target: Target, shape: str
+) -> None:
+    # Meta's "Business-scoped user IDs" page (updated 2026-06-29) leaves contacts out of failed statuses;
+    # production payloads of 2026-08 carry contacts: [{wa_id}] with them (pywa issue #227, a 131026
+    # "Message undeliverable" status). A bot meets both: each must be acknowledged, and nothing answered.
+    user.send_text("hi")
+    reply = user.expect_reply()
+    business = payloads.BusinessPhone(target.phone_number_id, target.display_phone_number)
+    item = payloads.status(user.identity, reply.wamid, "failed")
+    payload = payloads.webhook(business, statuses=[item], identities=[user.identity])
+    value = payload["entry"][0]["changes"][0]["value"]
+    assert "contacts" not in value
+    if shape == "observed":
+        value["contacts"] = [{"wa_id": user.identity.phone}]
+    response = user.post_payload(payload)
+    assert 200 <= response.status_code < 300, f"a failed status ({shape}) answered {response.status_code}"
+    user.expect_no_reply()
+
+
 @pytest.mark.parametrize("kind", USERNAME_KINDS)
 @pytest.mark.rule("R-ID-8", "R-ID-10", "R-HTTP-4")
 def test_a_new_bsuid_does_not_lose_the_conversation(
