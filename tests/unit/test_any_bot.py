@@ -97,6 +97,7 @@ NEW_2026 = "username or bsuid or status"
 ANSWERED = "test_a_user_with_a_username_is_answered_at_his_address"
 STATUSES = "test_statuses_naming_the_user_by_bsuid_are_acknowledged_without_reply"
 NEW_ID = "test_a_new_bsuid_does_not_lose_the_conversation"
+FAILED = "test_failed_statuses_in_either_shape_are_acknowledged_without_reply"
 
 
 @pytest.mark.parametrize(
@@ -120,6 +121,8 @@ NEW_ID = "test_a_new_bsuid_does_not_lose_the_conversation"
                 "test_status_callbacks_are_acknowledged_without_reply",
                 f"{STATUSES}[phone_and_username]",
                 f"{STATUSES}[username_only]",
+                f"{FAILED}[documented]",
+                f"{FAILED}[observed]",
             },
             "the bot replied where no reply was expected",
             id="answers-statuses",
