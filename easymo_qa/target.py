@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Generator
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import httpx
 
 if TYPE_CHECKING:
     from easymo_qa.envs.model import Environment
@@ -38,6 +41,12 @@ class Target:
     payments_url: str | None = None
     maps_url: str | None = None
     sut_settings: dict[str, str] = field(default_factory=dict)
+    # A deployed `easymo-qa simulators serve` (its base URL) and the token its harness API (/_sim/...)
+    # wants; None when the simulators run in this process's stack without a token.
+    simulators_url: str | None = None
+    harness_token: str | None = None
+    # Where the SUT runs, in the report's words: "reference stack (local)" or the webhook's host.
+    label: str = ""
 
     def setting(self, name: str, default: int) -> int:
         """An integer SUT setting (e.g. AGENT_TIMEOUT_MS) as the environment declares it."""
@@ -47,7 +56,15 @@ class Target:
         return capability in self.capabilities
 
     def secrets(self) -> list[str]:
-        return [s for s in (self.app_secret, self.verify_token, self.access_token, self.admin_token) if s]
+        values = (self.app_secret, self.verify_token, self.access_token, self.admin_token, self.harness_token)
+        return [s for s in values if s]
+
+    def harness_auth(self) -> httpx.Auth | None:
+        """The auth every harness HTTP client uses: the harness token on the simulators' ``/_sim/`` API only
+        (never on the webhook, the admin API or a bot-side Graph call), or None when there is no token."""
+        if not self.harness_token:
+            return None
+        return HarnessAuth(self.harness_token)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -75,3 +92,21 @@ class Target:
         for key in ("capabilities", "defects"):
             data[key] = tuple(data.get(key) or ())
         return cls(**data)
+
+
+class HarnessAuth(httpx.Auth):
+    """``Authorization: Bearer <harness token>`` on requests to a simulator's ``/_sim/...`` paths only, so the
+    token never reaches the SUT (which may log headers) or the Graph API routes (which want the bot's token)."""
+
+    def __init__(self, token: str) -> None:
+        self._header = f"Bearer {token}"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if "/_sim/" in request.url.path or request.url.path.endswith("/_sim"):
+            request.headers["Authorization"] = self._header
+        yield request
+
+
+def harness_headers(target: Target) -> dict[str, str]:
+    """The harness token as a header, for clients that are not httpx (Locust's geventhttpclient)."""
+    return {"Authorization": f"Bearer {target.harness_token}"} if target.harness_token else {}

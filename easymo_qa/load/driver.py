@@ -158,7 +158,7 @@ class LoadSession:
             keep=lambda to: to.startswith(own) or to in pinned,
             retention_seconds=max(120.0, 4 * target.reply_seconds),
         )
-        other = httpx.Client(timeout=target.http_seconds, follow_redirects=False)
+        other = httpx.Client(timeout=target.http_seconds, follow_redirects=False, auth=target.harness_auth())
         return cls(target, mix, stream.start(), numbers, other, hygiene=hygiene or HygieneLog())
 
     def close(self) -> None:

@@ -80,7 +80,9 @@ class SessionState:
             # just handed to another thread (encode/httpcore#1110): the rollout probe's 32 threads got
             # "[Errno 9] Bad file descriptor" once in CI. With no surplus, that close never happens.
             limits = httpx.Limits(max_connections=50, max_keepalive_connections=50)
-            self._client = httpx.Client(timeout=target.http_seconds, limits=limits, follow_redirects=False)
+            self._client = httpx.Client(
+                timeout=target.http_seconds, limits=limits, follow_redirects=False, auth=target.harness_auth()
+            )
         return self._client
 
     def numbers(self) -> TestNumberPool:
