@@ -95,8 +95,8 @@ class Target:
 
 
 class HarnessAuth(httpx.Auth):
-    """``Authorization: Bearer <harness token>`` on requests to a simulator's ``/_sim/...`` paths only, so the
-    token never reaches the SUT (which may log headers) or the Graph API routes (which want the bot's token)."""
+    """``Authorization: Bearer <harness token>`` on a simulator's ``/_sim/...`` paths only: the token never
+    reaches the SUT (which may log headers) nor the Graph API routes (which want the bot's own token)."""
 
     def __init__(self, token: str) -> None:
         self._header = f"Bearer {token}"
