@@ -35,6 +35,13 @@ from easymo_qa.stages.progress import StageProgress
 CUTOVER_SELECTION = ["-m", "not rollback"]  # the drill is a stage of its own
 PARTIAL = ".partial"  # JUnit XML and Allure results of this sign-off, published when the last session ends
 TAIL_LINES = 60  # of a stage's output, kept for the report's failures section
+# What each stage's tests need of the environment (their `needs` markers): easyMO's storm reads the SUT's
+# events through its admin API; the drill and the cutover suite flip its flags.
+STAGE_NEEDS = {
+    "reliability": ("easymo", "observability"),
+    "rollback": ("easymo", "flags"),
+    "cutover": ("easymo", "flags"),
+}
 SMOKE_FAILED = "the smoke stage failed, so a storm, drill, cutover or load run could not mean anything"
 
 
@@ -82,8 +89,13 @@ class Stages:
         run: Callable[[Sequence[str]], tuple[int, str]] | None = None,
         redact: Callable[[str], str] = lambda text: text,
         progress: StageProgress | None = None,
+        capabilities: tuple[str, ...] | None = None,
     ) -> None:
         self.args, self.env_args, self.reports, self.redact = args, env_args, reports, redact
+        # The environment's capabilities (None: unknown, every stage is tried): a stage the environment
+        # cannot give (no admin API for the storm, no flag API for the drill) is skipped with the reason,
+        # and its gates stay "not run", which blocks GO unless waived.
+        self.capabilities = capabilities
         self.run = run or run_streamed
         self.progress = progress or StageProgress(live=False)
         self.runs: list[StageRun] = []
@@ -160,6 +172,15 @@ class Stages:
         self.runs.append(StageRun(stage, "skipped", reason, pytest=pytest))
         self.progress.not_run(stage, "skipped", reason)
 
+    def _lacks(self, stage: str) -> str | None:
+        """Why the environment cannot run ``stage`` (the capabilities its tests need), or None."""
+        if self.capabilities is None:
+            return None
+        missing = [c for c in STAGE_NEEDS.get(stage, ()) if c not in self.capabilities]
+        if not missing:
+            return None
+        return f"the environment lacks {', '.join(repr(c) for c in missing)} (needed by the {stage} stage)"
+
     def reliability(self) -> None:
         what = "webhook reliability storm (retries, batches, reordering)"
         self._with_result("reliability", self.paths.reliability, what)
@@ -176,6 +197,8 @@ class Stages:
             return self._given(stage, option, str(given))
         if self._opt(f"skip_{stage}"):
             return self._skipped(stage, f"skipped by --skip-{stage}")
+        if lacking := self._lacks(stage):
+            return self._skipped(stage, lacking)
         if not suite.exists():
             return self._skipped(stage, f"no {suite.as_posix()} here")
         result = self.reports / f"{stage}.json"
@@ -186,6 +209,8 @@ class Stages:
     def cutover(self) -> None:
         if self._opt("skip_cutover"):
             return self._skipped("cutover", "skipped by --skip-cutover")
+        if lacking := self._lacks("cutover"):
+            return self._skipped("cutover", lacking)
         suite = self.paths.cutover
         if not suite.is_dir():
             return self._skipped("cutover", f"no {suite.as_posix()} here")

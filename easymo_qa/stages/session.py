@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from easymo_qa.envs import load_environment, resolve_environment_path
 from easymo_qa.interrupts import run_child
 from easymo_qa.load import evidence
 from easymo_qa.stages.progress import StageProgress
@@ -30,12 +31,13 @@ def run_signoff(
     # JUnit XML and every stage's Allure results are written aside and published when the main session
     # ends; what an interrupted run left there is dropped now.
     shutil.rmtree(reports / PARTIAL, ignore_errors=True)
+    can = _capabilities(env_args)
     with StageProgress() as progress:
         pytest_args = [
             *suites, *env_args, "--signoff", "--reports-dir", str(reports),
             f"--junitxml={reports / PARTIAL / 'junit.xml'}", f"--alluredir={allure_results(reports)}",
             "-p", "no:cacheprovider",
-            *Stages(args, env_args, reports, redact=redact, progress=progress).run_all(),
+            *Stages(args, env_args, reports, redact=redact, progress=progress, capabilities=can).run_all(),
         ]  # fmt: skip
         if args.workers and args.workers != "0":
             pytest_args += ["-n", args.workers]
@@ -50,6 +52,18 @@ def run_signoff(
     if report.is_file() and report.stat().st_mtime >= begun - 1.0:  # this run's, not an earlier one
         return _print_verdict(report, code)
     return code or 1
+
+
+def _capabilities(env_args: list[str]) -> tuple[str, ...] | None:
+    """The capabilities of the environment the sign-off runs on (checked before any stage ran)."""
+    try:
+        if "--env-file" in env_args:
+            path = Path(env_args[env_args.index("--env-file") + 1])
+        else:
+            path = resolve_environment_path(env_args[env_args.index("--env") + 1])
+        return load_environment(path).capabilities
+    except (ValueError, IndexError):  # unreadable here: every stage is tried, and says why it failed
+        return None
 
 
 def _print_verdict(report: Path, code: int) -> int:

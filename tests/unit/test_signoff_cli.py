@@ -193,3 +193,28 @@ def test_a_stage_output_is_shown_live_and_its_tail_kept(capsys: pytest.CaptureFi
     assert code == 3
     assert tail.splitlines() == [f"line {i}" for i in range(100 - TAIL_LINES, 100)]
     assert "line 0\n" in capsys.readouterr().out  # echoed as it came
+
+
+def test_a_stage_the_environment_cannot_give_is_skipped_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staging without the SUT's admin and flag APIs: the storm, the drill and the cutover suite are not run
+    (their tests would only be skipped), each says what the environment lacks, and their gates block GO."""
+    from easymo_qa.stages import runner as stages
+
+    monkeypatch.chdir(REPO)
+    args = namespace(reliability_results=None, skip_reliability=False, rollback_results=None)
+    args.skip_rollback = args.skip_cutover = False
+    staged = stages.Stages(
+        args, ["--env", "staging"], tmp_path, run=lambda c: pytest.fail(f"ran {c}"), capabilities=("easymo",)
+    )
+    staged.reliability()
+    staged.rollback()
+    staged.cutover()
+    assert [(r.stage, r.status) for r in staged.runs] == [
+        ("reliability", "skipped"),
+        ("rollback", "skipped"),
+        ("cutover", "skipped"),
+    ]
+    assert staged.runs[0].reason == "the environment lacks 'observability' (needed by the reliability stage)"
+    assert staged.runs[1].reason == "the environment lacks 'flags' (needed by the rollback stage)"
