@@ -30,12 +30,51 @@ def test_shipped_environments_load() -> None:
         "BOT_VERIFY_TOKEN": "b",
         "BOT_PHONE_NUMBER_ID": "1",
         "GRAPH_SIMULATOR_PORT": "8089",
+        "SIM_URL": "https://qa-sim.staging.example",
+        "SIM_HARNESS_TOKEN": "harness-secret",
     }
     for path in sorted((REPO / "environments").glob("*.yaml")):
         env = load_environment(path, environ)
         assert env.name
     assert load_environment(REPO / "environments/production.yaml", environ).production is True
-    assert load_environment(REPO / "environments/staging.yaml", environ).graph_simulator.port == 8089
+    staging = load_environment(REPO / "environments/staging.yaml", environ)
+    assert staging.simulators is not None
+    assert staging.simulators.url == "https://qa-sim.staging.example"
+    # faults follow from the simulators serving staging's LLM, payments and maps; observability needs its
+    # admin API, which this staging did not give
+    assert staging.capabilities == ("easymo", "faults")
+    assert staging.load.max_users == 100
+    assert {"harness-secret", "tok"} <= set(staging.secrets())
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ("name: x\nsimulators:\n  url: https://sim.example\n", 2, "need harness_token"),
+        ("name: x\nsimulators:\n  url: sim.example\n  harness_token: t\n", 2, "must start with http"),
+        ("name: x\nsimulators:\n  port: 8089\n", 2, "one of them"),
+        ("name: x\nsimulators:\n  host: 0.0.0.0\n  serves: [llm]\n", 2, "must include graph"),
+        ("name: x\ncapabilities: [faults]\n", 1, "capability 'faults' needs simulators.serves"),
+        ("name: x\nload:\n  max_users: 0\n", 3, "greater than or equal to 1"),
+    ],
+)
+def test_simulators_and_derived_capabilities_are_checked(
+    tmp_path: Path, text: str, line: int, fragment: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(EnvironmentError_) as info:
+        load_environment(path, {})
+    assert f"{path}:{line}" in str(info.value)
+    assert fragment in str(info.value)
+
+
+def test_simulators_started_here_may_listen_on_any_host(tmp_path: Path) -> None:
+    """The product serves real deployments: a bot elsewhere must reach them (tests bind only loopback)."""
+    path = write(tmp_path, "name: x\nsimulators:\n  host: 0.0.0.0\n  port: 8089\n  serves: [graph, maps]\n")
+    env = load_environment(path, {})
+    assert env.simulators is not None
+    assert env.simulators.host == "0.0.0.0"
+    assert env.capabilities == ("faults",)
 
 
 def test_variables_expand_with_defaults(tmp_path: Path) -> None:
