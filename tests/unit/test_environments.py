@@ -32,6 +32,10 @@ def test_shipped_environments_load() -> None:
         "GRAPH_SIMULATOR_PORT": "8089",
         "SIM_URL": "https://qa-sim.staging.example",
         "SIM_HARNESS_TOKEN": "harness-secret",
+        **{f"REHEARSAL_{name}": "http://127.0.0.1:9" for name in ("WEBHOOK_URL", "HEALTH_URL", "SIM_URL")},
+        **{f"REHEARSAL_{name}": "x" for name in ("APP_SECRET", "VERIFY_TOKEN", "PHONE_NUMBER_ID")},
+        **{f"REHEARSAL_{name}": "y" for name in ("HARNESS_TOKEN", "WA_TOKEN", "ADMIN_TOKEN")},
+        "REHEARSAL_ADMIN_URL": "http://127.0.0.1:9",
     }
     for path in sorted((REPO / "environments").glob("*.yaml")):
         env = load_environment(path, environ)
