@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from easymo_qa.cli import chat, doctor, environment, signoff, simulators, suite
+from easymo_qa.cli import chat, doctor, environment, messages, signoff, simulators, suite
 from easymo_qa.envs import EnvironmentError_
 from easymo_qa.interrupts import INTERRUPTED_EXIT_CODE, sigterm_interrupts
 from easymo_qa.stack.reference_process import StackError
@@ -16,7 +16,7 @@ from easymo_qa.stack.reference_process import StackError
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="easymo-qa", description="easyMO cutover QA harness")
     commands = parser.add_subparsers(dest="command", required=True)
-    for group in (environment, signoff, suite, simulators, doctor, chat):
+    for group in (environment, signoff, suite, simulators, doctor, chat, messages):
         group.add_commands(commands)
     return parser
 
