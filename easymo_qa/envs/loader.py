@@ -17,7 +17,14 @@ _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class EnvironmentError_(ValueError):  # noqa: N801 - the builtin EnvironmentError is taken
-    """An environment file that cannot be used; the message names the file, line and key."""
+    """An environment file that cannot be used; the message names the file, line and key.
+
+    ``missing`` lists the unset ``${VAR}`` names (in file order, each once) when that is what is wrong.
+    """
+
+    def __init__(self, message: str, missing: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.missing = missing
 
 
 def resolve_environment_path(name: str, search_dirs: list[Path] | None = None) -> Path:
@@ -36,11 +43,19 @@ def resolve_environment_path(name: str, search_dirs: list[Path] | None = None) -
     )
 
 
-def _expand(value: Any, path: tuple[str | int, ...], lines: LineMap, environ: Mapping[str, str]) -> Any:
+def _expand(
+    value: Any,
+    path: tuple[str | int, ...],
+    lines: LineMap,
+    environ: Mapping[str, str],
+    missing: list[tuple[str, str]],
+) -> Any:
+    """``value`` with every ``${VAR}`` replaced; an unset one (no default) is appended to ``missing`` as
+    ``(variable, "file:line: key ... needs ...")`` and left as "", so one run finds them all."""
     if isinstance(value, dict):
-        return {k: _expand(v, (*path, k), lines, environ) for k, v in value.items()}
+        return {k: _expand(v, (*path, k), lines, environ, missing) for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand(v, (*path, i), lines, environ) for i, v in enumerate(value)]
+        return [_expand(v, (*path, i), lines, environ, missing) for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
 
@@ -51,11 +66,23 @@ def _expand(value: Any, path: tuple[str | int, ...], lines: LineMap, environ: Ma
         if default is not None:
             return default
         key = ".".join(str(p) for p in path)
-        raise EnvironmentError_(
-            f"{lines.where(path)}: key '{key}' needs the environment variable {var}, which is not set"
+        missing.append(
+            (var, f"{lines.where(path)}: key '{key}' needs the environment variable {var}, which is not set")
         )
+        return ""
 
     return _VAR.sub(substitute, value)
+
+
+def _missing_error(missing: list[tuple[str, str]]) -> EnvironmentError_:
+    """One error for every unset variable: the one-variable message as it always was, else a list."""
+    names = tuple(dict.fromkeys(var for var, _ in missing))
+    if len(missing) == 1:
+        return EnvironmentError_(missing[0][1], names)
+    head = f"{len(names)} environment variables are not set ({', '.join(names)}):"
+    if len(names) == 1:
+        head = f"the environment variable {names[0]} is not set, and {len(missing)} keys need it:"
+    return EnvironmentError_("\n  ".join([head, *(where for _, where in missing)]), names)
 
 
 def _describe(error: dict[str, Any]) -> str:
@@ -78,7 +105,10 @@ def load_environment(path: str | Path, environ: Mapping[str, str] | None = None)
             f"{path}: an environment file is a YAML mapping (key: value), got {type(data).__name__}"
         )
     data.setdefault("name", Path(path).stem)
-    expanded = _expand(data, (), lines, environ)
+    missing: list[tuple[str, str]] = []
+    expanded = _expand(data, (), lines, environ, missing)
+    if missing:
+        raise _missing_error(missing)
     try:
         return Environment.model_validate(expanded)
     except ValidationError as exc:
@@ -113,8 +143,8 @@ def declares_production(path: str | Path, environ: Mapping[str, str] | None = No
     if not isinstance(data, dict):
         return False
     value = data.get("production", False)
-    try:
-        value = _expand(value, ("production",), lines, os.environ if environ is None else environ)
-    except EnvironmentError_:
+    missing: list[tuple[str, str]] = []
+    value = _expand(value, ("production",), lines, os.environ if environ is None else environ, missing)
+    if missing:
         return True  # ${VAR} unset: assume the worst
     return value is True or str(value).strip().lower() in ("true", "yes", "on", "1")
