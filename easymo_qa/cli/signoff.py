@@ -46,6 +46,10 @@ def cmd_signoff(args: argparse.Namespace) -> int:
     if (problem := _signoff_inputs_problem(where)) is not None:
         print(f"easymo-qa: {problem}", file=sys.stderr)
         return 2
+    if (unreachable := _bot_unreachable(path)) is not None:
+        why = f"{unreachable}; no stage was run (easymo-qa doctor {selector(args)} checks the rest)"
+        print(f"easymo-qa: {why}", file=sys.stderr)
+        return 3
     env_args = ["--env-file", args.env_file] if args.env_file else ["--env", args.env]
     if args.allow_production:
         env_args.append(ALLOW_FLAG)
@@ -61,6 +65,21 @@ def _signoff_inputs_problem(where: Layout) -> str | None:
     except SignoffInputError as exc:
         return f"{exc}\n(nothing was run: fix the sign-off's inputs first)"
     return None
+
+
+def _bot_unreachable(path: Path) -> str | None:
+    """The cheap preflight (one GET) for a deployed bot; each stage boots, and so checks, a local stack."""
+    from easymo_qa.doctor.preflight import webhook_unreachable
+    from easymo_qa.envs import Redactor
+
+    try:
+        env = load_environment(path)
+    except EnvironmentError_:
+        return None  # the smoke stage names what is wrong with the file, as before
+    if env.stack == "local" or not env.webhook.url:
+        return None
+    found = webhook_unreachable(env.webhook.url, env.webhook.verify_token, env.timeouts.http_seconds)
+    return Redactor(env.secrets())(found) if found else None
 
 
 def _redactor(path: Path) -> Callable[[str], str]:

@@ -18,6 +18,7 @@ import pytest
 
 from easymo_qa.conversation.pytest_items import RUNNER_FACTORY_KEY
 from easymo_qa.conversation.runner import JourneyRunner
+from easymo_qa.doctor.preflight import webhook_unreachable
 from easymo_qa.envs import (
     Environment,
     EnvironmentError_,
@@ -70,6 +71,13 @@ class SessionState:
                 pytest.exit(f"easymo-qa: cannot start the stack for environment {self.env.name!r}: {exc}", 3)
             self.target = self.stack.target
             self.redactor.add(*self.target.secrets())
+            # One GET (the verify handshake, read-only) before any test talks to the bot: an unreachable bot
+            # is one line naming its URL, not a traceback per test.
+            t = self.target
+            unreachable = webhook_unreachable(t.webhook_url, t.verify_token, t.http_seconds)
+            if unreachable is not None:
+                why = f"{unreachable}; no test can talk to the bot (easymo-qa doctor checks the rest)"
+                pytest.exit(self.redactor(f"easymo-qa: {why}"), 3)
         return self.target
 
     def client(self) -> httpx.Client:
