@@ -26,6 +26,7 @@ from __future__ import annotations
 import hmac
 import json
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -277,6 +278,11 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
+async def clock(request: Request) -> JSONResponse:
+    """This machine's wall clock (Unix seconds): the load test estimates its offset to the harness from it."""
+    return JSONResponse({"now": time.time()})
+
+
 def create_graph_app(
     config: GraphSimConfig,
     *,
@@ -292,6 +298,7 @@ def create_graph_app(
     app = Starlette(
         routes=[
             Route("/_sim/health", health, methods=["GET"]),
+            Route("/_sim/clock", clock, methods=["GET"]),
             Route("/_sim/messages", get_messages, methods=["GET"]),
             Route("/_sim/messages", delete_messages, methods=["DELETE"]),
             Route("/_sim/rejections", get_rejections, methods=["GET"]),

@@ -1,7 +1,8 @@
-"""Serve an ASGI app on a real loopback socket from a background thread (simulators, test doubles).
+"""Serve an ASGI app on a real socket from a background thread (simulators, test doubles).
 
 The socket is bound before uvicorn starts, so ``port=0`` works and the real port is known at once.
-Only loopback hosts are accepted: the harness never serves or sends traffic off the machine.
+Only loopback hosts are accepted by default: the harness never serves off the machine unless told to
+(``allow_any_host``, for ``easymo-qa simulators serve``, whose server a deployed bot must reach).
 """
 
 from __future__ import annotations
@@ -39,6 +40,21 @@ def loopback_address(host: str) -> str:
     return str(address)
 
 
+def bind_address(host: str) -> str:
+    """The IP literal to bind for any ``host``: an IP literal as is, ``localhost`` as 127.0.0.1, a host
+    name by the resolver's first TCP address (OSError when it does not resolve)."""
+    if host == LOCALHOST:
+        return "127.0.0.1"
+    try:
+        return str(ipaddress.ip_address(host.strip("[]")))
+    except ValueError:
+        pass
+    infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    if not infos:
+        raise OSError(f"{host!r} does not resolve to an address")
+    return str(infos[0][4][0])
+
+
 class _ShutdownCancellationFilter(logging.Filter):
     """Drop uvicorn's error records for requests it cancelled at shutdown, and for reset faults.
 
@@ -60,8 +76,21 @@ class _ShutdownCancellationFilter(logging.Filter):
 logging.getLogger("uvicorn.error").addFilter(_ShutdownCancellationFilter())
 
 
+def _is_ip_or_localhost(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return host == LOCALHOST
+    return True
+
+
 class BackgroundServer:
-    """uvicorn in a daemon thread on a pre-bound loopback socket; usable as a context manager."""
+    """uvicorn in a daemon thread on a pre-bound socket; usable as a context manager.
+
+    Loopback only unless ``allow_any_host`` (then any IP literal or host name, 0.0.0.0 and :: too).
+    ``tls_cert`` and ``tls_key`` (PEM files, both or neither) make it serve HTTPS on the same socket:
+    uvicorn wraps a socket it is given in its SSL context like one it binds itself.
+    """
 
     def __init__(
         self,
@@ -72,8 +101,17 @@ class BackgroundServer:
         lifespan: Literal["auto", "on", "off"] = "off",
         startup_timeout: float = 5.0,
         graceful_shutdown: float = 2.0,
+        allow_any_host: bool = False,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
     ) -> None:
-        self._ip = loopback_address(host)
+        if bool(tls_cert) != bool(tls_key):
+            raise ValueError("TLS needs both a certificate and its key (tls_cert and tls_key)")
+        self._ip = bind_address(host) if allow_any_host else loopback_address(host)
+        # A host name stays in the URL: a TLS client checks the certificate against the name it dialled.
+        self._url_host = self._ip if _is_ip_or_localhost(host) else host
+        self.tls_cert = tls_cert or None
+        self.tls_key = tls_key or None
         self.app = app
         self.requested_port = port
         self.lifespan = lifespan
@@ -98,9 +136,10 @@ class BackgroundServer:
 
     @property
     def url(self) -> str:
-        """Base URL without a trailing slash, e.g. ``http://127.0.0.1:54321``."""
-        host = f"[{self._ip}]" if ":" in self._ip else self._ip
-        return f"http://{host}:{self.port}"
+        """Base URL without a trailing slash, e.g. ``http://127.0.0.1:54321`` (``https`` with TLS)."""
+        host = f"[{self._url_host}]" if ":" in self._url_host else self._url_host
+        scheme = "https" if self.tls_cert else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def running(self) -> bool:
@@ -133,6 +172,8 @@ class BackgroundServer:
             access_log=False,
             lifespan=self.lifespan,
             timeout_graceful_shutdown=self.graceful_shutdown,
+            ssl_certfile=self.tls_cert,
+            ssl_keyfile=self.tls_key,
         )
         self._server = server = uvicorn.Server(config)
         self._thread = thread = threading.Thread(
