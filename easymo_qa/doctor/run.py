@@ -24,6 +24,7 @@ from easymo_qa.whatsapp.numbers import TestNumberPool
 ENVIRONMENT, STACK = "environment", "harness stack"
 HANDSHAKE, SIGNATURES = "verify handshake", "webhook signatures"
 GRAPH, REPLY = "Graph API simulator", "reply reaches the simulator"
+SERVER = "simulators server"
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,9 @@ class Check:
 
     name: str
     run: Callable[[Probe], Outcome]
-    needs: tuple[str, ...] = (STACK,)
+    needs: tuple[str, ...] = (STACK, SERVER)
     configured: Callable[[Target], bool] = lambda target: True
+    listed: bool = True  # named under "not configured here" when the target does not configure it
 
 
 def _admin(target: Target) -> bool:
@@ -41,7 +43,8 @@ def _admin(target: Target) -> bool:
 
 
 CHECKS = (
-    Check(HANDSHAKE, hooks.verify_handshake),
+    Check(SERVER, hooks.simulators_server, configured=lambda t: bool(t.simulators_url), listed=False),
+    Check(HANDSHAKE, hooks.verify_handshake, needs=()),
     Check(SIGNATURES, hooks.signatures, needs=(HANDSHAKE,)),
     Check(GRAPH, hooks.graph_simulator),
     Check(REPLY, hooks.reply_reaches_simulator, needs=(SIGNATURES, GRAPH)),
@@ -82,13 +85,14 @@ def run_doctor(
     try:
         stack = start_stack(env, reports_dir)
     except StackError as exc:
-        report.rows.append(Row("fail", STACK, redact(str(exc)), "see the stack's log named above"))
-        _skip_rest(report, STACK)
+        hint = "see the reference service's log named" if env.stack == "local" else "fill in the keys named"
+        report.rows.append(Row("fail", STACK, redact(str(exc)), hint))
+        report.rows.append(Row("skip", "the other checks", f"needs: {STACK}"))
         return report
     with stack:
         redact.add(*stack.target.secrets())
         report.rows.append(Row("pass", STACK, _describe_stack(env, stack, time.monotonic() - started)))
-        _run_checks(report, stack.target, redact)
+        check_target(stack.target, report, redact)
     return report
 
 
@@ -105,7 +109,12 @@ def _describe_stack(env: Environment, stack: RunningStack, seconds: float) -> st
     return "nothing to start (no simulators in this environment)"
 
 
-def _run_checks(report: DoctorReport, target: Target, redact: Redactor) -> None:
+def check_target(
+    target: Target, report: DoctorReport | None = None, redact: Redactor | None = None
+) -> DoctorReport:
+    """Every check of :data:`CHECKS` against a running target, appended to ``report``."""
+    report = report if report is not None else DoctorReport(env_label=target.env_name)
+    redact = redact if redact is not None else Redactor(target.secrets())
     broken: dict[str, str] = {}  # a check → the failed check that made it impossible
     limits = httpx.Limits(max_connections=4)
     with httpx.Client(
@@ -114,7 +123,8 @@ def _run_checks(report: DoctorReport, target: Target, redact: Redactor) -> None:
         probe = Probe(target, client, TestNumberPool(target.number_prefix, target.number_length))
         for check in CHECKS:
             if not check.configured(target):
-                report.not_configured.append(check.name)
+                if check.listed:
+                    report.not_configured.append(check.name)
                 continue
             blocker = next((broken[n] for n in check.needs if n in broken), None)
             if blocker is not None:
@@ -126,7 +136,4 @@ def _run_checks(report: DoctorReport, target: Target, redact: Redactor) -> None:
             report.rows.append(Row(status, check.name, redact(outcome.detail), redact(outcome.hint)))
             if outcome.ok is None or (outcome.ok is False and outcome.blocks):
                 broken[check.name] = check.name
-
-
-def _skip_rest(report: DoctorReport, blocker: str) -> None:
-    report.rows.append(Row("skip", "the other checks", f"needs: {blocker}"))
+    return report

@@ -10,6 +10,22 @@ from easymo_qa.doctor.preflight import handshake_params, new_challenge
 from easymo_qa.doctor.probe import TRANSPORT_ERRORS, Probe, json_of
 
 
+def simulators_server(probe: Probe) -> Outcome:
+    """A deployed ``easymo-qa simulators serve``: its public root health, then its token on the harness API
+    (told apart, so "not running" and "wrong token" get their own fix)."""
+    base = (probe.target.simulators_url or "").rstrip("/")
+    url = f"{base}/_sim/health"
+    try:
+        response = probe.client.get(url)
+    except TRANSPORT_ERRORS as exc:
+        return probe.unreachable(
+            url, exc, f"is `easymo-qa simulators serve` running at {base}? check simulators.url"
+        )
+    if response.status_code != 200:
+        return Outcome.failed(f"{url} answered HTTP {response.status_code}", "check simulators.url")
+    return Outcome.passed(f"answers at {base}")
+
+
 def verify_handshake(probe: Probe) -> Outcome:
     target, challenge = probe.target, new_challenge()
     url = target.webhook_url
@@ -18,6 +34,8 @@ def verify_handshake(probe: Probe) -> Outcome:
     except TRANSPORT_ERRORS as exc:
         return probe.unreachable(url, exc, f"is the bot running at {url}? check webhook.url")
     code = response.status_code
+    if not target.verify_token:  # production may give none: then only "something answers" is checked
+        return Outcome.passed(f"reachable (HTTP {code}); no webhook.verify_token given, so not the handshake")
     if code == 200 and response.text.strip() == challenge:
         return Outcome.passed(f"HTTP 200, challenge echoed ({url})")
     if code == 200:

@@ -11,18 +11,31 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
 from easymo_qa import cli
+from easymo_qa.doctor.model import Row
 from easymo_qa.doctor.preflight import webhook_unreachable
+from easymo_qa.doctor.run import check_target
 from easymo_qa.envs import EnvironmentError_, load_environment
+from easymo_qa.simulators.deployed import SimulatorsConfig, create_simulators_app
+from easymo_qa.simulators.graph_api import GraphSimConfig
+from easymo_qa.simulators.llm import LlmSimConfig
+from easymo_qa.simulators.maps import MapsSimConfig
+from easymo_qa.simulators.payments.model import PaymentsSimConfig
+from easymo_qa.simulators.server import BackgroundServer
 from easymo_qa.stack.reference_process import free_port
+from easymo_qa.target import Target
 
 REPO = Path(__file__).resolve().parents[2]
 MARK = {"pass": "✓", "fail": "✗", "skip": "–"}
+PHONE_NUMBER_ID = "109876543210987"
+HARNESS = "harness-token-for-tests"
 
 
 def rows(output: str) -> dict[str, str]:
@@ -128,30 +141,44 @@ def test_unset_variables_are_one_failing_row_naming_each(
     assert "Traceback" not in output
 
 
-@pytest.fixture
-def bot_replying_nowhere(tmp_path: Path) -> Iterator[Path]:
-    """The stdlib echo bot, its Graph base URL at a closed port: it accepts messages, no reply arrives."""
-    bot_port, secret, token = free_port(), secrets.token_hex(16), secrets.token_hex(8)
-    webhook = f"http://127.0.0.1:{bot_port}/webhook"
+@dataclass(frozen=True)
+class EchoBot:
+    webhook_url: str
+    app_secret: str
+    verify_token: str
+
+
+@contextmanager
+def echo_bot(graph_url: str) -> Iterator[EchoBot]:
+    """tests/any_bot/echo_bot.py (stdlib, answers 403 to a bad signature), replying to ``graph_url``."""
+    port = free_port()
+    bot = EchoBot(f"http://127.0.0.1:{port}/webhook", secrets.token_hex(16), secrets.token_hex(8))
     env = {
         **os.environ,
-        "BOT_PORT": str(bot_port),
-        "BOT_APP_SECRET": secret,
-        "BOT_VERIFY_TOKEN": token,
-        "BOT_PHONE_NUMBER_ID": "109876543210987",
-        "GRAPH_URL": f"http://127.0.0.1:{free_port()}",
+        "BOT_PORT": str(port),
+        "BOT_APP_SECRET": bot.app_secret,
+        "BOT_VERIFY_TOKEN": bot.verify_token,
+        "BOT_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
+        "GRAPH_URL": graph_url,
     }
-    bot = subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, str(REPO / "tests/any_bot/echo_bot.py")], env=env, stderr=subprocess.DEVNULL
     )
     try:
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and webhook_unreachable(webhook, token, 0.5):
+        while time.monotonic() < deadline and webhook_unreachable(bot.webhook_url, "", 0.5):
             time.sleep(0.05)
-        yield remote_env(tmp_path, webhook, secret=secret, token=token)
+        yield bot
     finally:
-        bot.terminate()
-        bot.wait(5)
+        process.terminate()
+        process.wait(5)
+
+
+@pytest.fixture
+def bot_replying_nowhere(tmp_path: Path) -> Iterator[Path]:
+    """The echo bot, its Graph base URL at a closed port: it accepts messages, no reply arrives."""
+    with echo_bot(f"http://127.0.0.1:{free_port()}") as bot:
+        yield remote_env(tmp_path, bot.webhook_url, secret=bot.app_secret, token=bot.verify_token)
 
 
 def test_a_bot_whose_graph_url_misses_the_simulator_fails_the_reply_row(
@@ -171,6 +198,74 @@ def test_a_bot_whose_graph_url_misses_the_simulator_fails_the_reply_row(
     graph = reply.split("does not point at ")[1].split(" ")[0]
     assert graph.startswith("http://127.0.0.1:"), reply
     assert "not configured here (not checked): LLM simulator, payments simulator, maps simulator" in output
+
+
+@pytest.fixture
+def deployed_simulators() -> Iterator[str]:
+    """`easymo-qa simulators serve`'s app on loopback (harness token HARNESS); its base URL."""
+    graph = GraphSimConfig(
+        access_token="x", phone_number_id=PHONE_NUMBER_ID, display_phone_number="15550000000"
+    )
+    config = SimulatorsConfig(
+        harness_token=HARNESS,
+        graph=graph,
+        llm=LlmSimConfig(),
+        payments=PaymentsSimConfig(callback_secret=secrets.token_hex(8)),
+        maps=MapsSimConfig(),
+    )
+    with BackgroundServer(create_simulators_app(config)) as server:
+        yield server.url
+
+
+def deployed_target(bot: EchoBot, base: str, harness_token: str) -> Target:
+    """What start_stack makes of `simulators: {url, harness_token, serves: [graph, llm, payments, maps]}`."""
+    return Target(
+        env_name="deployed",
+        webhook_url=bot.webhook_url,
+        app_secret=bot.app_secret,
+        verify_token=bot.verify_token,
+        phone_number_id=PHONE_NUMBER_ID,
+        display_phone_number="15550000000",
+        graph_api_url=f"{base}/graph",
+        llm_url=f"{base}/llm",
+        payments_url=f"{base}/payments",
+        maps_url=f"{base}/maps",
+        simulators_url=base,
+        harness_token=harness_token,
+        capabilities=("faults",),
+        reply_seconds=1.5,
+        http_seconds=3,
+    )
+
+
+def test_deployed_simulators_pass_with_the_harness_token(deployed_simulators: str) -> None:
+    """The echo bot's Graph base URL at the deployed server's /graph: every row passes; the LLM is reachable
+    but the echo bot never calls one, which is a note, not a failure."""
+    with echo_bot(f"{deployed_simulators}/graph") as bot:
+        report = check_target(deployed_target(bot, deployed_simulators, HARNESS))
+    assert report.ok, report.rows
+    assert report.row("simulators server").detail == f"answers at {deployed_simulators}"
+    assert report.row("reply reaches the simulator").detail.startswith("a reply (text) to ")
+    assert report.row("LLM simulator").detail.startswith("reachable; no call from the SUT seen yet")
+    assert report.row("fault API").detail == "graph, llm, payments, maps answer (0 rule(s) in force)"
+    assert report.not_configured == ["admin API", "flag API"]
+
+
+def test_a_wrong_harness_token_fails_the_simulator_rows(deployed_simulators: str) -> None:
+    with echo_bot(f"{deployed_simulators}/graph") as bot:
+        report = check_target(deployed_target(bot, deployed_simulators, "not-the-token"))
+    assert not report.ok
+    assert report.row("simulators server").status == "pass"  # its root health is public
+    graph = report.row("Graph API simulator")
+    assert graph.status == "fail"
+    assert "refused the harness token (HTTP 401)" in graph.detail
+    assert graph.hint == "simulators.harness_token must be the server's SIM_HARNESS_TOKEN"
+    assert report.row("webhook signatures").status == "pass"
+    assert report.row("reply reaches the simulator") == Row(
+        "skip", "reply reaches the simulator", "needs: Graph API simulator"
+    )
+    assert report.row("LLM simulator").status == "fail"
+    assert "not-the-token" not in repr(report.rows)
 
 
 def test_an_unreachable_bot_is_one_short_table_naming_its_url(tmp_path: Path) -> None:
