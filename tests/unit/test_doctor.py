@@ -301,11 +301,14 @@ def test_preflight_is_silent_when_anything_answers() -> None:
     assert webhook_unreachable("", "t", 2) is None
 
 
-def test_pytest_session_stops_with_one_line_when_the_bot_is_unreachable(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [["-p", "no:xdist"], ["-n", "2"]], ids=["one process", "xdist"])
+def test_pytest_session_stops_with_one_line_when_the_bot_is_unreachable(
+    tmp_path: Path, workers: list[str]
+) -> None:
     url = f"http://127.0.0.1:{free_port()}/wa-webhook"
     env_file = remote_env(tmp_path, url)
     (tmp_path / "test_bot.py").write_text("".join(f"def test_{i}(target):\n    pass\n\n" for i in range(20)))
-    command = [sys.executable, "-m", "pytest", "test_bot.py", "-q", "-p", "no:cacheprovider"]
+    command = [sys.executable, "-m", "pytest", "test_bot.py", "-q", "-p", "no:cacheprovider", *workers]
     command += ["--env-file", str(env_file), "--rootdir", str(tmp_path), "--reports-dir", str(tmp_path / "r")]
     out = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
     output = out.stdout + out.stderr
