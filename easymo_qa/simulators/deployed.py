@@ -97,7 +97,11 @@ class SimulatorsConfig:
                 app_secret=get("SIM_APP_SECRET") or None,
             ),
             llm=LlmSimConfig(api_key=get("SIM_LLM_API_KEY")),
-            payments=PaymentsSimConfig(callback_secret=callback_secret, api_key=get("SIM_PAYMENTS_API_KEY")),
+            payments=PaymentsSimConfig(
+                callback_secret=callback_secret,
+                api_key=get("SIM_PAYMENTS_API_KEY"),
+                callbacks_off_machine=True,  # the bot it calls back is deployed elsewhere
+            ),
             maps=MapsSimConfig(api_key=get("SIM_MAPS_API_KEY")),
         )
 

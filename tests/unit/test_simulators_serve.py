@@ -20,9 +20,11 @@ from typing import Any
 import httpx
 import pytest
 from test_graph_simulator import PHONE_ID, SEND, USER, text
+from test_payments_simulator import PAY, PAYER, pay_body, pay_headers
 
 from easymo_qa.fault_client import FaultClient
 from easymo_qa.simulators.deployed import MOUNTS, SimulatorsConfig, create_simulators_app
+from easymo_qa.simulators.payments.callbacks import check_callback_url
 from easymo_qa.simulators.server import BackgroundServer
 from easymo_qa.target import HarnessAuth
 
@@ -153,6 +155,24 @@ def test_mounted_apps_find_their_own_state_in_process() -> None:
                 assert (await client.post(f"/{name}/_sim/faults", json=rule)).status_code == 201, name
                 assert len(app.state.apps[name].state.faults.rules()) == 1, name
             assert (await client.get("/payments/_sim/payments")).json()["payments"] == []
+
+    asyncio.run(scenario())
+
+
+def test_deployed_payments_may_call_back_a_bot_elsewhere() -> None:
+    bot = "https://bot.staging.example/momo/callback"
+    assert check_callback_url(bot) is not None  # the local stack's simulators stay on the machine
+    assert check_callback_url(bot, off_machine=True) is None
+    app = create_simulators_app(SimulatorsConfig.from_environ(ENV))
+
+    async def scenario() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sim.test") as client:
+            drop = {"scope": "t", "op": "callback", "action": "drop", "key": PAYER}  # no traffic leaves
+            harness = {"Authorization": f"Bearer {HARNESS}"}
+            assert (await client.post("/payments/_sim/faults", json=drop, headers=harness)).status_code == 201
+            paid = await client.post("/payments" + PAY, json=pay_body(), headers=pay_headers(callback=bot))
+            assert paid.status_code == 202, paid.text
 
     asyncio.run(scenario())
 

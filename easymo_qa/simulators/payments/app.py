@@ -117,7 +117,7 @@ async def post_request_to_pay(request: Request) -> Response:
         reply = momo_error(400, "INVALID_REFERENCE_ID", "X-Reference-Id must be a UUID.")
     if reply is None and callback_url is not None:
         # Refused before any fault rule runs: no rule can make the simulator call off-machine.
-        problem = check_callback_url(callback_url)
+        problem = check_callback_url(callback_url, sim.config.callbacks_off_machine)
         if problem is not None:
             reply = momo_error(400, "INVALID_CALLBACK_URL_HOST", problem)
     if reply is None:

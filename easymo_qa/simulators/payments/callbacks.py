@@ -3,7 +3,8 @@
 Body ``{"referenceId", "externalId", "amount", "currency", "financialTransactionId" (SUCCESSFUL only),
 "status", "reason" (FAILED only), "payer"}`` with ``X-Callback-Signature: sha256=<hex HMAC-SHA256 of the
 exact body bytes, keyed with the callback secret>``. Callback URLs must be loopback (127.0.0.0/8, ``::1``,
-``localhost``): the harness never sends traffic off the machine.
+``localhost``): the harness never sends traffic off the machine. The one exception is the deployed
+simulators' server (``callbacks_off_machine``, :mod:`easymo_qa.simulators.deployed`): its bot is elsewhere.
 """
 
 from __future__ import annotations
@@ -35,14 +36,17 @@ def encode_callback(body: dict[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def check_callback_url(url: str) -> str | None:
-    """Why ``url`` may not receive callbacks, or ``None`` when it is an http(s) URL on loopback."""
+def check_callback_url(url: str, off_machine: bool = False) -> str | None:
+    """Why ``url`` may not receive callbacks, or ``None`` when it is an http(s) URL on loopback (any host
+    when ``off_machine``: the deployed simulators' server)."""
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError):
         return "the callback URL is not a valid URL"
     if parsed.scheme not in ("http", "https") or not parsed.host:
         return "the callback URL must be an http(s) URL"
+    if off_machine:
+        return None
     try:
         loopback_address(parsed.host)
     except ValueError:
@@ -53,9 +57,12 @@ def check_callback_url(url: str) -> str | None:
 class CallbackSender:
     """Posts signed callbacks and records each attempt on its payment; one client per event loop."""
 
-    def __init__(self, secret: str, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self, secret: str, transport: httpx.AsyncBaseTransport | None = None, off_machine: bool = False
+    ) -> None:
         """``transport`` lets tests deliver callbacks without a socket; None = real (loopback) network."""
         self._secret = secret
+        self._off_machine = off_machine
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
@@ -76,7 +83,7 @@ class CallbackSender:
         """POST ``body`` (signed) to the payment's callback URL and record the attempt; never raises."""
         url = payment.callback_url
         attempt: dict[str, Any] = {"at": time.time(), "url": url}
-        problem = check_callback_url(url) if url else "the payment has no callback URL"
+        problem = check_callback_url(url, self._off_machine) if url else "the payment has no callback URL"
         if problem is not None:
             # Checked at request time already; checked again here because this is where traffic leaves.
             attempt["error"] = problem

@@ -31,6 +31,8 @@ class PaymentsSimConfig:
     callback_secret: str
     api_key: str = ""  # "" accepts any bearer token
     approve_delay_seconds: float = 0.05  # how long the payer takes to approve when no rule says otherwise
+    # Only the deployed server (easymo-qa simulators serve) calls back a bot on another machine.
+    callbacks_off_machine: bool = False
 
 
 class Party(BaseModel):

@@ -33,7 +33,9 @@ class PaymentsSimulator:
         self.fault_plane = FaultPlane(
             "payments", FAULT_OPS, normalise_key=normalise_recipient, check=check_rule
         )
-        self.callbacks = CallbackSender(config.callback_secret, callback_transport)
+        self.callbacks = CallbackSender(
+            config.callback_secret, callback_transport, config.callbacks_off_machine
+        )
         self.payments: dict[str, Payment] = {}  # by canonical reference id, oldest first
         self.rejections: deque[dict[str, Any]] = deque(maxlen=MAX_REJECTIONS)
         # The loop keeps only weak references to tasks; these hold the pending resolutions.
