@@ -9,7 +9,10 @@ numbers. Two request types reach Locust for every turn, named ``<journey>:<step>
 recorded by the Graph API simulator; a missing or wrong reply is a failure).
 
 The target comes from the environment files (``--env NAME`` / ``--env-file``, default ``local``, which
-boots the local stack for the run); production and anything off loopback are refused. Every sample goes
+boots the local stack for the run); production is refused, and an environment off loopback (staging) is
+loaded only within its file's ``load.max_users``. Reply latency is on this process's clock: the Graph API
+simulator's ``received_at`` is corrected by the measured clock offset (``easymo_qa/load/clock.py``,
+``summary.json``'s ``clock``). Every sample goes
 into HdrHistograms; at the end ``reports/load/summary.json`` and ``reports/load/<TYPE>.hdr`` are written
 and the exit code comes from the load gates of ``signoff.yaml`` (not from "any error fails").
 
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import gevent
 from locust import FastHttpUser, between, constant, events, task
 from locust.env import Environment as LocustEnv
 from locust.exception import StopUser
@@ -40,8 +44,10 @@ from easymo_qa.hygiene.log import HygieneLog, KnownIssuesError, load_known_issue
 from easymo_qa.interrupts import INTERRUPTED_EXIT_CODE
 from easymo_qa.layout import read_layout
 from easymo_qa.load import evidence
+from easymo_qa.load.clock import merge_sections
 from easymo_qa.load.driver import JourneyDriver, LoadSession
 from easymo_qa.load.mix import JourneyMix, MixError, load_mix
+from easymo_qa.load.policy import LoadPolicy, LoadPolicyError, policy_for
 from easymo_qa.load.samples import LatencyRecorder
 from easymo_qa.load.stack import (
     LoadTargetError,
@@ -80,12 +86,14 @@ class _Run:
         self.finished_at: float | None = None
         self.failures: list[dict[str, str]] = []
         self.identities: dict[str, dict[str, dict[str, int]]] = {}  # process → users by kind (totals)
+        self.clocks: dict[str, dict[str, Any]] = {}  # process → its clock offset to the simulator
         self.check: GateCheck | None = None
         self.summary: dict[str, Any] | None = None
         self.reset_stats = False
         # Decided when Locust starts quitting: a run ended by Ctrl-C or SIGTERM is interrupted, and its
         # results are never published (see _note_how_it_ended).
         self.interrupted = False
+        self.refused = ""  # why a start above the environment's load.max_users was refused (exit code 2)
         self.staging: Path | None = None
         self.final: Path | None = None
 
@@ -140,8 +148,9 @@ def _add_arguments(parser: Any) -> None:
     group.add_argument(
         "--signoff-gates", default=str(ROOT / LAYOUT.gates), help="gates file (default: signoff.yaml)"
     )
-    # Set by the master for its workers (they receive it with the spawn message); not for people.
+    # Set by the master for its workers (they receive them with the spawn message); not for people.
     parser.add_argument("--easymo-target", default="", include_in_web_ui=False, help=argparse.SUPPRESS)
+    parser.add_argument("--easymo-policy", default="", include_in_web_ui=False, help=argparse.SUPPRESS)
 
 
 # --- set-up: target, stack, listeners -----------------------------------------------------------------------
@@ -180,6 +189,8 @@ def _on_init(environment: LocustEnv, **_: Any) -> None:
             opts.env, opts.env_file or None, [Path.cwd() / LAYOUT.environments, ROOT / LAYOUT.environments]
         )
         RUN.env_name = env.name
+        policy = policy_for(env, env_path)
+        policy.check_users(_asked_users(opts))
         mix = load_mix(opts.mix)
         load_gates_of(Path(opts.signoff_gates))  # a broken gates file fails now, not after the run
         if opts.target_file:
@@ -188,11 +199,13 @@ def _on_init(environment: LocustEnv, **_: Any) -> None:
             RUN.stack = StackProcess(env_path, Path(opts.reports_root), log_dir=RUN.staging)
             log.info("easymo-qa: starting the %s stack (logs: %s)", env.name, RUN.stack.log_path)
             target = RUN.stack.start()
-        check_target(target)
-    except (LoadTargetError, MixError, GatesFileError) as exc:
+        check_target(target, shared=policy.shared)
+    except (LoadTargetError, LoadPolicyError, MixError, GatesFileError) as exc:
         _fail(str(exc))
         return
+    _cap_every_start(environment, policy)
     opts.easymo_target = target.to_json()
+    opts.easymo_policy = policy.to_json()
     environment.host = _origin(target.webhook_url)
     log.info(
         "easymo-qa: target %s (webhook %s, replies from %s); mix: %s",
@@ -203,12 +216,40 @@ def _on_init(environment: LocustEnv, **_: Any) -> None:
     )
 
 
+def _asked_users(opts: Any) -> int | None:
+    """The users the command line or config asks for (-u / users); None when a shape or the web UI decides."""
+    return int(opts.num_users) if opts.num_users else None
+
+
+def _cap_every_start(environment: LocustEnv, policy: LoadPolicy) -> None:
+    """Refuse any start (a shape's tick, the web UI's form) above the environment's cap, before its users
+    spawn: every way of setting the user count goes through the runner's ``start``."""
+    runner = environment.runner
+    if runner is None or policy.max_users is None or isinstance(runner, WorkerRunner):
+        return
+    start = runner.start
+
+    def capped_start(user_count: int, spawn_rate: float, *args: Any, **kwargs: Any) -> None:
+        try:
+            policy.check_users(user_count)
+        except LoadPolicyError as exc:
+            log.error("easymo-qa load test: %s", exc)
+            RUN.refused = str(exc)
+            environment.process_exit_code = 2
+            gevent.spawn(runner.quit)  # not from inside the caller (a shape's greenlet, the web UI's request)
+            return
+        start(user_count, spawn_rate, *args, **kwargs)
+
+    runner.start = capped_start  # type: ignore[method-assign]
+
+
 def _open_session(environment: LocustEnv) -> None:
     opts = environment.parsed_options
     if not opts.easymo_target:
         _fail("no target: a worker needs a master started from loadtests/agents.py")
     try:
-        target = check_target(Target.from_json(opts.easymo_target))
+        policy = LoadPolicy.from_json(opts.easymo_policy) if opts.easymo_policy else LoadPolicy("?")
+        target = check_target(Target.from_json(opts.easymo_target), shared=policy.shared)
         mix: JourneyMix = load_mix(opts.mix)
         hygiene = HygieneLog(load_known_issues(ROOT / LAYOUT.hygiene_known_issues))
     except (LoadTargetError, MixError, KnownIssuesError) as exc:
@@ -219,7 +260,9 @@ def _open_session(environment: LocustEnv) -> None:
     WhatsAppLoadUser.host = _origin(target.webhook_url)
     RUN.env_name = target.env_name
     try:
-        RUN.session = LoadSession.open(target, mix, max(environment.runner.worker_index, 0), hygiene)
+        RUN.session = LoadSession.open(
+            target, mix, max(environment.runner.worker_index, 0), hygiene, verify_tls=policy.verify_tls
+        )
     except Exception as exc:  # the users stop at once; no samples, so every load gate fails
         log.error(
             "easymo-qa: cannot follow the replies at %s (%s); no user will start", target.graph_api_url, exc
@@ -238,6 +281,7 @@ def _on_test_start(environment: LocustEnv, **_: Any) -> None:
     RUN.recorder.reset()
     RUN.failures = []
     RUN.identities = {}
+    RUN.clocks = {}
     if not isinstance(environment.runner, MasterRunner) and environment.parsed_options is not None:
         if RUN.session is not None:
             RUN.session.close()
@@ -254,6 +298,8 @@ def _on_test_stop(environment: LocustEnv, **_: Any) -> None:
     if RUN.session is not None:
         RUN.failures.extend(RUN.session.take_failures())
         RUN.identities["local"] = RUN.session.identity_counts()
+        RUN.session.measure_clock_end()  # how far the offset moved during the run
+        RUN.clocks["local"] = RUN.session.clock_section()
         if isinstance(environment.runner, WorkerRunner):
             return  # the final report (after quit) still needs the session's failures
         RUN.session.close()
@@ -281,6 +327,7 @@ def _on_report_to_master(client_id: str, data: dict[str, Any]) -> None:
     RUN.failures = []
     data["easymo_failures"] = failures[:MAX_FAILURE_EXAMPLES]
     data["easymo_identities"] = RUN.session.identity_counts() if RUN.session else RUN.identities.get("local")
+    data["easymo_clock"] = RUN.session.clock_section() if RUN.session else RUN.clocks.get("local")
 
 
 def _on_worker_report(client_id: str, data: dict[str, Any]) -> None:
@@ -289,6 +336,8 @@ def _on_worker_report(client_id: str, data: dict[str, Any]) -> None:
     RUN.failures.extend((data.get("easymo_failures") or [])[: max(room, 0)])
     if data.get("easymo_identities"):  # each worker's totals so far: the latest report wins
         RUN.identities[client_id] = data["easymo_identities"]
+    if data.get("easymo_clock"):
+        RUN.clocks[client_id] = data["easymo_clock"]
 
 
 # --- the end: summary, gates, exit code ---------------------------------------------------------------------
@@ -321,11 +370,18 @@ def _on_quitting(environment: LocustEnv, **_: Any) -> None:
         return
     staging = RUN.staging or evidence.staging_dir(Path(opts.reports_root))
     final = RUN.final or evidence.final_dir(Path(opts.reports_root))
+    if RUN.refused:  # no user ever started: nothing to write, and reports/load/ stays as it was
+        environment.process_exit_code = 2
+        if RUN.stack is not None:
+            RUN.stack.stop()
+            RUN.stack = None
+        return
     try:
         if RUN.session is not None:
             RUN.failures.extend(RUN.session.take_failures())
             RUN.identities["local"] = RUN.session.identity_counts()
             RUN.session.close()
+            RUN.clocks["local"] = RUN.session.clock_section()
             RUN.session = None
         staging.mkdir(parents=True, exist_ok=True)
         with (staging / "failures.jsonl").open("w", encoding="utf-8") as fh:
@@ -345,6 +401,7 @@ def _on_quitting(environment: LocustEnv, **_: Any) -> None:
             finished_at=finished,
             users=int(opts.num_users or 0),
             identities=merge_identity_counts(RUN.identities.values()),
+            clock=merge_sections(list(RUN.clocks.values())),
         )
         RUN.summary = write_results(RUN.recorder, run, staging, RUN.failures, published_as=final)
         RUN.check = check_gates(RUN.summary, load_gates_of(Path(opts.signoff_gates)))
@@ -365,6 +422,9 @@ def _on_quitting(environment: LocustEnv, **_: Any) -> None:
 @events.quit.add_listener
 def _on_quit(exit_code: int, **_: Any) -> None:
     # After Locust's own tables: the figures that decide, and why the exit code is what it is.
+    if RUN.refused:
+        _say(f"\nLoad test REFUSED before any user started: {RUN.refused}; exit code {exit_code}")
+        return
     if RUN.interrupted and RUN.staging is not None:
         ran = time.time() - RUN.started_at if RUN.started_at else 0.0
         _say(
@@ -379,6 +439,14 @@ def _on_quit(exit_code: int, **_: Any) -> None:
     _say("\neasyMO load test (exact percentiles from every sample; Locust's table above rounds them)")
     for line in format_table(RUN.summary):
         _say("  " + line)
+    clock = RUN.summary.get("clock")
+    if clock and clock.get("samples"):
+        drift = clock.get("drift_ms")
+        _say(
+            f"  clock offset to the simulators: {clock['offset_ms']:+.3f} ms "
+            f"± {clock['uncertainty_ms']:.3f} ms ({clock['samples']} round trips; drift by the end: "
+            + (f"{drift:+.3f} ms)" if drift is not None else "not measured)")
+        )
     _say("Load gates (signoff.yaml):")
     for line in RUN.check.lines:
         _say("  " + line)
@@ -397,6 +465,10 @@ class WhatsAppLoadUser(FastHttpUser):
     """A person on WhatsApp: one journey of the mix per iteration, fresh numbers each time."""
 
     host = "http://127.0.0.1"  # replaced by the target's webhook origin at test start
+    # Locust's FastHttpUser skips certificate checks unless told (insecure = True by default,
+    # https://docs.locust.io/en/stable/increase-performance.html, the FastHttpUser API): an https
+    # staging webhook is verified, as every other client of the harness does.
+    insecure = False
     wait_time = constant(0)  # replaced by the mix's think_seconds at test start
     network_timeout = 30.0
     connection_timeout = 10.0

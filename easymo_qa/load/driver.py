@@ -25,10 +25,11 @@ from easymo_qa.conversation.model import Journey, Step
 from easymo_qa.conversation.runner import JourneyRunner, JourneyStepFailed, StepResult
 from easymo_qa.hygiene.log import HygieneLog
 from easymo_qa.hygiene.registry import Violation
+from easymo_qa.load import clock
 from easymo_qa.load.mix import JourneyMix
 from easymo_qa.load.reply_stream import ReplyStream
 from easymo_qa.load.samples import REPLY, WEBHOOK
-from easymo_qa.target import Target
+from easymo_qa.target import Target, harness_headers
 from easymo_qa.whatsapp.numbers import TestNumberPool
 from easymo_qa.whatsapp.outbound import OutboundMessage
 
@@ -145,10 +146,18 @@ class LoadSession:
     users_by_kind: Counter[str] = field(default_factory=Counter)
     journeys_by_kind: Counter[str] = field(default_factory=Counter)
     _names: dict[str, list[str]] = field(default_factory=dict)
+    # The simulator's clock minus ours at the start (applied to every reply) and at the end (drift).
+    clock_start: clock.ClockOffset = field(default_factory=clock.ClockOffset.zero)
+    clock_end: clock.ClockOffset | None = None
 
     @classmethod
     def open(
-        cls, target: Target, mix: JourneyMix, worker_index: int, hygiene: HygieneLog | None = None
+        cls,
+        target: Target,
+        mix: JourneyMix,
+        worker_index: int,
+        hygiene: HygieneLog | None = None,
+        verify_tls: bool = True,
     ) -> LoadSession:
         numbers = worker_number_pool(target.number_prefix, target.number_length, worker_index)
         pinned = mix.pinned_phones()
@@ -157,13 +166,31 @@ class LoadSession:
             target.graph_api_url or "",
             keep=lambda to: to.startswith(own) or to in pinned,
             retention_seconds=max(120.0, 4 * target.reply_seconds),
+            headers=harness_headers(target),
+            verify_tls=verify_tls,
         )
-        other = httpx.Client(timeout=target.http_seconds, follow_redirects=False, auth=target.harness_auth())
-        return cls(target, mix, stream.start(), numbers, other, hygiene=hygiene or HygieneLog())
+        other = httpx.Client(
+            timeout=target.http_seconds, follow_redirects=False, auth=target.harness_auth(), verify=verify_tls
+        )
+        offset = measure_clock(stream)
+        stream.clock_offset = offset.offset
+        session = cls(target, mix, stream.start(), numbers, other, hygiene=hygiene or HygieneLog())
+        session.clock_start = offset
+        return session
+
+    def measure_clock_end(self) -> None:
+        """Sample the offset once more (the run's end), to notice drift; once per session."""
+        if self.clock_end is None and self.stream.running and self.clock_start.samples:
+            self.clock_end = measure_clock(self.stream)
 
     def close(self) -> None:
+        self.measure_clock_end()
         self.stream.stop()
         self.other.close()
+
+    def clock_section(self) -> dict[str, Any]:
+        """``summary.json``'s ``clock`` for this process (see :func:`easymo_qa.load.clock.clock_section`)."""
+        return clock.clock_section(self.clock_start, self.clock_end)
 
     def names(self, journey: Journey) -> list[str]:
         found = self._names.get(journey.journey)
@@ -189,6 +216,16 @@ class LoadSession:
     def take_failures(self) -> list[dict[str, str]]:
         taken, self.failures = self.failures, []
         return taken
+
+
+def measure_clock(stream: ReplyStream) -> clock.ClockOffset:
+    """The simulator's clock offset, or none (logged) when it has no ``/_sim/clock`` or cannot answer: the
+    latencies then rest on the two clocks agreeing, which holds on one machine only."""
+    try:
+        return clock.measure(stream.server_clock)
+    except Exception as exc:
+        log.warning("clock offset to the Graph API simulator unknown (%s); taken as 0", exc)
+        return clock.ClockOffset.zero()
 
 
 class JourneyDriver:

@@ -14,7 +14,10 @@ for the numbers ``keep`` accepts (this process's test-number range and the journ
 in a distributed run every worker sees every message, and drops the other workers' at once.
 
 Reply latency is not measured here: it uses the simulator's ``received_at``, so the stream's own delay
-never shows in the figures (it only delays the next turn).
+never shows in the figures (it only delays the next turn). With simulators on another machine their clock
+is not ours: ``clock_offset`` (the simulator's minus ours, :mod:`easymo_qa.load.clock`) moves every
+``received_at`` onto our clock as it arrives. The simulator may be anywhere (``https://host/graph``): the
+harness token goes in every request's headers, certificates are verified unless ``verify_tls=False``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import gevent
+import gevent.ssl
 from gevent.event import Event
 from geventhttpclient import HTTPClient
 
@@ -40,6 +44,37 @@ log = logging.getLogger(__name__)
 
 def digits(phone: str) -> str:
     return "".join(ch for ch in phone if ch.isdigit())
+
+
+def _unverified_context(cafile: str | None = None) -> gevent.ssl.SSLContext:
+    context = gevent.ssl.create_default_context(cafile=cafile)
+    context.check_hostname = False
+    context.verify_mode = gevent.ssl.CERT_NONE
+    return context
+
+
+def simulator_client(
+    url: str, headers: dict[str, str] | None, verify_tls: bool, timeout: float, concurrency: int
+) -> HTTPClient:
+    """A geventhttpclient client for the simulator at ``url`` (http or https, any path prefix): the
+    harness token in every request's headers; certificates verified unless ``verify_tls`` is False."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"the Graph API simulator URL must be http(s)://host[:port][/path], got {url!r}")
+    tls = parts.scheme == "https"
+    return HTTPClient(
+        parts.hostname,
+        parts.port or (443 if tls else 80),
+        headers=headers or {},
+        ssl=tls,
+        # geventhttpclient verifies against certifi's CAs by default; its own ``insecure`` only drops the
+        # hostname check (geventhttpclient/connectionpool.py, init_ssl_context), so the context is ours.
+        insecure=tls and not verify_tls,
+        ssl_context_factory=None if verify_tls else _unverified_context,
+        concurrency=concurrency,
+        connection_timeout=10,
+        network_timeout=timeout,
+    )
 
 
 @dataclass
@@ -70,15 +105,16 @@ class ReplyStream:
         keep: Callable[[str], bool] = lambda to: True,
         retention_seconds: float = 120.0,
         wait_seconds: float = 10.0,
+        headers: dict[str, str] | None = None,
+        verify_tls: bool = True,
+        clock_offset: float = 0.0,
     ) -> None:
-        parts = urlsplit(graph_api_url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"the Graph API simulator URL must be http://host:port, got {graph_api_url!r}")
-        self._prefix = parts.path.rstrip("/")
-        host, port = parts.hostname, parts.port or 80
         self._wait = wait_seconds
-        self._stream_http = HTTPClient(host, port, concurrency=1, network_timeout=wait_seconds + 15)
-        self._side_http = HTTPClient(host, port, concurrency=8, network_timeout=15)
+        self._stream_http = simulator_client(graph_api_url, headers, verify_tls, wait_seconds + 15, 1)
+        self._side_http = simulator_client(graph_api_url, headers, verify_tls, 15, 8)
+        self._prefix = urlsplit(graph_api_url).path.rstrip("/")  # e.g. /graph on deployed simulators
+        # The simulator's clock minus ours (s): its received_at stamps are moved onto our clock.
+        self.clock_offset = clock_offset
         self._keep = keep
         self._retention = retention_seconds
         self._boxes: dict[str, deque[OutboundMessage]] = {}
@@ -138,6 +174,10 @@ class ReplyStream:
         data = self._get_json("/_sim/messages", {"after": 2**62, "wait": 0})
         return int(data["last_seq"])
 
+    def server_clock(self) -> float:
+        """The simulator's clock now (``GET /_sim/clock``, unix seconds), for :mod:`easymo_qa.load.clock`."""
+        return float(self._get_json("/_sim/clock", {})["now"])
+
     def rejections(self, to: str, after: int = 0) -> list[str]:
         data = self._get_json("/_sim/rejections", {"to": digits(to), "after": after})
         return describe_rejections(data.get("rejections", []))
@@ -186,6 +226,7 @@ class ReplyStream:
     def deliver(self, records: list[dict[str, Any]]) -> None:
         """File simulator records in their recipients' mailboxes and wake whoever waits for them."""
         now = time.monotonic()
+        offset = self.clock_offset
         woken: set[str] = set()
         for record in records:
             self.stats.received += 1
@@ -194,6 +235,8 @@ class ReplyStream:
             to = str(record.get("to", ""))
             if not self._keep(to):
                 continue
+            if offset and "received_at" in record:  # the simulator's stamp, on our clock
+                record["received_at"] = float(record["received_at"]) - offset
             self._boxes.setdefault(to, deque()).append(OutboundMessage.from_record(record))
             self._arrivals.append((now, to))
             self.stats.delivered += 1

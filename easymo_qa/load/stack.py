@@ -1,7 +1,8 @@
 """What the load test targets: an environment file's system, refused unless it is safe to load.
 
-Safety first: an environment marked ``production`` is refused, and so is any target whose webhook or Graph
-API simulator is not on loopback (127.0.0.0/8, ::1, localhost): load traffic never leaves this machine.
+Safety first: an environment marked ``production`` is refused. A target off loopback (127.0.0.0/8, ::1,
+localhost) is a shared environment: it is loaded only within its file's ``load.max_users``
+(:mod:`easymo_qa.load.policy`); without that policy every endpoint must be on loopback.
 
 For ``stack: local`` the local stack is booted in a child process (:mod:`easymo_qa.load.stack_process`),
 not in the Locust process: gevent has patched that process, and the simulators are uvicorn servers on
@@ -36,7 +37,8 @@ class LoadTargetError(RuntimeError):
 
 
 def load_env(name: str, env_file: str | None, search_dirs: list[Path]) -> tuple[Environment, Path]:
-    """The environment (and its file) to load-test; refused when production or a bot off loopback."""
+    """The environment (and its file) to load-test; refused when production (see :func:`policy_for` for
+    how much load it may take)."""
     try:
         path = Path(env_file) if env_file else resolve_environment_path(name, search_dirs)
         if declares_production(path):  # refused for what it is, even when its secrets are not set
@@ -45,8 +47,6 @@ def load_env(name: str, env_file: str | None, search_dirs: list[Path]) -> tuple[
     except EnvironmentError_ as exc:
         raise LoadTargetError(str(exc)) from None
     refuse_production(env.name, env.production)
-    if env.stack != "local" and not is_loopback_url(env.webhook.url):
-        raise LoadTargetError(_off_loopback(env.name, "webhook", env.webhook.url))
     return env, path
 
 
@@ -70,11 +70,14 @@ def is_loopback_url(url: str | None) -> bool:
         return False  # a DNS name: it could resolve anywhere
 
 
-def check_target(target: Target) -> Target:
-    """Refuse production and anything off loopback; the load test needs a Graph API simulator."""
+def check_target(target: Target, shared: bool = False) -> Target:
+    """Refuse production, and anything off loopback unless the environment is a capped shared one
+    (``shared``, from its policy); the load test always needs a Graph API simulator."""
     refuse_production(target.env_name, target.production)
+    if not target.graph_api_url:
+        raise LoadTargetError(_off_loopback(target.env_name, "Graph API simulator", None))
     for what, url in (("webhook", target.webhook_url), ("Graph API simulator", target.graph_api_url)):
-        if not is_loopback_url(url):
+        if not shared and not is_loopback_url(url):
             raise LoadTargetError(_off_loopback(target.env_name, what, url))
     return target
 
@@ -82,8 +85,8 @@ def check_target(target: Target) -> Target:
 def _off_loopback(env_name: str, what: str, url: str | None) -> str:
     return (
         f"the {what} of environment {env_name!r} is {url or 'not set'}: the load test sends traffic to "
-        "loopback only (127.0.0.0/8, ::1, localhost). Run it against the local stack (--env local), or on "
-        "a machine next to the bot with its webhook on a loopback address."
+        "loopback only unless its environment file caps the load (load.max_users). Run it against the local "
+        "stack (--env local), or load a shared environment through a file with load.max_users."
     )
 
 

@@ -39,6 +39,8 @@ class LoadRunInfo:
     users: int
     # {kind: {"users": n, "journeys": n}}: load users by kind of WhatsApp user, and the journeys they played
     identities: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    # The Graph API simulator's clock minus ours (easymo_qa.load.clock.clock_section); None: not measured.
+    clock: Mapping[str, Any] | None = None
 
 
 def merge_identity_counts(parts: Iterable[Mapping[str, Mapping[str, int]]]) -> dict[str, dict[str, int]]:
@@ -157,6 +159,7 @@ def build_summary(
         "duration_seconds": round(run.finished_at - run.started_at, 3),
         "failed_requests": failures_total,
         "failed_turns": [failed_turn(f) for f in failures[:MAX_FAILED_TURNS]],
+        "clock": dict(run.clock) if run.clock is not None else None,
     }
 
 

@@ -1,15 +1,18 @@
-"""Load-test safety and naming: production and off-loopback targets are refused; numbers never collide."""
+"""Load-test safety and naming: production is refused, shared targets only within their cap; numbers never
+collide."""
 
 from __future__ import annotations
 
 import ast
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from easymo_qa.conversation import load_journey
 from easymo_qa.load.driver import short_error, step_name, worker_number_pool
+from easymo_qa.load.policy import LoadPolicy, LoadPolicyError, policy_for
 from easymo_qa.load.stack import LoadTargetError, check_target, is_loopback_url, load_env, target_from_file
 from easymo_qa.target import Target
 
@@ -45,16 +48,28 @@ def test_production_is_refused_before_its_secrets_are_asked_for(monkeypatch: pyt
         load_env("production", None, ENVS)
 
 
-def test_off_loopback_targets_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+def staging_vars(
+    monkeypatch: pytest.MonkeyPatch, webhook: str, sim: str = "https://qa-sim.staging.example"
+) -> None:
     for var in ("STAGING_APP_SECRET", "STAGING_VERIFY_TOKEN", "STAGING_PHONE_NUMBER_ID", "STAGING_WA_TOKEN"):
         monkeypatch.setenv(var, "x")
-    monkeypatch.setenv("STAGING_WEBHOOK_URL", "https://abc.supabase.co/functions/v1/wa-webhook")
-    with pytest.raises(LoadTargetError, match="loopback only"):
-        load_env("staging", None, ENVS)
+    monkeypatch.setenv("SIM_HARNESS_TOKEN", "h")
+    monkeypatch.setenv("SIM_URL", sim)
+    monkeypatch.setenv("STAGING_WEBHOOK_URL", webhook)
+    monkeypatch.delenv("STAGING_MAX_USERS", raising=False)
+
+
+def test_off_loopback_targets_are_refused_unless_shared_and_capped() -> None:
     with pytest.raises(LoadTargetError, match="webhook"):
         check_target(target(webhook_url="http://10.0.0.5/wa-webhook"))
     with pytest.raises(LoadTargetError, match="Graph API simulator"):
         check_target(target(graph_api_url=None))
+    with pytest.raises(LoadTargetError, match="Graph API simulator"):
+        check_target(target(graph_api_url=None), shared=True)
+    remote = target(webhook_url="https://wa.staging.example/wa", graph_api_url="https://sim.example/graph")
+    assert check_target(remote, shared=True) is remote
+    with pytest.raises(LoadTargetError, match="production"):
+        check_target(replace(remote, production=True), shared=True)
     assert [
         is_loopback_url(u) for u in ("http://localhost:1", "http://127.9.9.9", "http://[::1]:8", "http://x")
     ] == [
@@ -63,6 +78,58 @@ def test_off_loopback_targets_are_refused(monkeypatch: pytest.MonkeyPatch) -> No
         True,
         False,
     ]
+
+
+def test_staging_is_loaded_within_its_max_users(monkeypatch: pytest.MonkeyPatch) -> None:
+    staging_vars(monkeypatch, "https://abc.supabase.co/functions/v1/wa-webhook")
+    env, path = load_env("staging", None, ENVS)
+    policy = policy_for(env, path)
+    assert (policy.shared, policy.max_users, policy.verify_tls) == (True, 100, True)
+    policy.check_users(100)
+    with pytest.raises(LoadPolicyError) as refused:
+        policy.check_users(101)
+    assert (
+        str(refused.value) == f"{path} allows at most 100 load users (load.max_users); this run asks for 101"
+    )
+    assert LoadPolicy.from_json(policy.to_json()) == policy  # travels to the workers as it is
+
+
+def shared_file(tmp_path: Path, load: str, webhook: str = "https://wa.staging.example/wa") -> Path:
+    path = tmp_path / "shared.yaml"
+    path.write_text(
+        "name: shared\nstack: none\n"
+        f"webhook: {{url: '{webhook}', app_secret: s, verify_token: v}}\n"
+        "business: {phone_number_id: '1', display_phone_number: '2'}\n"
+        "simulators: {url: 'https://sim.example', harness_token: h, verify_tls: false}\n" + load
+    )
+    return path
+
+
+def test_a_shared_environment_without_max_users_is_refused(tmp_path: Path) -> None:
+    path = shared_file(tmp_path, "")
+    env, _ = load_env("shared", str(path), ENVS)
+    with pytest.raises(LoadPolicyError) as refused:
+        policy_for(env, path)
+    assert str(refused.value) == f"set load.max_users in {path} to load a shared environment"
+    capped = policy_for(*load_env("shared", str(shared_file(tmp_path, "load: {max_users: 5}\n")), ENVS))
+    assert (capped.max_users, capped.shared, capped.verify_tls) == (5, True, False)
+
+
+def test_simulators_off_loopback_make_an_environment_shared(tmp_path: Path) -> None:
+    path = shared_file(tmp_path, "", webhook="http://127.0.0.1:9/wa")
+    with pytest.raises(LoadPolicyError, match="set load.max_users"):
+        policy_for(*load_env("shared", str(path), ENVS))
+
+
+def test_loopback_needs_no_cap_but_honours_one(tmp_path: Path) -> None:
+    env, path = load_env("local", None, ENVS)
+    policy = policy_for(env, path)
+    assert (policy.shared, policy.max_users) == (False, None)
+    policy.check_users(10_000)
+    capped = tmp_path / "capped.yaml"
+    capped.write_text("name: capped\nstack: local\nload: {max_users: 3}\n")
+    with pytest.raises(LoadPolicyError, match="allows at most 3 load users"):
+        policy_for(*load_env("capped", str(capped), ENVS)).check_users(4)
 
 
 def test_local_environment_is_accepted() -> None:

@@ -185,3 +185,69 @@ def test_a_complete_run_is_published_with_locusts_counts_and_its_failed_turns(tm
     assert "a reply no bot sends" in turns[0]["detail"]
     assert "transcript" in turns[0]["detail"]
     assert "Hello Aimée Uwase" in turns[0]["detail"]  # the conversation so far, as the user saw it
+    clock = summary["clock"]  # one machine: the offset is 0 within its bound
+    assert isinstance(clock, dict)
+    assert clock["samples"] == 8
+    assert abs(clock["offset_ms"]) <= clock["uncertainty_ms"] + 0.1, clock
+    assert clock["drift_ms"] is not None
+    assert "clock offset to the simulators:" in out
+
+
+def test_more_users_than_the_environment_allows_are_refused_before_any_traffic(tmp_path: Path) -> None:
+    capped = tmp_path / "capped.yaml"
+    capped.write_text("name: capped\nstack: local\nload: {max_users: 1}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCUST_", "EASYMO_QA_"))}
+    done = subprocess.run(
+        [str(LOCUST), "-f", "loadtests/agents.py", "--config", "loadtests/profiles/ci.conf", "--env-file"]
+        + [str(capped), "-u", "2", "-t", "5s", "--reports-root", str(tmp_path / "reports")],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 2, out
+    assert f"{capped} allows at most 1 load users (load.max_users); this run asks for 2" in out
+    assert "starting the capped stack" not in out  # refused before the stack, let alone traffic
+
+
+SHAPE = """
+from locust import LoadTestShape
+
+
+class TooMany(LoadTestShape):
+    def tick(self):
+        return (3, 3) if self.get_run_time() < 5 else None
+"""
+
+
+def test_a_shape_asking_for_more_users_than_allowed_is_refused_before_they_spawn(tmp_path: Path) -> None:
+    capped = tmp_path / "capped.yaml"
+    capped.write_text("name: capped\nstack: local\nload: {max_users: 1}\n")
+    shape = tmp_path / "shape.py"
+    shape.write_text(SHAPE)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCUST_", "EASYMO_QA_"))}
+    done = subprocess.run(
+        [
+            str(LOCUST),
+            "-f",
+            f"loadtests/agents.py,{shape}",
+            "--headless",
+            "-t",
+            "5s",
+            "--env-file",
+            str(capped),
+        ]
+        + ["--reports-root", str(tmp_path / "reports")],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 2, out
+    assert f"REFUSED before any user started: {capped} allows at most 1 load users" in out
+    assert "this run asks for 3" in out
+    assert not (tmp_path / "reports" / "load" / "summary.json").exists()
