@@ -11,7 +11,7 @@ import respx
 
 from easymo_qa import cli
 from easymo_qa.cleanup import CleanupError, CleanupUnavailable, cleanup_request, cleanup_test_data
-from easymo_qa.envs import load_environment
+from easymo_qa.envs import EnvironmentError_, load_environment
 
 ADMIN = "adm-7f3k2q-secret"
 STAGING = f"""name: staging-like
@@ -67,7 +67,6 @@ def test_failures_say_what_the_api_answered(
             ("capabilities: [easymo, observability, cleanup]", "capabilities: [easymo]"),
             "offers no cleanup API",
         ),
-        (('observability: {url: "https://bot.example/", ', "observability: {"), "no observability.url"),
         (('prefix: "250791"', 'prefix: "2507"'), "would reach real users"),
     ],
 )
@@ -77,6 +76,13 @@ def test_nothing_is_sent_without_a_safe_cleanup_api(
     env = load_environment(env_file(tmp_path, STAGING.replace(*change)))
     with pytest.raises(CleanupUnavailable, match=message):
         cleanup_request(env)
+
+
+def test_an_environment_declaring_observability_without_its_url_is_refused_at_load(tmp_path: Path) -> None:
+    """No cleanup request can go out: the file itself is refused, with its line."""
+    text = STAGING.replace('observability: {url: "https://bot.example/", ', "observability: {")
+    with pytest.raises(EnvironmentError_, match="capability 'observability' needs observability.url"):
+        load_environment(env_file(tmp_path, text))
 
 
 @respx.mock
