@@ -5,8 +5,9 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from easymo_qa.envs.model import Environment
+from easymo_qa.envs.model import Environment, SimulatorsSettings
 from easymo_qa.simulators.graph_api import GraphSimConfig, create_graph_app
 from easymo_qa.simulators.llm import LlmSimConfig, create_llm_app
 from easymo_qa.simulators.maps import MapsSimConfig, create_maps_app
@@ -15,6 +16,7 @@ from easymo_qa.simulators.payments.model import PaymentsSimConfig
 from easymo_qa.simulators.server import BackgroundServer
 from easymo_qa.stack import retention
 from easymo_qa.stack.reference_process import ReferenceProcess, StackError, free_port
+from easymo_qa.stack.simulators_here import MOUNTS, start_simulators_here
 from easymo_qa.target import Target
 
 LOCAL_PHONE_NUMBER_ID = "106540352242922"
@@ -144,6 +146,7 @@ def _start_local_once(env: Environment, reports_dir: Path) -> RunningStack:
         llm_url=llm.url,
         payments_url=payments.url,
         maps_url=maps.url,
+        label=target_label(env),
     )
     return RunningStack(target, stoppers, reference.problem)
 
@@ -162,6 +165,8 @@ def _start_remote(env: Environment) -> RunningStack:
         raise StackError(f"environment {env.name!r} needs {', '.join(missing)} to reach a deployed bot")
     stoppers: list[Callable[[], None]] = []
     graph_url = access_token = None
+    if env.simulators:
+        return _with_simulators(env, env.simulators, stoppers)
     if env.graph_simulator:
         sim = env.graph_simulator
         server = BackgroundServer(
@@ -193,8 +198,50 @@ def _start_remote(env: Environment) -> RunningStack:
         health_url=env.webhook.health_url or None,
         admin_url=obs.url if obs else None,
         admin_token=obs.admin_token if obs else None,
+        label=target_label(env),
     )
     return RunningStack(target, stoppers)
+
+
+def _with_simulators(
+    env: Environment, sims: SimulatorsSettings, stoppers: list[Callable[[], None]]
+) -> RunningStack:
+    """A deployed bot whose dependencies point at one simulators server: deployed (``url``) or started
+    here on the host the user chose, where the bot can reach it."""
+    harness_token = sims.harness_token or secrets.token_hex(16)
+    base = sims.url.rstrip("/") if sims.url else ""
+    if not sims.url:
+        base = start_simulators_here(env, sims, harness_token, stoppers)
+    urls = {dependency: f"{base}{MOUNTS[dependency]}" for dependency in sims.serves}
+    obs = env.observability
+    target = Target.for_environment(
+        env,
+        webhook_url=env.webhook.url or "",
+        app_secret=env.webhook.app_secret or "",
+        verify_token=env.webhook.verify_token or "",
+        phone_number_id=env.business.phone_number_id or "",
+        display_phone_number=env.business.display_phone_number or "",
+        graph_api_url=urls["graph"],
+        access_token=sims.access_token,
+        health_url=env.webhook.health_url or None,
+        admin_url=obs.url if obs else None,
+        admin_token=obs.admin_token if obs else None,
+        llm_url=urls.get("llm"),
+        payments_url=urls.get("payments"),
+        maps_url=urls.get("maps"),
+        simulators_url=base,
+        harness_token=harness_token,
+        label=target_label(env),
+    )
+    return RunningStack(target, stoppers)
+
+
+def target_label(env: Environment) -> str:
+    """What the report names as tested: the embedded reference, or the deployed bot's host."""
+    if env.stack == "local":
+        return "reference stack (local)"
+    host = urlsplit(env.webhook.url or "").hostname or "unknown host"
+    return f"{env.name} ({host})"
 
 
 def start_stack(env: Environment, reports_dir: Path = Path("reports")) -> RunningStack:
