@@ -64,6 +64,17 @@ class FailedTurn:
 
 
 @dataclass(frozen=True)
+class ClockInfo:
+    """The Graph API simulator's clock minus the load test's: applied to every reply latency, so each is
+    exact within ``uncertainty_ms``; ``drift_ms``: how far it moved by the end (None: not measured)."""
+
+    offset_ms: float
+    uncertainty_ms: Ms
+    samples: Count
+    drift_ms: float | None = None
+
+
+@dataclass(frozen=True)
 class LoadSummary(ResultFile):
     SCHEMA, FILE, WHAT, ERROR = LOAD_SCHEMA, SUMMARY_FILE, "load summary", LoadSummaryError
 
@@ -84,6 +95,7 @@ class LoadSummary(ResultFile):
     started_at: str | None = None
     schema: str = LOAD_SCHEMA
     failed_turns: list[FailedTurn] = field(default_factory=list)  # the first ones, with transcripts
+    clock: ClockInfo | None = None  # absent in summaries written before the clock offset was measured
 
     @property
     def failures(self) -> int:

@@ -131,10 +131,19 @@ def load_facts(load: dict[str, Any]) -> list[tuple[str, str]]:
         ("duration", fmt(load.get("duration_seconds"), " s")),
         ("requests", f"{load['samples']:,}"),
         ("error rate", fmt(load["error_rate_pct"], "%")),
-        ("reply p95", fmt(load["reply_p95_ms"], " ms")),
+        ("reply p95", fmt(load["reply_p95_ms"], " ms") + clock_bound(load)),
         ("ACK p95", fmt(load["ack_p95_ms"], " ms")),
     ]
     return [(k, v) for k, v in facts if v != "—"]
+
+
+def clock_bound(load: dict[str, Any]) -> str:
+    """`` ± X ms (clock offset to the simulators)`` after the reply p95: how exact it is across machines
+    (empty when the offset was not measured, or when there is no p95)."""
+    clock = load.get("clock") or {}
+    if not clock.get("samples") or load.get("reply_p95_ms") is None:
+        return ""
+    return f" ± {fmt(clock['uncertainty_ms'], ' ms')} (clock offset to the simulators)"
 
 
 def _load_line(load: dict[str, Any]) -> str:
@@ -189,6 +198,8 @@ def _common(report: dict[str, Any]) -> dict[str, Any]:
     titles = {g["id"]: g["title"] for g in report["gates"]}
     return {
         "r": report,
+        # What was signed off (reports written before it was recorded: the environment's name).
+        "target": report.get("target") or report["environment"],
         "failed": [(i, titles.get(i, i)) for i in report["failed_gates"]],
         "load_state": load_state(report),
         "no_load": NO_LOAD,

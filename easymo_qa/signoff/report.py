@@ -8,10 +8,14 @@ from __future__ import annotations
 import importlib.metadata
 import platform
 import subprocess
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from easymo_qa import __version__, contract_matrix
+from easymo_qa.envs import EnvironmentError_, load_environment, resolve_environment_path
 from easymo_qa.gates import STAGES, GateResult, Waiver
+from easymo_qa.layout import read_layout
 from easymo_qa.rerun import with_defects
 from easymo_qa.signoff.model import Assessment, RunInfo
 from easymo_qa.signoff.results import OTHER_SUITE, OUTCOMES, SUITES, RunResults, TestOutcome
@@ -184,6 +188,28 @@ def _rule_outcomes(a: Assessment, results: RunResults) -> dict[str, str]:
     return out
 
 
+LOCAL_LABEL = "reference stack (local)"
+
+
+def target_label(info: RunInfo) -> str:
+    """What was signed off, for the banner: the embedded reference (``stack: local``) or the deployed bot,
+    ``<environment> (<webhook host>)``; the environment's name alone when its file cannot be read."""
+    inv = info.invocation
+    root = inv.rootdir if inv is not None else Path.cwd()
+    try:
+        if inv is not None and inv.env_file is not None:
+            path = inv.env_file
+        else:
+            path = resolve_environment_path(info.environment, [root / read_layout(root).environments])
+        env = load_environment(path)
+    except EnvironmentError_:
+        return info.environment
+    if env.stack == "local":
+        return LOCAL_LABEL
+    host = urlsplit(env.webhook.url or "").hostname
+    return f"{env.name} ({host})" if host else env.name
+
+
 def build_report(a: Assessment, results: RunResults, info: RunInfo) -> dict[str, Any]:
     counts = results.counts()
     return {
@@ -193,6 +219,7 @@ def build_report(a: Assessment, results: RunResults, info: RunInfo) -> dict[str,
         "skipped_stages": list(a.skipped_stages),
         "warnings": a.warnings,
         "environment": info.environment,
+        "target": target_label(info),
         "reference_defects": list(info.defects),
         "command": info.command,
         "timing": {

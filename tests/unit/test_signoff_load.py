@@ -130,3 +130,13 @@ def test_load_gates_use_the_summary() -> None:
     missing = assess(results, gates)
     assert missing.verdict.failed_gates == ("load_error_rate", "load_reply_p95")
     assert all(r.measurement.samples == 0 for r in missing.gates)
+
+
+def test_the_clock_offset_is_read_and_optional() -> None:
+    assert LoadSummary.from_dict(summary()).clock is None  # written before the offset was measured
+    clock = {"offset_ms": -3.5, "uncertainty_ms": 0.2, "samples": 8, "drift_ms": None}
+    read = LoadSummary.from_dict(summary(clock=clock))
+    assert read.clock is not None
+    assert (read.clock.offset_ms, read.clock.uncertainty_ms, read.clock.drift_ms) == (-3.5, 0.2, None)
+    with pytest.raises(LoadSummaryError, match="clock.uncertainty_ms"):
+        LoadSummary.from_dict(summary(clock={**clock, "uncertainty_ms": -1}))

@@ -15,6 +15,7 @@ from signoff_evidence import rollback, stage_runs
 
 from easymo_qa.envs import Redactor
 from easymo_qa.gates import load_gates
+from easymo_qa.rerun import Invocation
 from easymo_qa.signoff.assess import assess
 from easymo_qa.signoff.files import ReportError, rerender, sign_off, write_reports
 from easymo_qa.signoff.load import LOAD_SCHEMA, LoadSummary
@@ -34,9 +35,9 @@ START = datetime(2026, 11, 25, 20, 0, tzinfo=UTC)
 INFO = RunInfo("staging", START, START + timedelta(seconds=42.5), "pytest --signoff", ("no_dedupe",))
 
 TOP_LEVEL = {
-    "schema", "verdict", "failed_gates", "skipped_stages", "warnings", "environment", "reference_defects",
-    "command", "timing", "git_commit", "git_dirty", "versions", "stages", "gates", "tests", "suites",
-    "failures", "not_covered", "waivers", "load", "reliability", "hygiene", "contract",
+    "schema", "verdict", "failed_gates", "skipped_stages", "warnings", "environment", "target",
+    "reference_defects", "command", "timing", "git_commit", "git_dirty", "versions", "stages", "gates",
+    "tests", "suites", "failures", "not_covered", "waivers", "load", "reliability", "hygiene", "contract",
 }  # fmt: skip
 GATE_FIELDS = {
     "id", "title", "metric", "stage", "op", "threshold", "unit", "critical", "report_only", "measured",
@@ -126,6 +127,7 @@ def report(
     load: LoadSummary | None = None,
     skip_load: bool = False,
     more_waivers: tuple[Waiver, ...] = (),
+    info: RunInfo = INFO,
 ) -> dict[str, Any]:
     waivers = Waivers(
         (
@@ -152,7 +154,7 @@ def report(
         today=TODAY,
         stage_runs=stage_runs(),
     )
-    return build_report(a, results(failing=failing), INFO)
+    return build_report(a, results(failing=failing), info)
 
 
 def written(tmp_path: Path, data: dict[str, Any]) -> dict[str, str]:
@@ -277,7 +279,7 @@ def test_skipped_load_waived_is_go_with_waivers_and_lists_them(tmp_path: Path) -
     assert 'class="banner waived"' in banner
     assert "GO with waivers" in banner
     assert "<code>load_error_rate, load_reply_p95</code> by ops until 2026-12-31" in banner
-    assert files[".md"].startswith("# QA sign-off: **GO with waivers**\n\nWaivers applied:\n")
+    assert files[".md"].startswith("# QA sign-off — staging: **GO with waivers**\n\nWaivers applied:\n")
     assert (
         "- `load_error_rate, load_reply_p95` by ops until 2026-12-31: no load rig on staging" in files[".md"]
     )
@@ -285,7 +287,7 @@ def test_skipped_load_waived_is_go_with_waivers_and_lists_them(tmp_path: Path) -
 
 def test_markdown_report(tmp_path: Path) -> None:
     md = written(tmp_path, report(load=load_summary()))[".md"]
-    assert md.startswith("# QA sign-off: **NO-GO**\n")
+    assert md.startswith("# QA sign-off — staging: **NO-GO**\n")
     assert "Failed gates: All automated tests pass (`tests_pass`)" in md
     assert (
         "| Reply latency p95 below 500 ms (webhook sent → reply seen) | < 500 ms | 90 ms | 410 ms | 597 |"
@@ -413,3 +415,45 @@ def test_the_load_stages_failed_turns_appear_with_their_transcripts() -> None:
         assert "x:2 buyer send hi" in text
         assert "buyer → bot: hi" in text
     assert XSS not in html  # escaped like every transcript
+
+
+# --- the banner names what was signed off; the reply p95 says how exact it is across machines ---------------
+
+
+def test_the_banner_names_the_reference_stack_when_only_it_was_tested(tmp_path: Path) -> None:
+    local = RunInfo("local", START, START, "pytest --signoff", invocation=Invocation(REPO, "local"))
+    data = report(load=load_summary(), info=local)
+    assert data["target"] == "reference stack (local)"
+    files = written(tmp_path, data)
+    assert "<strong>QA sign-off — reference stack (local)</strong>" in files[".html"]
+    assert files[".md"].startswith("# QA sign-off — reference stack (local): **NO-GO**\n")
+    assert "easyMO WhatsApp agents" not in files[".html"] + files[".md"]
+
+
+def test_the_banner_names_a_deployed_bot_by_its_environment_and_webhook_host(tmp_path: Path) -> None:
+    env_file = tmp_path / "staging.yaml"
+    env_file.write_text(
+        "name: staging\nstack: none\n"
+        "webhook: {url: 'https://wa.staging.example.com/functions/v1/wa-webhook', app_secret: s, "
+        "verify_token: v}\n"
+    )
+    info = RunInfo("staging", START, START, invocation=Invocation(REPO, "staging", env_file=env_file))
+    data = report(info=info)
+    assert data["target"] == "staging (wa.staging.example.com)"
+    files = written(tmp_path / "out", data)
+    assert "<strong>QA sign-off — staging (wa.staging.example.com)</strong>" in files[".html"]
+    assert files[".md"].startswith("# QA sign-off — staging (wa.staging.example.com): **NO-GO**")
+    unreadable = RunInfo("nowhere", START, START, invocation=Invocation(tmp_path, "nowhere"))
+    assert report(info=unreadable)["target"] == "nowhere"  # no file to read: its name, nothing invented
+
+
+def test_the_reply_p95_carries_the_clock_offsets_uncertainty(tmp_path: Path) -> None:
+    clock = {"offset_ms": 41.2, "uncertainty_ms": 1.8, "samples": 8, "drift_ms": 0.4}
+    with_clock = LoadSummary.from_dict({**load_summary().to_dict(), "clock": clock})
+    data = report(load=with_clock)
+    assert data["load"]["clock"] == clock
+    files = written(tmp_path, data)
+    assert "90 ms ± 1.8 ms (clock offset to the simulators)" in files[".html"]
+    assert "reply p95 90 ms ± 1.8 ms (clock offset to the simulators)" in files[".md"]
+    plain = written(tmp_path / "plain", report(load=load_summary()))  # no clock measured: no claim
+    assert "clock offset" not in plain[".html"] + plain[".md"]
