@@ -16,7 +16,7 @@ _ID = re.compile(r"\b([A-Z]{1,4})-([A-Z0-9]{4,})\b")
 _AMOUNT = re.compile(r"(?<![\d,.])(\d{1,3}(?:,\d{3})+|\d+)(?= ?(?:RWF|FRW)\b)")
 _TIME = re.compile(r"(?<![\d:])\d{1,2}:\d{2}(?::\d{2})?(?![\d:])")
 _DATE = re.compile(r"(?<!\d)\d{4}-\d{2}-\d{2}(?!\d)")
-_CODE = re.compile(r"(?<![\d,.:-])\d{4,8}(?![\d,:]|\.\d)")
+_CODE = re.compile(r"(?<![\d:-])(?<!\d[,.])\d{4,8}(?![\d:]|[,.]\d)")
 _LABEL = re.compile(r"([A-Za-z]+)\s*:\s*$")
 _DANGLING = {
     "a",

@@ -205,23 +205,27 @@ def _shift(tokens: list[Token], start: int, end: int) -> list[Token]:
 
 
 def _text_capture(text: str, value: str, own: dict[str, str]) -> dict[str, Any] | None:
-    """``{text: "Delivery code: (\\d{4})"}``: the value's shape, with as little context before it as it takes
-    for the first match to be this value."""
-    for token in (t for t in find_tokens(text, own) if t.value == value and not t.own):
-        line_start = text.rfind("\n", 0, token.start) + 1
-        before = text[line_start : token.start]
-        words = before.split(" ")
+    """``{text: "Delivery code: (\\d{4})"}``: the value's shape after as few words as it takes for the first
+    match to be this value (two at least for a number). The words stop at any other run-specific value:
+    a capture's regex takes no ``${…}``."""
+    tokens = find_tokens(text, own)
+    for token in (t for t in tokens if t.value == value and not t.own):
+        since = max([text.rfind("\n", 0, token.start) + 1, *(t.end for t in tokens if t.end <= token.start)])
+        words = text[since : token.start].split(" ")
+        needed = 0 if token.name.endswith("_id") else min(2, _wordy(words))
         for keep in range(0, min(len(words), 4) + 1):
-            context = " ".join(words[len(words) - keep :]) if keep else ""
-            if not token.name.endswith("_id") and sum(bool(w) for w in words[len(words) - keep :]) < min(
-                2, sum(bool(w) for w in words)
-            ):
-                continue  # a bare number would match too much: keep two words before it
-            pattern = escape(context) + f"({token.shape})"
+            kept = words[len(words) - keep :] if keep else []
+            if _wordy(kept) < needed:
+                continue  # a bare number would match too much
+            pattern = escape(" ".join(kept)) + f"({token.shape})"
             match = re.search(pattern, text)
             if match and match.group(1) == value:
                 return {"text": pattern}
     return None
+
+
+def _wordy(words: list[str]) -> int:
+    return sum(any(ch.isalnum() for ch in word) for word in words)
 
 
 def _id_capture(message: OutboundMessage, value: str) -> dict[str, Any] | None:
