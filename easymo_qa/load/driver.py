@@ -27,10 +27,10 @@ from easymo_qa.hygiene.log import HygieneLog
 from easymo_qa.hygiene.registry import Violation
 from easymo_qa.load import clock
 from easymo_qa.load.mix import JourneyMix
+from easymo_qa.load.numbers import LoadNumberPool
 from easymo_qa.load.reply_stream import ReplyStream
 from easymo_qa.load.samples import REPLY, WEBHOOK
 from easymo_qa.target import Target, harness_headers
-from easymo_qa.whatsapp.numbers import TestNumberPool
 from easymo_qa.whatsapp.outbound import OutboundMessage
 
 log = logging.getLogger(__name__)
@@ -80,13 +80,13 @@ def short_error(detail: str) -> str:
     return head + (f"; expected {'; '.join(expected)}" if expected else "")
 
 
-def worker_number_pool(prefix: str, length: int, worker_index: int) -> TestNumberPool:
+def worker_number_pool(prefix: str, length: int, worker_index: int) -> LoadNumberPool:
     """Fresh numbers that never collide across load workers: two shard digits from the worker index (up
     to 100 workers, 100,000 numbers each), or one when the range is too short for two."""
     index = max(worker_index, 0)
     if length - len(prefix) >= 7:
-        return TestNumberPool(prefix + str(index // 10 % 10), length, shard=index % 10)
-    return TestNumberPool(prefix, length, shard=index % 10)
+        return LoadNumberPool(prefix + str(index // 10 % 10), length, shard=index % 10)
+    return LoadNumberPool(prefix, length, shard=index % 10)
 
 
 class WebhookChannel:
@@ -137,7 +137,7 @@ class LoadSession:
     target: Target
     mix: JourneyMix
     stream: ReplyStream
-    numbers: TestNumberPool
+    numbers: LoadNumberPool
     other: httpx.Client
     failures: list[dict[str, str]] = field(default_factory=list)
     # Every reply of every journey goes through the message hygiene rules, as in the e2e suite.
@@ -185,6 +185,14 @@ class LoadSession:
 
     def close(self) -> None:
         self.measure_clock_end()
+        stats = self.stream.stats
+        log.info(
+            "reply stream: %d polls brought %d messages (%d for this process), %d errors",
+            stats.polls,
+            stats.received,
+            stats.delivered,
+            stats.errors,
+        )
         self.stream.stop()
         self.other.close()
 

@@ -54,7 +54,12 @@ def _unverified_context(cafile: str | None = None) -> gevent.ssl.SSLContext:
 
 
 def simulator_client(
-    url: str, headers: dict[str, str] | None, verify_tls: bool, timeout: float, concurrency: int
+    url: str,
+    headers: dict[str, str] | None,
+    verify_tls: bool,
+    timeout: float,
+    concurrency: int,
+    block_size: int = 4096,
 ) -> HTTPClient:
     """A geventhttpclient client for the simulator at ``url`` (http or https, any path prefix): the
     harness token in every request's headers; certificates verified unless ``verify_tls`` is False."""
@@ -72,6 +77,7 @@ def simulator_client(
         insecure=tls and not verify_tls,
         ssl_context_factory=None if verify_tls else _unverified_context,
         concurrency=concurrency,
+        block_size=block_size,
         connection_timeout=10,
         network_timeout=timeout,
     )
@@ -110,7 +116,8 @@ class ReplyStream:
         clock_offset: float = 0.0,
     ) -> None:
         self._wait = wait_seconds
-        self._stream_http = simulator_client(graph_api_url, headers, verify_tls, wait_seconds + 15, 1)
+        # A busy long-poll answers tens of messages at once (~0.6 kB each): read them in few large blocks.
+        self._stream_http = simulator_client(graph_api_url, headers, verify_tls, wait_seconds + 15, 1, 65536)
         self._side_http = simulator_client(graph_api_url, headers, verify_tls, 15, 8)
         self._prefix = urlsplit(graph_api_url).path.rstrip("/")  # e.g. /graph on deployed simulators
         # The simulator's clock minus ours (s): its received_at stamps are moved onto our clock.

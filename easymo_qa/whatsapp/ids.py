@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import os
 import re
 import secrets
@@ -171,6 +172,7 @@ def _reverse(value: int) -> int:
     return int(f"{value:020d}"[::-1])
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and asked for 4 times per load journey (15 % of its CPU)
 def bsuid_for(phone: str, country: str = "RW", *, generation: int = 0) -> str:
     """The stable BSUID of the simulated user with this phone number: the same user always has the same
     one, as on WhatsApp. ``generation`` counts the times Meta re-issued it (a ``user_changed_user_id``

@@ -181,6 +181,17 @@ def test_worker_number_ranges_never_overlap() -> None:
     assert all(len(n) == 12 and n.startswith("25079") for n in numbers)
 
 
+def test_load_numbers_are_fresh_in_their_shard_and_keep_a_suffix() -> None:
+    pool = worker_number_pool("25079", 12, 37)
+    plain = [pool.next() for _ in range(3000)]
+    suffixed = [pool.next("42") for _ in range(300)]
+    assert len(set(plain + suffixed)) == 3300
+    assert all(len(n) == 12 and n.startswith("2507937") for n in plain + suffixed)
+    assert all(n.endswith("42") for n in suffixed)
+    with pytest.raises(ValueError, match="too long"):
+        pool.next("1234")
+
+
 def imports_locust(path: Path) -> bool:
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
         if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "locust" for a in node.names):
