@@ -44,3 +44,9 @@ class Turn:
     seq_before: int  # the Graph simulator's last seq just before the action: later messages are ours
     title: str = ""  # the tapped button's or chosen row's title, for the transcript
     replies: list[Received] = field(default_factory=list)
+    settled_at: float = 0.0  # when the replies to the action had stopped coming (0: never settled)
+
+    def idle(self, reply: Received) -> bool:
+        """A message that came after the replies had settled, while the chat waited for the engineer: a
+        timer's (a deadline the engineer's pace set off), not a reply to the action."""
+        return bool(self.settled_at) and reply.message.received_at > self.settled_at

@@ -232,6 +232,7 @@ class ChatSession:
         self.turns.append(turn)
         if not self.poll(first_wait=self.target.reply_seconds):
             self.console.print(Text(f"(no reply within {self.target.reply_seconds:g} s)", style="yellow"))
+        turn.settled_at = time.time()  # what comes later came while the engineer was thinking
 
     # --- the loop -----------------------------------------------------------------------------------
 

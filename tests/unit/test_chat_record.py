@@ -25,9 +25,9 @@ BUYER = "250790111111"
 STATION = "250788200003"
 
 
-def message(seq: int, to: str, body: dict[str, Any]) -> OutboundMessage:
+def message(seq: int, to: str, body: dict[str, Any], at: float = 0.0) -> OutboundMessage:
     return OutboundMessage.from_record(
-        {"seq": seq, "wamid": f"wamid.{seq}", "to": to, "received_at": 0.0, "body": body}
+        {"seq": seq, "wamid": f"wamid.{seq}", "to": to, "received_at": at, "body": body}
     )
 
 
@@ -112,6 +112,7 @@ def made_up_session() -> tuple[dict[str, ChatActor], list[Turn]]:
     paid = message(21, BUYER, text("✅ Paid 16,000 RWF for ORD-AB12CD. Code: 7731"))
     notice = message(22, STATION, buttons("🆕 New order ORD-AB12CD", ("st_accept:ORD-AB12CD", "✅ Accept")))
     accepted = message(31, STATION, text("✅ Accepted ORD-AB12CD (quote Q-9XK2)"))
+    timer = message(32, BUYER, text("⏳ Still looking for a driver for ORD-AB12CD"), at=100.0)
     turns = [
         Turn(
             "buyer",
@@ -130,7 +131,13 @@ def made_up_session() -> tuple[dict[str, ChatActor], list[Turn]]:
             replies=[Received("buyer", paid, 30.0), Received("station", notice, 35.0)],
         ),
         Turn(
-            "station", "tap", "st_accept:ORD-AB12CD", 2.0, 30, replies=[Received("station", accepted, 2500.0)]
+            "station",
+            "tap",
+            "st_accept:ORD-AB12CD",
+            2.0,
+            30,
+            replies=[Received("station", accepted, 2500.0), Received("buyer", timer, 4000.0)],
+            settled_at=50.0,  # the timer's message came after that: left out, as a comment
         ),
         Turn("station", "send", "7731", 3.0, 40),
         Turn("buyer", "share", (-1.95, 30.09, "Office"), 4.0, 50),
@@ -170,6 +177,12 @@ def test_a_session_is_written_as_a_journey_that_loads_with_no_run_specific_liter
     assert (notice.to, notice.buttons) == ("station", ("st_accept:${order_id}",))
     assert third.expect[0].text == r"Accepted ${order_id} \(quote ${quote_id}\)"
     assert third.expect[0].within == 5  # it took 2.5 s: twice that, not the 1 s default budget
+    assert len(third.expect) == 1
+    assert "    # Left out: these came while the chat waited for you" in written
+    idle = (
+        '    #  - {to: buyer, kind: text, text: "Still looking for a driver for ${order_id}"}  # 4.0 s after'
+    )
+    assert idle in written
     assert (fourth.send, fourth.expect) == ("${code}", [])
     assert (fifth.share.latitude, fifth.share.name) == (-1.95, "Office")  # type: ignore[union-attr]
 
