@@ -48,6 +48,7 @@ METRICS: dict[str, str] = {
     "e2e.passed": "tests",
     "e2e.total": "tests",
     "hygiene.violations": "tests",
+    "messages.unapproved": "tests",  # the message inventory against fixtures/messages.approved.yaml
     "functional.reply_p95_ms": "tests",
     "functional.reply_max_ms": "tests",
     # stage 1: smoke alone, first

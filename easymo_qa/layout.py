@@ -33,6 +33,7 @@ class Layout:
     contracts: tuple[Path, ...] = (Path("docs/webhook-contract.md"), Path("docs/conversation-contract.md"))
     sensitivity_probes: Path = Path("fixtures/sensitivity")  # *.yaml
     hygiene_known_issues: Path = Path("fixtures/hygiene/known-issues.yaml")
+    messages_approved: Path = Path("fixtures/messages.approved.yaml")  # the reviewed message inventory
     gates: Path = Path("signoff.yaml")
     waivers: Path = Path("waivers.yaml")
     environments: Path = Path("environments")

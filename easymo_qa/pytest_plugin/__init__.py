@@ -11,6 +11,7 @@ pytest_plugins = [
     "easymo_qa.pytest_plugin.selection",  # journey / scenario items, needs(capability), the production guard
     "easymo_qa.pytest_plugin.outcomes",  # each test's outcome, transcript and latencies, for the sign-off
     "easymo_qa.pytest_hygiene",  # message hygiene: --hygiene, the per-test check
+    "easymo_qa.pytest_messages",  # the inventory of the bot's messages and their approval
     "easymo_qa.pytest_plugin.session",  # the environment, the stack, xdist, the sign-off
     "easymo_qa.pytest_plugin.fixtures",  # target, users, transcripts, reports_dir
 ]

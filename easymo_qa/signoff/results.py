@@ -67,6 +67,10 @@ class RunResults:
     reply_latencies_ms: list[float] = field(default_factory=list)
     replies_timed_out: int = 0
     reply_censor_ms: float = 0.0
+    # Measured by side plugins at the session's end (the message inventory, easymo_qa/pytest_messages.py),
+    # and their sections of the report, by name.
+    extra_measurements: dict[str, Measurement] = field(default_factory=dict)
+    extra_reports: dict[str, Any] = field(default_factory=dict)
 
     def record(
         self,
@@ -183,6 +187,7 @@ class RunResults:
                 f"{len(self.hygiene_violations)} violations"
                 + (f" ({len(self.hygiene_known)} known issues not counted)" if self.hygiene_known else ""),
             ),
+            **self.extra_measurements,
         }
 
     @classmethod
