@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
+
+from easymo_qa.whatsapp.outbound import OutboundMessage
 
 # Only the characters a regex reads specially; spaces, dashes and '#' stay as they are, for readability.
 _SPECIAL = re.compile(r"([\\.^$*+?{}\[\]|()])")
@@ -157,3 +160,37 @@ def lead_in(line: str, tokens: list[Token], limit: int = 56) -> tuple[int, int]:
     while len(words) > 2 and words[-1].lower() in _DANGLING:  # "… and is" reads as cut off
         words.pop()
     return start, start + len(" ".join(words))
+
+
+def text_capture(text: str, value: str, own: dict[str, str]) -> dict[str, Any] | None:
+    """``{text: "Delivery code: (\\d{4})"}``: the value's shape after as few words as it takes for the first
+    match to be this value (two at least for a number). The words stop at any other run-specific value:
+    a capture's regex takes no ``${…}``."""
+    tokens = find_tokens(text, own)
+    for token in (t for t in tokens if t.value == value and not t.own):
+        since = max([text.rfind("\n", 0, token.start) + 1, *(t.end for t in tokens if t.end <= token.start)])
+        words = text[since : token.start].split(" ")
+        needed = 0 if token.name.endswith("_id") else min(2, _wordy(words))
+        for keep in range(0, min(len(words), 4) + 1):
+            kept = words[len(words) - keep :] if keep else []
+            if _wordy(kept) < needed:
+                continue  # a bare number would match too much
+            pattern = escape(" ".join(kept)) + f"({token.shape})"
+            match = re.search(pattern, text)
+            if match and match.group(1) == value:
+                return {"text": pattern}
+    return None
+
+
+def _wordy(words: list[str]) -> int:
+    return sum(any(ch.isalnum() for ch in word) for word in words)
+
+
+def id_capture(message: OutboundMessage, value: str) -> dict[str, Any] | None:
+    """``{button: 0, pattern: "pay_momo:(ORD-[A-Z0-9]{6})"}`` when the value is only in a tap id."""
+    for field, ids in (("button", message.button_ids), ("row", message.row_ids)):
+        for position, tap_id in enumerate(ids):
+            for token in (t for t in find_tokens(tap_id) if t.value == value):
+                pattern = escape(tap_id[: token.start]) + f"({token.shape})" + escape(tap_id[token.end :])
+                return {field: position, "pattern": pattern}
+    return None

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from easymo_qa.chat.model import ChatActor, Received, Turn
-from easymo_qa.chat.patterns import Token, escape, find_tokens, lead_in, render, substitute
+from easymo_qa.chat.patterns import Token, find_tokens, id_capture, lead_in, render, substitute, text_capture
 from easymo_qa.hygiene.message_parts import body_text
 from easymo_qa.whatsapp.identity import Identity
 from easymo_qa.whatsapp.outbound import OutboundMessage
@@ -130,7 +130,7 @@ class _Writer:
         if idle:
             lines += [
                 "    # Left out: these came while the chat waited for you (a timer's messages, set off",
-                "    # by your pace; the replay acts at once). To expect one, uncomment it, add after/within.",
+                "    # by your pace; a replay acts at once). To expect one: uncomment it, add after/within.",
             ]
         for reply in idle:
             after = (
@@ -183,7 +183,7 @@ class _Writer:
         for value in wanted:
             if value in captured:
                 continue
-            spec = _text_capture(message.visible_text, value, self.own) or _id_capture(message, value)
+            spec = text_capture(message.visible_text, value, self.own) or id_capture(message, value)
             if spec is None:
                 continue
             name = self._name_for(value, message)
@@ -216,40 +216,6 @@ def _shift(tokens: list[Token], start: int, end: int) -> list[Token]:
         for t in tokens
         if t.start >= start and t.end <= end
     ]
-
-
-def _text_capture(text: str, value: str, own: dict[str, str]) -> dict[str, Any] | None:
-    """``{text: "Delivery code: (\\d{4})"}``: the value's shape after as few words as it takes for the first
-    match to be this value (two at least for a number). The words stop at any other run-specific value:
-    a capture's regex takes no ``${…}``."""
-    tokens = find_tokens(text, own)
-    for token in (t for t in tokens if t.value == value and not t.own):
-        since = max([text.rfind("\n", 0, token.start) + 1, *(t.end for t in tokens if t.end <= token.start)])
-        words = text[since : token.start].split(" ")
-        needed = 0 if token.name.endswith("_id") else min(2, _wordy(words))
-        for keep in range(0, min(len(words), 4) + 1):
-            kept = words[len(words) - keep :] if keep else []
-            if _wordy(kept) < needed:
-                continue  # a bare number would match too much
-            pattern = escape(" ".join(kept)) + f"({token.shape})"
-            match = re.search(pattern, text)
-            if match and match.group(1) == value:
-                return {"text": pattern}
-    return None
-
-
-def _wordy(words: list[str]) -> int:
-    return sum(any(ch.isalnum() for ch in word) for word in words)
-
-
-def _id_capture(message: OutboundMessage, value: str) -> dict[str, Any] | None:
-    """``{button: 0, pattern: "pay_momo:(ORD-[A-Z0-9]{6})"}`` when the value is only in a tap id."""
-    for field, ids in (("button", message.button_ids), ("row", message.row_ids)):
-        for position, tap_id in enumerate(ids):
-            for token in (t for t in find_tokens(tap_id) if t.value == value):
-                pattern = escape(tap_id[: token.start]) + f"({token.shape})" + escape(tap_id[token.end :])
-                return {field: position, "pattern": pattern}
-    return None
 
 
 def _scalar(value: Any) -> str:
