@@ -69,33 +69,28 @@ class ChatSession:
 
     def join(self, role: str, phone: str | None = None, identity: UserKind = "phone", name: str = "") -> str:
         """Become ``role`` (an actor already played, or a new one) and show what it got meanwhile."""
-        for actor in self.actors.values():
-            if actor.role == role and (phone is None or actor.phone == phone):
-                self.current = actor.name
-                self.console.print(Text(f"── now {self._label(actor.name)} ──", style="bold magenta"))
-                self.poll(first_wait=0.0)
-                return actor.name
+        played = next((a for a in self.actors.values() if a.role == role and phone in (None, a.phone)), None)
+        self.current = played.name if played else self._add(role, phone, identity, name)
+        self.console.print(Text(f"── now {self._label(self.current)} ──", style="bold magenta"))
+        self.poll(first_wait=0.0)
+        return self.current
+
+    def _add(self, role: str, phone: str | None, identity: UserKind, display_name: str) -> str:
         seeded = role != "buyer"
         number = phone or (DEFAULT_STAFF[role] if seeded else self.numbers.next())
-        actor_name = (
-            role
-            if role not in self.actors
-            else f"{role}{sum(a.role == role for a in self.actors.values()) + 1}"
-        )
-        actor = ChatActor(actor_name, role, number, seeded, identity, name or "Test User")
+        same_role = sum(a.role == role for a in self.actors.values())
+        name = f"{role}{same_role + 1}" if same_role else role
+        actor = ChatActor(name, role, number, seeded, identity, display_name or "Test User")
         if seeded and role in STATEFUL_ROLES:  # one conversation at a time per seeded driver / vendor
-            only = Journey.model_construct(actors={actor_name: Actor(role=role, phone=number)})  # type: ignore[arg-type]
-            self._locks.enter_context(seeded_actor_locks(only, self.target.webhook_url))
-        self.actors[actor_name] = actor
-        self.users[actor_name] = WhatsAppUser(
-            self.target, self.client, number, role=actor_name, name=actor.display_name,
+            alone = Journey.model_construct(actors={name: Actor(role=role, phone=number)})  # type: ignore[arg-type]
+            self._locks.enter_context(seeded_actor_locks(alone, self.target.webhook_url))
+        self.actors[name] = actor
+        self.users[name] = WhatsAppUser(
+            self.target, self.client, number, role=name, name=actor.display_name,
             transcript=self.transcript, kind=identity,
         )  # fmt: skip
-        self.cursors[actor_name] = self.start_seq
-        self.current = actor_name
-        self.console.print(Text(f"── now {self._label(actor_name)} ──", style="bold magenta"))
-        self.poll(first_wait=0.0)
-        return actor_name
+        self.cursors[name] = self.start_seq  # a staff member joining later sees what came since the start
+        return name
 
     def _label(self, name: str) -> str:
         user, actor = self.users[name], self.actors[name]
@@ -248,9 +243,7 @@ class ChatSession:
                 tap_ids = (*menu.button_ids, *menu.row_ids) if menu else ()
                 if not self.handle(commands.parse(line, tap_ids)):
                     break
-            self.poll(first_wait=0.0)
+            # Stragglers, as long as a journey's run waits for them: the recording must expect them too.
+            self.poll(first_wait=self.target.no_reply_seconds)
         finally:
             self._locks.close()
-
-    def close(self) -> None:
-        self._locks.close()

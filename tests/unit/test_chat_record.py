@@ -243,6 +243,22 @@ def test_locations_media_and_hygiene_warnings_show_inline() -> None:
     assert re.search(r"│ ⚠ hygiene \[\w+\] .*\{name\}", screen), screen
 
 
+def test_a_location_request_says_how_to_answer_it() -> None:
+    ask = {
+        "type": "interactive",
+        "interactive": {
+            "type": "location_request_message",
+            "body": {"text": "Where should we deliver?"},
+            "action": {"name": "send_location"},
+        },
+    }
+    screen = shown(render_message(message(1, BUYER, ask), "buyer", 8.0))
+    assert screen.splitlines()[1:] == [
+        "│ Where should we deliver?",
+        "│ [📍 Send location]  answer with /location latitude,longitude",
+    ]
+
+
 def test_whatsapp_markup_needs_word_edges() -> None:
     styled = whatsapp_text("*Total:* 5 _now_ ~old~ Dial *182*7*1# snake_case")
     assert styled.plain == "Total: 5 now old Dial *182*7*1# snake_case"
