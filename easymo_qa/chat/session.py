@@ -241,7 +241,10 @@ class ChatSession:
                     break
                 menu = self.menus.get(self.current)
                 tap_ids = (*menu.button_ids, *menu.row_ids) if menu else ()
-                if not self.handle(commands.parse(line, tap_ids)):
+                try:
+                    if not self.handle(commands.parse(line, tap_ids)):
+                        break
+                except KeyboardInterrupt:  # Ctrl-C while waiting for replies: end, keep the transcript
                     break
             # Stragglers, as long as a journey's run waits for them: the recording must expect them too.
             self.poll(first_wait=self.target.no_reply_seconds)

@@ -39,7 +39,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
             flush=True,
         )
     else:
-        print(f"easymo-qa chat: connecting to {env.name} ({env.webhook.url})…", flush=True)
+        where = Redactor(env.secrets())(f"{env.name} ({env.webhook.url})")
+        print(f"easymo-qa chat: connecting to {where}…", flush=True)
     piped = not (sys.stdin.isatty() and sys.stdout.isatty())
     console = Console(highlight=False, soft_wrap=piped)  # piped: one line per line, however long
     with start_stack(env, Path(args.reports_dir)) as stack:
@@ -47,7 +48,11 @@ def cmd_chat(args: argparse.Namespace) -> int:
         with httpx.Client(timeout=target.http_seconds, auth=target.harness_auth()) as client:
             hygiene = HygieneLog(load_known_issues(layout().hygiene_known_issues))
             numbers = TestNumberPool(target.number_prefix, target.number_length)
-            session = ChatSession(target, client, console, numbers, settle=args.settle, hygiene=hygiene)
+            try:
+                session = ChatSession(target, client, console, numbers, settle=args.settle, hygiene=hygiene)
+            except ValueError as exc:  # no Graph API simulator: nowhere to read the bot's replies from
+                print(f"easymo-qa chat: {exc}", file=sys.stderr)
+                return 2
             session.join(args.role, args.phone, "username_only" if args.username else "phone", args.name)
             session.run(piped_lines(sys.stdin, console) if piped else terminal_lines())
             finish(session, console, args, Redactor(target.secrets()))
