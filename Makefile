@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup chromium any-bot-env signoff signoff-verdicts allure test lint unit smoke reliability cutover sensitivity stack load load-ci load-dist bench-load mutation clean
+.PHONY: setup chromium any-bot-env signoff signoff-verdicts allure test lint unit smoke reliability cutover sensitivity stack load load-ci load-dist bench-load mutation rehearsal clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ signoff-verdicts: setup
 	$(BIN)/easymo-qa verdict reports/no-go/signoff.json --expect NO-GO --failed smoke_stage \
 	  --failed functional_reply_p95 --failed load_reply_p95
 
+## The staging topology on loopback: `easymo-qa simulators serve` and the reference service each in a process
+## of their own (the reference's base URLs at the simulators), the harness with environments/rehearsal.yaml
+## (no embedded stack): doctor passes, the complete sign-off says GO, and NO-GO under phone_only_identity.
+rehearsal: setup
+	$(BIN)/python tests/rehearsal/rehearse.py --reports-dir reports/rehearsal
+
 ## The last sign-off's Allure report (reports/allure-report/) from reports/allure-results, where every
 ## stage writes (smoke, storm, drill, cutover, load gates, the main session), with Allure 3 from npm.
 ## Needs Node.js (npx); nothing else does.
@@ -54,8 +60,8 @@ allure:
 
 ## The project's own checks: lint, unit tests, defect sensitivity, and the sign-off's two verdicts (its
 ## GO run includes the smoke suite, the reliability storm, the rollback drill, the cutover checks (flags,
-## rollout, dashboard), the short load run, journeys and scenarios, each gated).
-test: lint unit sensitivity signoff-verdicts
+## rollout, dashboard), the short load run, journeys and scenarios, each gated), and the staging rehearsal.
+test: lint unit sensitivity signoff-verdicts rehearsal
 
 lint: setup
 	$(BIN)/ruff check .
