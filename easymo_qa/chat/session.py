@@ -31,6 +31,14 @@ ReadLine = Callable[[str], str | None]  # shows a prompt, returns the line typed
 _TICK = 0.05
 
 
+def another_conversations(ids: set[str], ours: set[str]) -> bool:
+    """Whether a message to shared seeded staff naming ``ids`` belongs to someone else's conversation: it
+    names none of ours, only ids of kinds we have one of (ORD-B while ours is ORD-A). A first id of a new
+    kind (a quote request QR-… the vendor hears of before the buyer) is shown."""
+    kinds = {i.split("-", 1)[0] for i in ours}
+    return bool(ids) and not ids & ours and all(i.split("-", 1)[0] in kinds for i in ids)
+
+
 class ChatSession:
     """Plays one or more actors against the bot; keeps every action and reply for the transcript and the
     recording. Messages to seeded staff naming only other conversations' ids are hidden (shared numbers)."""
@@ -133,7 +141,7 @@ class ChatSession:
         ids = set(REFERENCE_ID.findall(said))
         if not actor.seeded:
             self.ours |= ids
-        elif ids and self.ours and not ids & self.ours:
+        elif another_conversations(ids, self.ours):
             self.transcript.note(
                 name, f"hidden: seq {message.seq} is another conversation's ({', '.join(ids)})"
             )

@@ -15,6 +15,7 @@ from easymo_qa.chat.model import ChatActor, Received, Turn
 from easymo_qa.chat.patterns import escape, find_tokens, lead_in, render
 from easymo_qa.chat.record import Recording, journey_name, write_journey
 from easymo_qa.chat.render import render_message, whatsapp_text
+from easymo_qa.chat.session import another_conversations
 from easymo_qa.conversation.loader import load_journey
 from easymo_qa.hygiene import RULES
 from easymo_qa.whatsapp.outbound import OutboundMessage
@@ -267,6 +268,15 @@ def test_whatsapp_markup_needs_word_edges() -> None:
         (9, 12, "italic"),
         (13, 16, "strike"),
     ]
+
+
+def test_staff_messages_about_another_order_are_someone_else_s() -> None:
+    ours = {"ORD-AAAAAA"}
+    assert another_conversations({"ORD-BBBBBB"}, ours)
+    assert not another_conversations({"ORD-AAAAAA", "ORD-BBBBBB"}, ours)
+    assert not another_conversations({"QR-CCCC"}, ours)  # a first quote: the vendor hears of it first
+    assert not another_conversations(set(), ours)
+    assert not another_conversations({"ORD-BBBBBB"}, set())  # a staff-only chat sees everything
 
 
 # --- typed lines ---------------------------------------------------------------------------------------
