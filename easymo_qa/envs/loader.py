@@ -60,11 +60,16 @@ def _expand(
         return value
 
     def substitute(match: re.Match[str]) -> str:
+        # As in the shell, ``${VAR:-default}`` takes the default when VAR is unset *or empty*: CI systems
+        # pass a secret that was never configured as an empty string, which must not replace a default.
         var, default = match.group(1), match.group(2)
-        if var in environ:
-            return environ[var]
+        value = environ.get(var)
+        if value:
+            return value
         if default is not None:
             return default
+        if value is not None:  # set but empty: as good as missing for a value the file requires
+            return value
         key = ".".join(str(p) for p in path)
         missing.append(
             (var, f"{lines.where(path)}: key '{key}' needs the environment variable {var}, which is not set")

@@ -127,3 +127,10 @@ def test_unknown_env_name_lists_available(tmp_path: Path) -> None:
 def test_redactor_masks_secrets_longest_first() -> None:
     redact = Redactor(["abcd1234", "abcd1234-extended", "xy"])
     assert redact("token=abcd1234-extended and abcd1234, xy") == "token=*** and ***, xy"
+
+
+def test_an_empty_variable_takes_the_default_as_in_the_shell(tmp_path: Path) -> None:
+    """CI passes a secret that was never configured as "": the file's default must still apply."""
+    path = write(tmp_path, "name: x\nload:\n  max_users: ${MAX_USERS:-100}\n")
+    assert load_environment(path, {"MAX_USERS": ""}).load.max_users == 100
+    assert load_environment(path, {"MAX_USERS": "7"}).load.max_users == 7

@@ -309,7 +309,8 @@ def test_staging_job_runs_the_doctor_then_the_complete_sign_off(workflow: dict[A
     calls = staging_steps(job)
     assert [args for _, args in calls] == [
         ["doctor", "--env", "staging"],
-        ["signoff", "--env", "staging"],  # all stages, load included: no --skip-*, no --suites
+        # all stages, load included (the plan's 100 users: the cutover profile): no --skip-*, no --suites
+        ["signoff", "--env", "staging", "--profile", "cutover"],
     ]
     (doctor, _), (signoff, _) = calls
     setup = next(i for i, s in enumerate(job["steps"]) if s.get("run") == "make setup")
