@@ -15,7 +15,9 @@ API) on loopback, each in its own process, then runs Locust headless for ``--sec
    use (target: under 80 % of a core).
 
 Prints messages/s per worker process, the ratio journeys / bare, each process's CPU use, and the
-measurement error. A script, not a test: nothing is asserted (DESIGN §8).
+measurement error. A script, not a test: nothing is asserted (DESIGN §8). On a shared machine these
+figures move with everything else running; ``benchmarks/journey_cpu.py`` measures the harness's own CPU
+per journey without a network (and profiles it), which does not.
 """
 
 from __future__ import annotations
