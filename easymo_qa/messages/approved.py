@@ -128,7 +128,8 @@ class Unapproved:
             return [f"+ {line}" for line in _shown(self.entry.text, self.entry.buttons, self.entry.rows)]
         old = _shown(self.was.text, self.was.buttons, self.was.rows)
         new = _shown(self.entry.text, self.entry.buttons, self.entry.rows)
-        return [line.rstrip("\n") for line in difflib.ndiff(old, new) if not line.startswith("?")]
+        lines = difflib.unified_diff(old, new, n=len(old) + len(new), lineterm="")
+        return [f"{line[0]} {line[1:]}" for line in list(lines)[3:]]  # without the ---, +++ and @@ lines
 
     def to_dict(self) -> dict[str, Any]:
         e = self.entry
@@ -181,22 +182,28 @@ def _ratio(a: str, b: str) -> float:
     return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
 
 
+def _twins(a: Approved, entry: Entry) -> bool:
+    """The same buttons or rows for the same agent: a text message has no ids to be told by."""
+    return bool(entry.tap_ids) and (a.tap_ids, a.agent) == (entry.tap_ids, entry.agent)
+
+
 def review(inventory: Inventory, approved: dict[str, Approved]) -> Review:
     """Which of the run's messages are approved; each unapproved one matched to at most one approved
-    message the run did not send (same kind, screen and tap ids first, then the closest text)."""
+    message the run did not send: of its kind, with the same tap ids and agent or a close text, the most
+    alike (twins first, then the same screen, then the closest text)."""
     result = Review()
     open_ = [a for key, a in approved.items() if key not in inventory.entries]
     for entry in inventory.sorted():
         if entry.key in approved:
             result.approved.append(entry)
             continue
-        same_kind = [a for a in open_ if a.kind == entry.kind]
-        # Twins: the same buttons or rows on the same screen (a text message has no ids to tell it by).
-        twins = [
-            a for a in same_kind if entry.tap_ids and (a.tap_ids, a.screen) == (entry.tap_ids, entry.screen)
+        scored = [
+            (_twins(a, entry), a.screen == entry.screen, _ratio(a.text, entry.text), a)
+            for a in open_
+            if a.kind == entry.kind
         ]
-        pool = twins or [a for a in same_kind if _ratio(a.text, entry.text) >= _CLOSE_ENOUGH]
-        was = max(pool, key=lambda a: _ratio(a.text, entry.text), default=None)
+        pool = [s for s in scored if s[0] or s[2] >= _CLOSE_ENOUGH]
+        was = max(pool, key=lambda s: s[:3], default=(None,) * 4)[3]
         if was is not None:
             open_.remove(was)
         result.unapproved.append(Unapproved(entry, was))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -326,3 +328,28 @@ def test_messages_approve_as_a_command(tmp_path: Path) -> None:
     )
     assert bad.returncode == 2
     assert "none.json" in bad.stderr
+
+
+# -- against the local stack ---------------------------------------------------------------------------
+
+
+def test_a_reworded_reference_message_is_the_one_unapproved_message_of_a_run(tmp_path: Path) -> None:
+    """The reference with `raw_i18n_key` (its help reply reworded into a raw key), two xdist workers: the
+    inventory merges both, and against the committed approved file only the help reply is unapproved."""
+    suites = ["tests/smoke/test_hygiene.py", "tests/e2e/home_menu.journey.yaml"]
+    command = [sys.executable, "-m", "pytest", *suites, "--env", "local", "--hygiene=warn", "-n", "2"]
+    command += ["-p", "no:cacheprovider", "--reports-dir", str(tmp_path)]
+    defect = {**os.environ, "REFERENCE_DEFECTS": "raw_i18n_key"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT, env=defect)
+    data = json.loads((tmp_path / "messages.json").read_text(encoding="utf-8"))
+    texts = [m["text"] for m in data["messages"]]
+    keys = [json.dumps([m["kind"], m["text"], m["buttons"], m["rows"]]) for m in data["messages"]]
+    assert len(keys) == len(set(keys)), "one entry per distinct message"
+    assert not [t for t in texts if re.search(r"\d{9,}", t)], "phone numbers are placeholders"
+    unapproved = data["review"]["unapproved_messages"]
+    hint = "a reference text changed? review reports/messages.md, then easymo-qa messages approve"
+    assert [(u["status"], u["agent"]) for u in unapproved] == [("changed", "support")], (
+        f"{unapproved}\n({hint})\n{done.stdout[-2000:]}"
+    )
+    assert "+ agent.not_available" in unapproved[0]["diff"]
+    assert "- 🆘 Help" in unapproved[0]["diff"]
