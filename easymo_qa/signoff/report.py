@@ -274,4 +274,6 @@ def build_report(a: Assessment, results: RunResults, info: RunInfo) -> dict[str,
             "known": results.hygiene_known[:MAX_HYGIENE_LISTED],
         },
         "contract": contract_matrix.report_section(_rule_outcomes(a, results)),
+        # every distinct message the bot sent, and which of them are not approved (easymo_qa/messages)
+        "messages": results.extra_reports.get("messages"),
     }

@@ -38,6 +38,7 @@ TOP_LEVEL = {
     "schema", "verdict", "failed_gates", "skipped_stages", "warnings", "environment", "target",
     "reference_defects", "command", "timing", "git_commit", "git_dirty", "versions", "stages", "gates",
     "tests", "suites", "failures", "not_covered", "waivers", "load", "reliability", "hygiene", "contract",
+    "messages",
 }  # fmt: skip
 GATE_FIELDS = {
     "id", "title", "metric", "stage", "op", "threshold", "unit", "critical", "report_only", "measured",
