@@ -71,6 +71,9 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYOUT = read_layout(ROOT)
 MAX_FAILURE_EXAMPLES = 50
 log = logging.getLogger("easymo_qa.load")
+# Locust logs at INFO; httpx logs every request at INFO, which buried the run's own lines under one line per
+# payments / admin check (70 in a 30 s run). Its warnings and errors still show.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 RUNNING_STATES = (STATE_INIT, STATE_SPAWNING, STATE_RUNNING)  # quitting in one of these: interrupted
 
 
