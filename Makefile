@@ -69,7 +69,7 @@ lint: setup
 	$(BIN)/lint-imports --no-cache
 
 unit: setup
-	$(BIN)/pytest tests/unit tests/conformance -q -n 2 -p no:cacheprovider
+	$(BIN)/pytest tests/unit tests/conformance -q -n 4 -p no:cacheprovider
 
 smoke: setup
 	$(BIN)/pytest tests/smoke -q -n 2 -p no:cacheprovider

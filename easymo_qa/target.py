@@ -19,15 +19,17 @@ class Target:
 
     env_name: str
     webhook_url: str
-    app_secret: str
-    verify_token: str
+    # Secrets are left out of repr(): a failing test's traceback shows its locals (the target among
+    # them) in the JUnit XML and Allure results, where no redactor reads.
+    app_secret: str = field(repr=False)
+    verify_token: str = field(repr=False)
     phone_number_id: str
     display_phone_number: str
     graph_api_url: str | None = None
-    access_token: str | None = None
+    access_token: str | None = field(default=None, repr=False)
     health_url: str | None = None
     admin_url: str | None = None
-    admin_token: str | None = None
+    admin_token: str | None = field(default=None, repr=False)
     capabilities: tuple[str, ...] = ()
     production: bool = False
     reply_seconds: float = 5.0
@@ -44,7 +46,7 @@ class Target:
     # A deployed `easymo-qa simulators serve` (its base URL) and the token its harness API (/_sim/...)
     # wants; None when the simulators run in this process's stack without a token.
     simulators_url: str | None = None
-    harness_token: str | None = None
+    harness_token: str | None = field(default=None, repr=False)
     # Where the SUT runs, in the report's words: "reference stack (local)" or the webhook's host.
     label: str = ""
 

@@ -214,6 +214,15 @@ def main(argv: list[str] | None = None) -> int:
                 problems.append(
                     f"the sign-off with the defect {args.defect!r} did not say NO-GO (smoke_stage)"
                 )
+    # Every secret of the topology (the harness token too) must be masked in everything the harness wrote.
+    leaked = sorted(
+        f"{path.relative_to(reports)}: {name}"
+        for path in reports.rglob("*")
+        if path.is_file() and path.parent.name != "processes" and not path.name.endswith(".sqlite3")
+        for name, value in secrets_.items()
+        if value.encode() in path.read_bytes()
+    )
+    problems += [f"a secret in the reports: {where}" for where in leaked]
     for problem in problems:
         _say(f"FAILED: {problem}")
     held = "NO-GO under a defect" if args.skip_go else "doctor, GO, and NO-GO under a defect"

@@ -50,7 +50,7 @@ def test_sign_off_reports_hold_no_secret(tmp_path: Path) -> None:
     reports = tmp_path / "reports"
     out = subprocess.run(
         [sys.executable, "-m", "easymo_qa.cli", "signoff", "--env-file", str(env),
-         "--reports-dir", str(reports), "--suites", "smoke", "-n", "0", "--skip-load", "--skip-rollback",
+         "--reports-dir", str(reports), "--suites", "smoke", "-n", "2", "--skip-load", "--skip-rollback",
          "--skip-cutover"],
         cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip

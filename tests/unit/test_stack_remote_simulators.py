@@ -65,3 +65,17 @@ def test_simulators_started_here_need_the_bots_graph_token(tmp_path: Path) -> No
     env = load_environment(env_file(tmp_path, "simulators: {host: 127.0.0.1}\n"))
     with pytest.raises(StackError, match="simulators.access_token is needed"):
         start_stack(env)
+
+
+def test_a_targets_repr_holds_no_secret() -> None:
+    """A failing test's traceback prints its locals into JUnit XML and Allure results, unredacted."""
+    from easymo_qa.target import Target
+
+    tokens = {
+        "access_token": "graph-s3cret",
+        "admin_token": "admin-s3cret",
+        "harness_token": "harness-s3cret",
+    }
+    target = Target("x", "http://127.0.0.1:9/w", "app-s3cret", "verify-s3cret", "1", "2", **tokens)
+    assert "s3cret" not in repr(target)
+    assert Target.from_json(target.to_json()) == target  # still carried to xdist workers whole
