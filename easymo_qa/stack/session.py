@@ -185,20 +185,8 @@ def _start_remote(env: Environment) -> RunningStack:
         server.start()
         stoppers.append(server.stop)
         graph_url, access_token = server.url, sim.access_token
-    obs = env.observability
     target = Target.for_environment(
-        env,
-        webhook_url=env.webhook.url or "",
-        app_secret=env.webhook.app_secret or "",
-        verify_token=env.webhook.verify_token or "",
-        phone_number_id=env.business.phone_number_id or "",
-        display_phone_number=env.business.display_phone_number or "",
-        graph_api_url=graph_url,
-        access_token=access_token,
-        health_url=env.webhook.health_url or None,
-        admin_url=obs.url if obs else None,
-        admin_token=obs.admin_token if obs else None,
-        label=target_label(env),
+        env, graph_api_url=graph_url, access_token=access_token, **_deployed_bot(env)
     )
     return RunningStack(target, stoppers)
 
@@ -213,27 +201,34 @@ def _with_simulators(
     if not sims.url:
         base = start_simulators_here(env, sims, harness_token, stoppers)
     urls = {dependency: f"{base}{MOUNTS[dependency]}" for dependency in sims.serves}
-    obs = env.observability
     target = Target.for_environment(
         env,
-        webhook_url=env.webhook.url or "",
-        app_secret=env.webhook.app_secret or "",
-        verify_token=env.webhook.verify_token or "",
-        phone_number_id=env.business.phone_number_id or "",
-        display_phone_number=env.business.display_phone_number or "",
+        **_deployed_bot(env),
         graph_api_url=urls["graph"],
         access_token=sims.access_token,
-        health_url=env.webhook.health_url or None,
-        admin_url=obs.url if obs else None,
-        admin_token=obs.admin_token if obs else None,
         llm_url=urls.get("llm"),
         payments_url=urls.get("payments"),
         maps_url=urls.get("maps"),
         simulators_url=base,
         harness_token=harness_token,
-        label=target_label(env),
     )
     return RunningStack(target, stoppers)
+
+
+def _deployed_bot(env: Environment) -> dict[str, str | None]:
+    """A deployed bot's endpoints and credentials as its environment file gives them."""
+    obs = env.observability
+    return {
+        "webhook_url": env.webhook.url or "",
+        "app_secret": env.webhook.app_secret or "",
+        "verify_token": env.webhook.verify_token or "",
+        "phone_number_id": env.business.phone_number_id or "",
+        "display_phone_number": env.business.display_phone_number or "",
+        "health_url": env.webhook.health_url or None,
+        "admin_url": obs.url if obs else None,
+        "admin_token": obs.admin_token if obs else None,
+        "label": target_label(env),
+    }
 
 
 def target_label(env: Environment) -> str:
