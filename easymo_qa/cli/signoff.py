@@ -5,11 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from easymo_qa.cli.environment import add_env_options, environment_path, selector
-from easymo_qa.envs import EnvironmentError_, declares_production, environment_name, load_environment
+from easymo_qa.envs import (
+    Environment,
+    EnvironmentError_,
+    Redactor,
+    declares_production,
+    environment_name,
+    load_environment,
+)
 from easymo_qa.layout import Layout, layout
 from easymo_qa.safety import ALLOW_FLAG, refusal
 from easymo_qa.stages.session import run_signoff
@@ -46,14 +52,18 @@ def cmd_signoff(args: argparse.Namespace) -> int:
     if (problem := _signoff_inputs_problem(where)) is not None:
         print(f"easymo-qa: {problem}", file=sys.stderr)
         return 2
-    if (unreachable := _bot_unreachable(path)) is not None:
+    env = _environment_or_none(path)
+    if (unreachable := _bot_unreachable(env)) is not None:
         why = f"{unreachable}; no stage was run (easymo-qa doctor {selector(args)} checks the rest)"
         print(f"easymo-qa: {why}", file=sys.stderr)
         return 3
     env_args = ["--env-file", args.env_file] if args.env_file else ["--env", args.env]
     if args.allow_production:
         env_args.append(ALLOW_FLAG)
-    return run_signoff(args, suites, env_args, _redactor(path))
+    redact = Redactor(env.secrets()) if env else Redactor()  # the stages' output tails, masked
+    # None: the file does not load here; every stage is tried, and the smoke stage names what is wrong
+    capabilities = env.capabilities if env else None
+    return run_signoff(args, suites, env_args, redact, capabilities)
 
 
 def _signoff_inputs_problem(where: Layout) -> str | None:
@@ -67,29 +77,23 @@ def _signoff_inputs_problem(where: Layout) -> str | None:
     return None
 
 
-def _bot_unreachable(path: Path) -> str | None:
+def _environment_or_none(path: Path) -> Environment | None:
+    """The environment file, read once for the preflight, the redactor and the stages' capabilities; None
+    when it does not load: the smoke stage names what is wrong with it, as before."""
+    try:
+        return load_environment(path)
+    except EnvironmentError_:
+        return None
+
+
+def _bot_unreachable(env: Environment | None) -> str | None:
     """The cheap preflight (one GET) for a deployed bot; each stage boots, and so checks, a local stack."""
     from easymo_qa.doctor.preflight import webhook_unreachable
-    from easymo_qa.envs import Redactor
 
-    try:
-        env = load_environment(path)
-    except EnvironmentError_:
-        return None  # the smoke stage names what is wrong with the file, as before
-    if env.stack == "local" or not env.webhook.url:
+    if env is None or env.stack == "local" or not env.webhook.url:
         return None
     found = webhook_unreachable(env.webhook.url, env.webhook.verify_token, env.timeouts.http_seconds)
     return Redactor(env.secrets())(found) if found else None
-
-
-def _redactor(path: Path) -> Callable[[str], str]:
-    """Masks the environment file's secrets in what the stages record (their output tails)."""
-    from easymo_qa.envs import Redactor
-
-    try:
-        return Redactor(load_environment(path).secrets())
-    except EnvironmentError_:
-        return Redactor()
 
 
 def cmd_verdict(args: argparse.Namespace) -> int:

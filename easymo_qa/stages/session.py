@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from easymo_qa.envs import load_environment, resolve_environment_path
 from easymo_qa.interrupts import run_child
 from easymo_qa.load import evidence
 from easymo_qa.stages.progress import StageProgress
@@ -22,22 +21,28 @@ PASSING = ("GO", "GO with waivers")
 
 
 def run_signoff(
-    args: argparse.Namespace, suites: Sequence[str], env_args: list[str], redact: Callable[[str], str]
+    args: argparse.Namespace,
+    suites: Sequence[str],
+    env_args: list[str],
+    redact: Callable[[str], str],
+    capabilities: tuple[str, ...] | None = None,
 ) -> int:
-    """Every stage, the main session and the verdict; the exit code of `easymo-qa signoff`."""
+    """Every stage, the main session and the verdict; the exit code of `easymo-qa signoff`.
+
+    ``capabilities`` are the environment's (None: unknown, every stage is tried)."""
     reports = Path(args.reports_dir)
     # The last complete report stays until this run writes its own: an interrupted sign-off keeps it.
     begun = time.time()
     # JUnit XML and every stage's Allure results are written aside and published when the main session
     # ends; what an interrupted run left there is dropped now.
     shutil.rmtree(reports / PARTIAL, ignore_errors=True)
-    can = _capabilities(env_args)
     with StageProgress() as progress:
+        stages = Stages(args, env_args, reports, redact=redact, progress=progress, capabilities=capabilities)
         pytest_args = [
             *suites, *env_args, "--signoff", "--reports-dir", str(reports),
             f"--junitxml={reports / PARTIAL / 'junit.xml'}", f"--alluredir={allure_results(reports)}",
             "-p", "no:cacheprovider",
-            *Stages(args, env_args, reports, redact=redact, progress=progress, capabilities=can).run_all(),
+            *stages.run_all(),
         ]  # fmt: skip
         if args.workers and args.workers != "0":
             pytest_args += ["-n", args.workers]
@@ -52,18 +57,6 @@ def run_signoff(
     if report.is_file() and report.stat().st_mtime >= begun - 1.0:  # this run's, not an earlier one
         return _print_verdict(report, code)
     return code or 1
-
-
-def _capabilities(env_args: list[str]) -> tuple[str, ...] | None:
-    """The capabilities of the environment the sign-off runs on (checked before any stage ran)."""
-    try:
-        if "--env-file" in env_args:
-            path = Path(env_args[env_args.index("--env-file") + 1])
-        else:
-            path = resolve_environment_path(env_args[env_args.index("--env") + 1])
-        return load_environment(path).capabilities
-    except (ValueError, IndexError):  # unreadable here: every stage is tried, and says why it failed
-        return None
 
 
 def _print_verdict(report: Path, code: int) -> int:

@@ -218,3 +218,21 @@ def test_a_stage_the_environment_cannot_give_is_skipped_with_the_reason(
     ]
     assert staged.runs[0].reason == "the environment lacks 'observability' (needed by the reliability stage)"
     assert staged.runs[1].reason == "the environment lacks 'flags' (needed by the rollback stage)"
+
+
+def test_the_sign_off_hands_the_environments_capabilities_to_its_stages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The environment file is read once by the command; its capabilities decide which stages can run."""
+    from easymo_qa import cli
+
+    env = tmp_path / "env.yaml"
+    env.write_text("name: x\nstack: local\ncapabilities: [easymo]\n", encoding="utf-8")
+    handed: list[object] = []
+    monkeypatch.chdir(REPO)
+    monkeypatch.setattr(cli.signoff, "run_signoff", lambda *a: handed.append(a[4]) or 0)
+    assert cli.main(["signoff", "--env-file", str(env), "--reports-dir", str(tmp_path / "r")]) == 0
+    assert handed == [("easymo",)]
+    env.write_text("name: x\nstack: local\ncapabilities: [teleport]\n", encoding="utf-8")  # does not load
+    assert cli.main(["signoff", "--env-file", str(env), "--reports-dir", str(tmp_path / "r")]) == 0
+    assert handed[-1] is None  # unknown: every stage is tried, and the smoke stage names the problem
