@@ -193,21 +193,27 @@ def test_a_complete_run_is_published_with_locusts_counts_and_its_failed_turns(tm
     assert "clock offset to the simulators:" in out
 
 
-def test_more_users_than_the_environment_allows_are_refused_before_any_traffic(tmp_path: Path) -> None:
+def run_capped(tmp_path: Path, *locust_args: str) -> tuple[Path, int, str]:
+    """Locust against an environment that allows one load user: its file, exit code and output."""
     capped = tmp_path / "capped.yaml"
     capped.write_text("name: capped\nstack: local\nload: {max_users: 1}\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCUST_", "EASYMO_QA_"))}
     done = subprocess.run(
-        [str(LOCUST), "-f", "loadtests/agents.py", "--config", "loadtests/profiles/ci.conf", "--env-file"]
-        + [str(capped), "-u", "2", "-t", "5s", "--reports-root", str(tmp_path / "reports")],
+        [str(LOCUST), *locust_args, "-t", "5s", "--env-file", str(capped)]
+        + ["--reports-root", str(tmp_path / "reports")],
         cwd=PROJECT,
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
-    out = done.stdout + done.stderr
-    assert done.returncode == 2, out
+    return capped, done.returncode, done.stdout + done.stderr
+
+
+def test_more_users_than_the_environment_allows_are_refused_before_any_traffic(tmp_path: Path) -> None:
+    ci = ["-f", "loadtests/agents.py", "--config", "loadtests/profiles/ci.conf", "-u", "2"]
+    capped, code, out = run_capped(tmp_path, *ci)
+    assert code == 2, out
     assert f"{capped} allows at most 1 load users (load.max_users); this run asks for 2" in out
     assert "starting the capped stack" not in out  # refused before the stack, let alone traffic
 
@@ -223,31 +229,10 @@ class TooMany(LoadTestShape):
 
 
 def test_a_shape_asking_for_more_users_than_allowed_is_refused_before_they_spawn(tmp_path: Path) -> None:
-    capped = tmp_path / "capped.yaml"
-    capped.write_text("name: capped\nstack: local\nload: {max_users: 1}\n")
     shape = tmp_path / "shape.py"
     shape.write_text(SHAPE)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCUST_", "EASYMO_QA_"))}
-    done = subprocess.run(
-        [
-            str(LOCUST),
-            "-f",
-            f"loadtests/agents.py,{shape}",
-            "--headless",
-            "-t",
-            "5s",
-            "--env-file",
-            str(capped),
-        ]
-        + ["--reports-root", str(tmp_path / "reports")],
-        cwd=PROJECT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    out = done.stdout + done.stderr
-    assert done.returncode == 2, out
+    capped, code, out = run_capped(tmp_path, "-f", f"loadtests/agents.py,{shape}", "--headless")
+    assert code == 2, out
     assert f"REFUSED before any user started: {capped} allows at most 1 load users" in out
     assert "this run asks for 3" in out
     assert not (tmp_path / "reports" / "load" / "summary.json").exists()
