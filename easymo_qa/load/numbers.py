@@ -23,13 +23,5 @@ class LoadNumberPool(TestNumberPool):
         super().__init__(prefix, length, shard)
         self._rng = random.Random(int.from_bytes(os.urandom(8), "big"))
 
-    def next(self, suffix: str = "") -> str:
-        if len(suffix) > self._free - 2:
-            raise ValueError(f"suffix {suffix!r} is too long for this number range")
-        room = self._free - len(suffix)
-        for _ in range(1000):
-            number = f"{self.prefix}{self._rng.randrange(10**room):0{room}d}{suffix}"
-            if number not in self._used:
-                self._used.add(number)
-                return number
-        raise RuntimeError(f"test number range {self.prefix}… is exhausted")
+    def _digits(self, count: int) -> str:
+        return f"{self._rng.randrange(10**count):0{count}d}"
